@@ -46,6 +46,7 @@ class Version:
     is_first: bool = False
     is_last: bool = False
     superseded_by: tuple[int, int] | None = None
+    added_ids: tuple[str, ...] = ()  # event ids that entered the window in this pane
 
     @property
     def window(self) -> tuple[int, int]:
