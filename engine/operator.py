@@ -37,6 +37,7 @@ the late-events output, so a partial drop of a sliding event is visible.
 from __future__ import annotations
 
 import heapq
+import itertools
 import statistics
 from dataclasses import dataclass
 
@@ -165,7 +166,8 @@ class WindowOperator:
         self.sessions: dict[str, list[WindowState]] = {}
         self._fire_heap: list[tuple[int, int, str]] = []
         self._cleanup_heap: list[tuple[int, int, int, str]] = []
-        self._timers: list[tuple[int, int, str, int, int]] = []
+        self._timers: list[tuple[int, int, int, str, int]] = []
+        self._seq = itertools.count()
         self.processing_time_ms: int | None = None
         self.outcomes = Outcomes()
         self.recompute_windows: set[tuple[str, int, int]] = set()
@@ -189,7 +191,7 @@ class WindowOperator:
             return
         timers = self._timers
         while timers and timers[0][0] <= t_ms:
-            at, _, group, start, end = heapq.heappop(timers)
+            at, end, start, group, _ = heapq.heappop(timers)
             if self.processing_time_ms is None or at > self.processing_time_ms:
                 self.processing_time_ms = at
             state = self.windows.get((group, start, end))
@@ -386,7 +388,7 @@ class WindowOperator:
         live.append(merged)
         if timers and not fired and self.early == "after-first":
             merged.timer_at = min(timers)
-            heapq.heappush(self._timers, (merged.timer_at, id(merged), group, start, end))
+            heapq.heappush(self._timers, (merged.timer_at, end, start, group, next(self._seq)))
         return merged
 
     # ------------------------------------------------------------------ state
@@ -417,7 +419,9 @@ class WindowOperator:
     def _set_timer(self, state: WindowState, delay: int) -> None:
         base = self.processing_time_ms if self.processing_time_ms is not None else 0
         state.timer_at = base + delay
-        heapq.heappush(self._timers, (state.timer_at, id(state), state.group, state.start, state.end))
+        heapq.heappush(
+            self._timers, (state.timer_at, state.end, state.start, state.group, next(self._seq))
+        )
 
     def _fire_timer(self, state: WindowState) -> None:
         state.timer_at = None
@@ -484,9 +488,7 @@ class WindowOperator:
                     round(sum(amounts) / len(amounts) / 100, 4) if amounts else None
                 )
             if "median_order_value" in metrics:
-                values["median_order_value"] = (
-                    statistics.median(amounts) / 100 if amounts else None
-                )
+                values["median_order_value"] = statistics.median(amounts) / 100 if amounts else None
             if "distinct_users" in metrics:
                 values["distinct_users"] = len(state.users)
         return values
