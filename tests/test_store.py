@@ -189,7 +189,7 @@ def test_explain_sums_exactly_to_the_delta(tmp_path_factory, events, va, span):
     new = []
     for number in range(1, 5):
         ids = [f"e{i}" for i, e in enumerate(events) if e[5] == number]
-        for i, e in enumerate(events):
+        for e in events:
             if e[5] == number:
                 totals["revenue_cents"] += e[2]
                 totals["orders"] += e[4] == "order.placed"
