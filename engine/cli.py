@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # One line per command module; the module name is the command's home.
-COMMANDS = ("replay", "ingest", "finalize", "reprocess", "history")
+COMMANDS = ("replay", "ingest", "finalize", "reprocess", "history", "simulate", "lateness")
 
 
 def build_parser() -> argparse.ArgumentParser:
