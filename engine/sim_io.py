@@ -86,6 +86,10 @@ def write_records(frame: pd.DataFrame, path: str | Path) -> int:
 def _ms_column(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(values):
         return np.rint(values.to_numpy(dtype=float) * 1000).astype(np.int64)  # epoch seconds
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").dt.as_unit("ms").astype("int64").to_numpy()
+    if pd.api.types.is_datetime64_dtype(values):
+        raise ValueError("a timestamp has no UTC offset")
     text = values.astype(str)
     if not text.str.contains(r"(?:[Zz]|[+-]\d\d:?\d\d)$", regex=True).all():
         raise ValueError("a timestamp has no UTC offset")
@@ -102,11 +106,9 @@ def read_events_file(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        rec = pd.read_json(
-            path,
-            lines=True,
-            dtype={"event_id": str, "key": str, "event_time": str, "arrival_time": str},
-        )
+        import pyarrow.json as pj  # pyarrow's reader is ~10x faster than pandas' here
+
+        rec = pj.read_json(path).to_pandas()
     elif suffix == ".csv":
         rec = pd.read_csv(path, dtype={"event_id": str, "key": str})
     elif suffix == ".parquet":
