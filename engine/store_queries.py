@@ -36,7 +36,7 @@ DELAY_BUCKETS: tuple[tuple[str, float], ...] = (
     ("1–7 d", 7 * DAY_MS),
     ("> 7 d", float("inf")),
 )
-DEFAULT_GROUP = "all"
+DEFAULT_GROUP = "*"  # the operator's group for "all sources together"
 EVENT_COLUMNS = (
     "event_id",
     "source",
