@@ -1,0 +1,127 @@
+"""Completeness estimates, projected finals and the backtest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine import completeness as C
+from engine.simulator import Simulator
+from engine.timeutil import DAY_MS, HOUR_MS, MINUTE_MS
+
+START = 1_750_000_000_000 // DAY_MS * DAY_MS
+
+
+def uniform_days(days, delays_ms, per_day=200, source="web", cents=1_000, seed=0):
+    """``per_day`` events per day at random times, each with a delay drawn from
+    ``delays_ms`` (a fixed list: the arrival curve is known)."""
+    rng = np.random.default_rng(seed)
+    n = days * per_day
+    event = START + np.repeat(np.arange(days), per_day) * DAY_MS + rng.integers(0, DAY_MS, n)
+    delay = rng.choice(np.asarray(delays_ms, dtype=np.int64), n)
+    return pd.DataFrame(
+        {
+            "source": source,
+            "amount_cents": cents,
+            "event_time_ms": event,
+            "arrival_time_ms": event + delay,
+        }
+    )
+
+
+def test_window_whose_every_event_arrived_is_complete():
+    df = uniform_days(20, [MINUTE_MS, 5 * MINUTE_MS])
+    start = START + 15 * DAY_MS
+    est = C.estimate_window(df, start, now_ms=start + DAY_MS + 2 * HOUR_MS)
+    assert est.completeness == 1.0
+    assert est.projected == est.observed == est.low == est.high
+    mature = C.estimate_window(df, START + 2 * DAY_MS, now_ms=START + 19 * DAY_MS)
+    assert mature.completeness == 1.0
+
+
+def test_half_arrived_window_projects_double():
+    # half the value arrives within a minute, half after 2 days
+    df = uniform_days(30, [MINUTE_MS, 2 * DAY_MS], per_day=2_000)
+    start = START + 25 * DAY_MS
+    now = start + DAY_MS + 6 * HOUR_MS
+    est = C.estimate_window(df, start, now)
+    final = df[(df.event_time_ms >= start) & (df.event_time_ms < start + DAY_MS)].amount_cents.sum()
+    assert est.completeness == pytest.approx(0.5, abs=0.03)
+    assert est.projected == pytest.approx(final / 100, rel=0.03)
+    assert est.low <= est.projected <= est.high
+    assert "complete, projected final" in est.label()
+
+
+def test_projection_never_below_observed():
+    df = pd.concat(
+        [
+            uniform_days(30, [MINUTE_MS], per_day=300, source="web"),
+            uniform_days(30, [3 * DAY_MS], per_day=50, source="manual", cents=-2_000, seed=1),
+        ]
+    )
+    arrivals = C.window_arrivals(df)
+    for day in range(10, 29):
+        start = START + day * DAY_MS
+        for age in (-6 * HOUR_MS, HOUR_MS, DAY_MS, 4 * DAY_MS):
+            known = df[df.arrival_time_ms <= start + DAY_MS + age]
+            model = C.CompletenessModel.fit(arrivals, start + DAY_MS + age)
+            cents = known[(known.event_time_ms >= start) & (known.event_time_ms < start + DAY_MS)]
+            obs = cents.groupby("source").amount_cents.sum().to_dict()
+            est = model.project(obs, start, start + DAY_MS + age)
+            assert est.projected >= est.observed - 1e-9
+            assert est.low >= est.observed - 1e-9
+            assert est.high >= est.low
+
+
+def test_partner_like_source_is_projected_from_its_usual_share():
+    web = uniform_days(30, [MINUTE_MS], per_day=1_000, source="web")
+    partner = uniform_days(30, [DAY_MS + 8 * HOUR_MS], per_day=100, source="partner", seed=2)
+    df = pd.concat([web, partner])
+    start = START + 25 * DAY_MS
+    est = C.estimate_window(df, start, start + DAY_MS + HOUR_MS)  # before the file
+    row = est.by_source.set_index("source")
+    assert row.loc["partner", "observed"] == 0
+    assert row.loc["partner", "projected"] == pytest.approx(1_000, rel=0.1)
+    assert est.completeness == pytest.approx(1000 / 1100, abs=0.01)
+
+
+def test_model_sees_no_future():
+    df = uniform_days(20, [MINUTE_MS, 2 * DAY_MS])
+    arrivals = C.window_arrivals(df)
+    model = C.CompletenessModel.fit(arrivals, START + 10 * DAY_MS)
+    assert model.history_windows == 3  # windows ending by day 3 are mature (7 d) at day 10
+
+
+@pytest.fixture(scope="module")
+def flash_backtest():
+    f = Simulator("flash-sale", seed=3, days=28).frame()
+    return C.backtest(f), C.backtest_detail(f)
+
+
+def test_backtest_table_shape_and_sanity(flash_backtest):
+    table, detail = flash_backtest
+    assert list(table["age"]) == ["1h", "6h", "1d", "3d"]
+    assert {"median_abs_pct_error", "p90_abs_pct_error", "interval_coverage"} <= set(table.columns)
+    assert (table["windows"] >= 10).all()
+    assert (table["median_abs_pct_error"] <= table["p90_abs_pct_error"]).all()
+    # projecting beats reading the live number as final while data is still missing
+    early = table.set_index("age").loc[["1h", "6h"]]
+    assert (early["median_abs_pct_error"] < early["median_observed_pct_error"] / 3).all()
+    assert (detail["projected"] >= detail["observed"]).all()
+
+
+def test_flash_sale_projection_at_24h_within_2_percent_for_most_days(flash_backtest):
+    table, detail = flash_backtest
+    day = detail[detail["age_ms"] == DAY_MS]
+    assert (day["abs_pct_error"] <= 2).mean() >= 0.8
+    assert table.set_index("age").loc["1d", "median_abs_pct_error"] < 1.0
+
+
+def test_arrival_curves_are_monotone_and_end_at_one():
+    df = uniform_days(5, [MINUTE_MS, HOUR_MS])
+    curves = C.arrival_curves(df)
+    web = curves[curves.source == "web"]
+    assert (np.diff(web["share"]) >= 0).all()
+    assert web["share"].iloc[-1] == pytest.approx(1.0)
+    assert web.loc[web.delay_ms == MINUTE_MS, "share"].iloc[0] == pytest.approx(0.5, abs=0.05)
