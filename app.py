@@ -1,11 +1,54 @@
-"""latewatch: the Streamlit entry point (navigation, shared sidebar, one runtime per process)."""
+"""latewatch: the Streamlit entry point — navigation, the shared sidebar, one runtime.
+
+Pages live in ``pages/`` and are routed by ``st.navigation``; each page calls
+``app_state.ensure_router()`` first so a deep link on a fresh server still gets
+the router and the sidebar.
+"""
+
+from pathlib import Path
 
 import streamlit as st
 
-st.set_page_config(page_title="latewatch", layout="wide")
-st.title("latewatch")
-st.write(
-    "Late-arriving analytics data made visible, correct and explainable. "
-    "The event-time engine is available from the command line (`python -m engine replay`); "
-    "the dashboard pages are being built."
+from app_state import get_runtime, sidebar
+
+ROOT = Path(__file__).parent
+
+# (section, file, title, url path, icon)
+PAGES = (
+    ("Numbers", "pages/overview.py", "Today", "today", ":material/today:"),
+    ("Numbers", "pages/versions.py", "Versions", "versions", ":material/history:"),
+    ("Numbers", "pages/alerts.py", "Alerts", "alerts", ":material/notifications:"),
+    ("Data quality", "pages/lateness.py", "Lateness", "lateness", ":material/schedule:"),
+    ("Data quality", "pages/operations.py", "Operations", "operations", ":material/build:"),
+    ("Tuning and learning", "pages/whatif.py", "What-if lab", "whatif", ":material/tune:"),
+    (
+        "Tuning and learning",
+        "pages/playground.py",
+        "Watermark playground",
+        "playground",
+        ":material/school:",
+    ),
+    (
+        "Tuning and learning",
+        "pages/import_events.py",
+        "Import events",
+        "import",
+        ":material/upload_file:",
+    ),
 )
+
+st.set_page_config(page_title="latewatch", page_icon=":material/schedule:", layout="wide")
+runtime = get_runtime()
+
+sections: dict[str, list] = {}
+first = True
+for section, path, title, url, icon in PAGES:
+    if not (ROOT / path).exists():
+        continue
+    sections.setdefault(section, []).append(
+        st.Page(path, title=title, url_path=url, icon=icon, default=first)
+    )
+    first = False
+
+sidebar(runtime)
+st.navigation(sections).run()

@@ -57,6 +57,11 @@ class FakeClock(Clock):
         self._now = t_ms
         return self._now
 
+    def jump_to(self, t_ms: int) -> int:
+        """Move forward to ``t_ms`` if it is later (catch-up); never back."""
+        self._now = max(self._now, t_ms)
+        return self._now
+
     @property
     def simulated(self) -> bool:
         return True

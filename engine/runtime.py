@@ -66,6 +66,7 @@ class RuntimeSettings:
     events_per_day: float | None = 20_000
     tick_seconds: float = 1.0
     jobs_seconds: float = 3.0
+    now_ms: int | None = None  # "now" at first start (None: the clock's); fixes seeded demos
     finalize: FinalizePolicy = field(default_factory=lambda: FinalizePolicy(tz=DEFAULT_TZ))
 
 
@@ -157,7 +158,7 @@ class Runtime:
 
     def _first_start(self, store: Store) -> None:
         s = self.settings
-        now = self.clock.now_ms() if self.clock is not None else wall_ms()
+        now = s.now_ms or (self.clock.now_ms() if self.clock is not None else wall_ms())
         today = business_day_of(now, s.tz)
         start_day = today - timedelta(days=s.history_days)
         start_ms = business_day_bounds(start_day, s.tz)[0]
@@ -168,7 +169,7 @@ class Runtime:
             "feed_start_ms": start_ms,
             "feed_pos_ms": start_ms,
             "clock_ms": start_ms,
-            "catch_up_to_ms": now if not self._injected_clock else None,
+            "catch_up_to_ms": now,
             "speed": s.speed,
             "paused": False,
             "processed_seq": 0,
@@ -251,7 +252,8 @@ class Runtime:
         deadline = wall_ms() + budget_ms
         report = TickReport(now_ms=self.clock.now_ms(), catching_up=True)
         while wall_ms() < deadline:
-            step_to = min(self.clock.now_ms() + CATCH_UP_STEP_MS, target)
+            position = self.state.get("proc_ms") or self.state["feed_start_ms"]
+            step_to = min(position + CATCH_UP_STEP_MS, target)
             self.clock.jump_to(step_to)
             part = self._tick_to(step_to)
             self.run_due_jobs()
@@ -261,7 +263,7 @@ class Runtime:
             report.now_ms = step_to
             if step_to >= target:
                 self.state["catch_up_to_ms"] = None
-                if not self.state.get("paused"):
+                if not self.state.get("paused") and hasattr(self.clock, "resume"):
                     self.clock.resume()
                 self._save_state(self.store())
                 break

@@ -1,0 +1,56 @@
+"""Shared fixtures: a seeded database built once per test session by running the
+real runtime (simulator → ingest → operators → store → jobs) over a simulated
+past week, and per-test copies of it so tests never see each other's writes."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine.runtime import Runtime, RuntimeSettings
+from engine.timeutil import parse_timestamp_ms
+
+# A fixed "now" makes the seeded history (and every number in it) reproducible.
+SEED_NOW_MS = parse_timestamp_ms("2026-11-20T15:30:00Z")
+SEED_SETTINGS = dict(
+    history_days=8,
+    events_per_day=1_500,
+    seed=7,
+    scenario="steady",
+    tz="America/New_York",
+    now_ms=SEED_NOW_MS,
+)
+
+
+def build_seeded_db(path: Path, **overrides) -> Path:
+    settings = RuntimeSettings(db_path=str(path), **{**SEED_SETTINGS, **overrides})
+    rt = Runtime(settings).start(scheduler=False)
+    try:
+        while rt.catching_up:
+            rt.tick(budget_ms=60_000)
+        rt.run_due_jobs()
+    finally:
+        rt.shutdown()
+    return path
+
+
+@pytest.fixture(scope="session")
+def seeded_db_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("seeded") / "latewatch.db"
+    build_seeded_db(path)
+    # fold the WAL into the main file so a plain file copy is complete
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    return path
+
+
+@pytest.fixture
+def seeded_db(seeded_db_template, tmp_path) -> Path:
+    """A private copy of the seeded database for one test."""
+    target = tmp_path / "latewatch.db"
+    shutil.copy(seeded_db_template, target)
+    return target
