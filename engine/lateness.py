@@ -92,8 +92,8 @@ class LatenessProfile:
     values: np.ndarray  # (sources, bins) float, abs(amount_cents)
     max_ms: np.ndarray
     min_ms: np.ndarray
-    first_event_ms: np.ndarray
-    last_event_ms: np.ndarray
+    first_arrival_ms: np.ndarray  # the processing-time span the data covers (for rates)
+    last_arrival_ms: np.ndarray
 
     def rows(self) -> tuple[str, ...]:
         return (*self.sources, ALL)
@@ -152,8 +152,9 @@ class LatenessProfile:
         return np.minimum(est, self.max_delay_ms(source))
 
     def rate_per_ms(self, source: str = ALL) -> float:
-        first = self._stat(source, self.first_event_ms, np.min)
-        last = self._stat(source, self.last_event_ms, np.max)
+        """Events per ms of processing time over the span the data covers."""
+        first = self._stat(source, self.first_arrival_ms, np.min)
+        last = self._stat(source, self.last_arrival_ms, np.max)
         return self.total(source) / max(last - first, 1.0)
 
     def curve(self, source: str = ALL, by: str = "count") -> pd.DataFrame:
@@ -176,6 +177,22 @@ def _weights(events: pd.DataFrame) -> np.ndarray | None:
     if "amount" in events:
         return np.abs(events["amount"].to_numpy(dtype=np.float64)) * 100
     return None
+
+
+def _extremes(delay, codes, merged, counts) -> tuple[np.ndarray, np.ndarray]:
+    """Exact per-source max and min delay, looking only at the elements of each
+    source's highest and lowest non-empty bin (ufunc.at over all rows is slow)."""
+    k = counts.shape[0]
+    filled = counts > 0
+    top = np.where(filled.any(axis=1), counts.shape[1] - 1 - np.argmax(filled[:, ::-1], axis=1), 0)
+    bottom = np.argmax(filled, axis=1)
+    mx = np.full(k, np.iinfo(np.int64).min, dtype=np.int64)
+    mn = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.flatnonzero(merged == top[codes])
+    lo = np.flatnonzero(merged == bottom[codes])
+    np.maximum.at(mx, codes[hi], delay[hi])
+    np.minimum.at(mn, codes[lo], delay[lo])
+    return mx, mn
 
 
 def lateness_profile(
@@ -209,15 +226,14 @@ def lateness_profile(
         if weights is not None
         else np.zeros((k, nb))
     )
-    big = np.iinfo(np.int64)
-    mx = np.full(k, big.min, dtype=np.int64)
-    mn = np.full(k, big.max, dtype=np.int64)
-    first = np.full(k, big.max, dtype=np.int64)
-    last = np.full(k, big.min, dtype=np.int64)
-    np.maximum.at(mx, codes, delay)
-    np.minimum.at(mn, codes, delay)
-    np.minimum.at(first, codes, event_ms)
-    np.maximum.at(last, codes, event_ms)
+    mx, mn = _extremes(delay, codes, merged, counts)
+    arrival_span = (
+        (int(event_ms.min() + delay.min()), int(event_ms.max() + delay.max()))
+        if delay.size
+        else (0, 0)
+    )
+    first = np.full(k, arrival_span[0], dtype=np.int64)
+    last = np.full(k, arrival_span[1], dtype=np.int64)
     keep = counts.sum(axis=1) > 0
     return LatenessProfile(
         sources=tuple(n for n, ok in zip(names, keep, strict=True) if ok),
@@ -226,8 +242,8 @@ def lateness_profile(
         values=values[keep],
         max_ms=mx[keep],
         min_ms=mn[keep],
-        first_event_ms=first[keep],
-        last_event_ms=last[keep],
+        first_arrival_ms=first[keep],
+        last_arrival_ms=last[keep],
     )
 
 

@@ -47,8 +47,8 @@ def frame_events(frame: pd.DataFrame) -> Iterator[Event]:
 
 
 def _iso(ms: np.ndarray) -> np.ndarray:
-    text = np.datetime_as_string(np.asarray(ms, dtype="datetime64[ms]"), unit="ms")
-    return np.char.add(text.astype(str), "Z").astype(object)
+    text = np.datetime_as_string(np.asarray(ms, dtype="datetime64[ms]"), unit="ms", timezone="UTC")
+    return text.astype(object)
 
 
 def to_record_frame(frame: pd.DataFrame) -> pd.DataFrame:
