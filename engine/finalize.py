@@ -457,12 +457,30 @@ def record_emissions(
     """
     policy = policy or FinalizePolicy()
     rep = EmissionReport()
+    seen: dict[tuple[int, str], dict | None] = {}  # latest row per window, kept current
+    numbers: dict[tuple[int, str], tuple[int, str | None]] = {}
+
+    def append(nv: NewVersion) -> None:
+        key = (nv.window_start_ms, nv.grp)
+        (number,) = store.append_versions(series, [nv], current=numbers)
+        seen[key] = {
+            **dict.fromkeys(METRIC_COLUMNS),
+            **nv.values,
+            "version": number,
+            "tier": nv.tier,
+            "grp": nv.grp,
+            "watermark_ms": nv.watermark_ms,
+        }
+
     with store.transaction():
         for v in versions:
+            key = (v.window_start_ms, v.group)
             nv = NewVersion.from_operator(v)
-            latest = store.latest(series, v.window_start_ms, v.group)
+            if key not in seen:
+                seen[key] = store.latest(series, v.window_start_ms, v.group)
+            latest = seen[key]
             if latest is None:
-                store.append_versions(series, [nv])
+                append(nv)
                 rep.appended += 1
                 continue
             prev = values_to_columns(
@@ -473,14 +491,16 @@ def record_emissions(
                 }
             )
             consistent = all(prev.get(c) == latest[c] for c in ADDITIVE_COLUMNS if c in prev)
-            is_final = store.final(series, v.window_start_ms, v.group)["is_final"]
+            is_final = latest["tier"] == "final"
             nv.tier = latest["tier"]  # a window's tier never goes back
             if consistent and not is_final:
-                store.append_versions(series, [nv])
+                append(nv)
                 rep.appended += 1
                 continue
             if not v.added_ids:  # contributions not tracked: rebase on the pane's deltas
                 _rebase_untracked(store, series, v, nv, latest, is_final, now_ms, policy, rep)
+                seen.pop(key, None)
+                numbers.pop(key, None)
                 continue
             contributed = store.contributed_ids(series, v.window_start_ms, v.group)
             new_ids = set(v.added_ids) - contributed
@@ -499,7 +519,7 @@ def record_emissions(
             nv.values = _rebased_values(store, latest, new_rows, contributed | new_ids, metrics)
             nv.event_count = nv.values["events"]
             nv.added_ids = sorted(new_ids)
-            store.append_versions(series, [nv])
+            append(nv)
             rep.rebased += 1
         rep.late_events = store.record_late_events(series, late)
     return rep

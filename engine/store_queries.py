@@ -187,16 +187,16 @@ class StoreQueries:
 
     def final(self, series: str, window_start_ms: int, grp: str = DEFAULT_GROUP) -> dict | None:
         """The final version if there is one, else the latest — with ``is_final`` and a
-        ``label`` saying which, so no page can show a provisional number as final."""
-        row = self._one(
-            "WHERE " + _WINDOW + "AND tier = 'final' ORDER BY version DESC LIMIT 1",
-            (series, window_start_ms, grp),
-        )
-        if row is not None:
-            return {**row, "is_final": True, "label": "final"}
+        ``label`` saying which, so no page can show a provisional number as final.
+
+        Tiers never go back and only adjustments may follow a final version, so the
+        window is final exactly when its latest version's tier is 'final'.
+        """
         row = self.latest(series, window_start_ms, grp)
         if row is None:
             return None
+        if row["tier"] == "final":
+            return {**row, "is_final": True, "label": "final"}
         return {**row, "is_final": False, "label": f"{row['tier']} (not final)"}
 
     def as_of(self, series: str, window_start_ms: int, grp: str, t_ms: int) -> dict | None:

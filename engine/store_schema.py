@@ -128,7 +128,6 @@ def m002_versions(db: Database) -> None:
     db.execute(
         "CREATE INDEX versions_as_of ON versions (series, window_start_ms, grp, processing_time_ms)"
     )
-    db.execute("CREATE INDEX versions_tier ON versions (series, tier, window_start_ms)")
     for op in ("UPDATE", "DELETE"):
         db.execute(
             f"""CREATE TRIGGER versions_no_{op.lower()} BEFORE {op} ON versions
@@ -274,6 +273,114 @@ def m004_config_and_checkpoints(db: Database) -> None:
             updated_ms INTEGER
         )"""
     )
+
+
+@migrations()
+def m005_tier_triggers_use_the_latest_version(db: Database) -> None:
+    """The final check scanned every version of a window (a window with thousands of
+    late panes made each insert slow); the latest version's tier says it all once
+    tiers can never go back, which this migration also enforces."""
+    latest_tier = (
+        "(SELECT tier FROM versions WHERE series = NEW.series "
+        "AND window_start_ms = NEW.window_start_ms AND grp = NEW.grp "
+        "ORDER BY version DESC LIMIT 1)"
+    )
+    rank = "CASE {} WHEN 'live' THEN 0 WHEN 'preliminary' THEN 1 WHEN 'final' THEN 2 END"
+    db.execute("DROP TRIGGER IF EXISTS versions_final_is_final")
+    db.execute(
+        f"""CREATE TRIGGER versions_final_is_final BEFORE INSERT ON versions
+        WHEN NEW.reason != 'adjustment' AND {latest_tier} = 'final'
+        BEGIN SELECT RAISE(ABORT, 'window is final: only adjustments may follow'); END"""
+    )
+    db.execute(
+        f"""CREATE TRIGGER versions_tier_never_goes_back BEFORE INSERT ON versions
+        WHEN {rank.format("NEW.tier")} < coalesce({rank.format(latest_tier)}, 0)
+        BEGIN SELECT RAISE(ABORT, 'a window''s tier never goes back'); END"""
+    )
+
+
+@migrations()
+def m006_alerts(db: Database) -> None:
+    """Alert rules and the alert log (engine.alerts, engine.store_alerts).
+
+    ``alert_log`` holds one row per fired alert (once per rule, window and tier)
+    and one per provisional warning (once per rule and window): the UNIQUE key is
+    what makes re-running the evaluation change nothing. A warning's ``status``
+    moves from 'provisional' to 'confirmed' or 'contradicted' when the number the
+    rule alerts on arrives. ``alert_deliveries`` records each sink's attempt to
+    deliver a notice (webhook POSTs), failures included.
+    """
+    db.execute(
+        """
+        CREATE TABLE alert_rules (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            metric TEXT NOT NULL CHECK (metric IN ('revenue', 'orders', 'items', 'events')),
+            series TEXT NOT NULL,
+            grp TEXT NOT NULL DEFAULT '*',
+            comparator TEXT NOT NULL CHECK (comparator IN ('below', 'above')),
+            threshold REAL NOT NULL,
+            live_margin REAL NOT NULL DEFAULT 0.1 CHECK (live_margin >= 0 AND live_margin < 1),
+            alert_tier TEXT NOT NULL DEFAULT 'final'
+                CHECK (alert_tier IN ('preliminary', 'final')),
+            webhook_url TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            origin TEXT NOT NULL DEFAULT 'user',
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE alert_log (
+            id INTEGER PRIMARY KEY,
+            rule_id INTEGER NOT NULL REFERENCES alert_rules (id),
+            kind TEXT NOT NULL CHECK (kind IN ('alert', 'warning')),
+            once_per TEXT NOT NULL,
+            series TEXT NOT NULL,
+            window_start_ms INTEGER NOT NULL,
+            window_end_ms INTEGER NOT NULL,
+            grp TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            version_processing_ms INTEGER,
+            metric TEXT NOT NULL,
+            value REAL,
+            threshold REAL NOT NULL,
+            comparator TEXT NOT NULL,
+            margin REAL NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('fired', 'provisional', 'confirmed', 'contradicted')),
+            backfill INTEGER NOT NULL DEFAULT 0,
+            raised_ms INTEGER NOT NULL,
+            resolved_ms INTEGER,
+            resolved_tier TEXT,
+            resolved_version INTEGER,
+            resolved_value REAL,
+            message TEXT NOT NULL,
+            UNIQUE (rule_id, window_start_ms, kind, once_per)
+        )"""
+    )
+    db.execute("CREATE INDEX alert_log_raised ON alert_log (raised_ms)")
+    db.execute("CREATE INDEX alert_log_open ON alert_log (rule_id, status)")
+    db.execute(
+        """
+        CREATE TABLE alert_deliveries (
+            id INTEGER PRIMARY KEY,
+            log_id INTEGER NOT NULL REFERENCES alert_log (id),
+            sink TEXT NOT NULL,
+            event TEXT NOT NULL,
+            target TEXT,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            payload TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            last_attempt_ms INTEGER,
+            UNIQUE (log_id, sink, event)
+        )"""
+    )
+    db.execute("CREATE INDEX alert_deliveries_status ON alert_deliveries (status)")
 
 
 def open_database(path: str | Path) -> Database:
