@@ -341,14 +341,6 @@ class StoreQueries:
             self.conn,
             params=params,
         )
-        finals = pd.read_sql_query(
-            "SELECT window_start_ms, grp, max(version) AS version FROM versions "
-            "WHERE series = ? AND window_start_ms >= ? AND window_start_ms < ? "
-            + grp_sql
-            + "AND tier = 'final' GROUP BY window_start_ms, grp",
-            self.conn,
-            params=params,
-        )
         metric_cols = [*METRIC_COLUMNS, "event_count"]
         out = latest[["window_start_ms", "window_end_ms", "grp"]].copy()
         out["versions"] = latest["version"]
@@ -358,24 +350,11 @@ class StoreQueries:
         out["latest_processing_time_ms"] = latest["processing_time_ms"]
         for c in metric_cols:
             out[f"latest_{c}"] = latest[c]
-        final_rows = []
-        for ws, g, v in finals.itertuples(index=False):
-            row = self.version(series, int(ws), g, int(v))
-            final_rows.append(
-                {"window_start_ms": ws, "grp": g, "final_version": v}
-                | {f"final_{c}": row[c] for c in metric_cols}
-            )
-        final_df = pd.DataFrame(
-            final_rows,
-            columns=[
-                "window_start_ms",
-                "grp",
-                "final_version",
-                *[f"final_{c}" for c in metric_cols],
-            ],
-        )
-        out = out.merge(final_df, on=["window_start_ms", "grp"], how="left")
-        out["final_version"] = out["final_version"].astype("Int64")
+        # Tiers never go back, so a final window's latest version is its final one.
+        is_final = latest["tier"] == "final"
+        out["final_version"] = latest["version"].where(is_final).astype("Int64")
+        for c in metric_cols:
+            out[f"final_{c}"] = latest[c].where(is_final)
         out["is_final"] = out["final_version"].notna()
         out["label"] = [
             "final" if fin else f"{tier} (not final)"
