@@ -95,7 +95,7 @@ def test_model_sees_no_future():
 
 @pytest.fixture(scope="module")
 def flash_backtest():
-    f = Simulator("flash-sale", seed=3, days=28).frame()
+    f = Simulator("flash-sale", seed=3, days=28, events_per_day=10_000).frame()
     return C.backtest(f), C.backtest_detail(f)
 
 

@@ -16,12 +16,12 @@ CLICKSTREAM = ("web", "api", "mobile")
 
 @pytest.fixture(scope="module")
 def clickstream() -> np.ndarray:
-    sim = Simulator("steady", seed=11, sources=CLICKSTREAM, days=7, events=1_500_000)
+    sim = Simulator("steady", seed=11, sources=CLICKSTREAM, days=7, events=1_000_000)
     f = sim.frame()
     return (f["arrival_time_ms"] - f["event_time_ms"]).to_numpy()
 
 
-# (quantile, target ms, relative tolerance) — 1.5 M events: sampling noise at
+# (quantile, target ms, relative tolerance) — 1 M events: sampling noise at
 # p99.9 is ~3 %, the tolerances leave room for it and nothing more.
 @pytest.mark.parametrize(
     "q, target_ms, rel",
