@@ -8,7 +8,16 @@ import importlib
 import sys
 
 # One line per command module; the module name is the command's home.
-COMMANDS = ("replay", "ingest", "finalize", "reprocess", "history", "simulate", "lateness")
+COMMANDS = (
+    "replay",
+    "ingest",
+    "finalize",
+    "reprocess",
+    "history",
+    "simulate",
+    "lateness",
+    "run",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,7 @@ from datetime import timedelta
 
 import pandas as pd
 
+from engine.alerts import run_alert_job
 from engine.clock import Clock, SimulatedClock, wall_ms
 from engine.config import PipelineSpec
 from engine.events import ParseOptions
@@ -48,11 +49,11 @@ from engine.operator import WindowOperator
 from engine.pipelines import default_series
 from engine.simulator import SCENARIOS, LiveFeed
 from engine.store import DEFAULT_DB_PATH, Store
-from engine.timeutil import DAY_MS, MINUTE_MS
+from engine.timeutil import DAY_MS, HOUR_MS
 
 DEFAULT_TZ = "America/New_York"
 STATE_KEY = "runtime"
-CATCH_UP_STEP_MS = 30 * MINUTE_MS
+CATCH_UP_STEP_MS = 2 * HOUR_MS
 
 
 @dataclass
@@ -102,7 +103,8 @@ class Runtime:
         self.series = series or default_series(self.settings.tz)
         self._lock = threading.RLock()
         self._local = threading.local()
-        self._stores: list[Store] = []
+        self._stores: list[tuple[threading.Thread, Store]] = []
+        self._stores_lock = threading.Lock()
         self.clock: Clock | None = clock
         self._injected_clock = clock is not None
         self.operators: dict[str, WindowOperator] = {}
@@ -115,12 +117,18 @@ class Runtime:
 
     # ------------------------------------------------------------------ stores
     def store(self) -> Store:
-        """This thread's connection to the runtime's database."""
+        """This thread's connection to the runtime's database.
+
+        Streamlit runs every script and fragment run on a new thread, so the
+        connections of finished threads are dropped here (garbage collection
+        closes them); keeping them would leak one connection per page run."""
         store = getattr(self._local, "store", None)
         if store is None:
             store = Store.open(self.settings.db_path)
             self._local.store = store
-            self._stores.append(store)
+            with self._stores_lock:
+                self._stores = [(t, s) for t, s in self._stores if t.is_alive()]
+                self._stores.append((threading.current_thread(), store))
         return store
 
     # ------------------------------------------------------------------ life cycle
@@ -150,10 +158,11 @@ class Runtime:
             self.scheduler = None
         with self._lock:
             self._save_state(self.store())
-            for store in self._stores:
-                with contextlib.suppress(Exception):  # another thread's connection
-                    store.close()
-            self._stores.clear()
+            with self._stores_lock:
+                for _, store in self._stores:
+                    with contextlib.suppress(Exception):  # another thread's connection
+                        store.close()
+                self._stores.clear()
             self._local = threading.local()
 
     def _first_start(self, store: Store) -> None:
@@ -332,7 +341,7 @@ class Runtime:
 
     # ------------------------------------------------------------------ jobs
     def run_due_jobs(self) -> list[dict]:
-        """Patch the side output, then any T+1 / T+7 finalizations that are due."""
+        """Patch the side output, then any T+1 / T+7 finalizations that are due, then alerts."""
         with self._lock:
             store = self.store()
             now = self.state.get("proc_ms") or self.clock.now_ms()
@@ -346,6 +355,10 @@ class Runtime:
                         store, name, day, tier, now, self.settings.finalize, self.series[name]
                     )
                     done.append({"series": name, "kind": tier, "day": str(day), **res.counts})
+            # Alerts last, so a final written just now is judged in the same run.
+            alerts = run_alert_job(store, now)
+            if alerts is not None:
+                done.append({"kind": "alerts", **alerts})
             return done
 
     def finalize(self, day, tier: str) -> dict:

@@ -31,6 +31,9 @@ def _guard(fn, name):
 
 def build_scheduler(runtime) -> BackgroundScheduler:
     s = runtime.settings
+    # A tick that overruns its interval is skipped by design (max_instances=1,
+    # coalesce); APScheduler logs each skip as a warning, which is only noise here.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     sched = BackgroundScheduler(
         timezone="UTC",
         executors={"default": ThreadPoolExecutor(1)},
