@@ -17,6 +17,7 @@ COMMANDS = (
     "simulate",
     "lateness",
     "run",
+    "serve",
 )
 
 

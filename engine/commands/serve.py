@@ -1,0 +1,60 @@
+"""`python -m engine serve [--db PATH] [--host 127.0.0.1] [--port 8000]`: the HTTP API.
+
+Serves ``engine.api`` under uvicorn on a database file, beside (or without) a
+running ``python -m engine run``. The command line is the edge, so the wall
+clock is chosen here (``SystemClock``). API keys for ``POST /events`` come from
+``--api-keys-file`` and/or ``LATEWATCH_API_KEYS``; it binds to localhost unless
+told otherwise, since read endpoints are open unless ``--read-keys-required``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from engine.api_support import DEFAULT_MAX_BODY_BYTES, load_api_keys
+from engine.commands.ingest import db_path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("serve", help="serve the store over HTTP (FastAPI; docs at /docs)")
+    p.add_argument("--db", default=None, help="SQLite store (default $LATEWATCH_DB or data/)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--api-keys-file",
+        default=None,
+        help="file with one API key per line (also: $LATEWATCH_API_KEYS, comma-separated)",
+    )
+    p.add_argument(
+        "--read-keys-required",
+        action="store_true",
+        help="require an API key for the read endpoints too",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="largest POST /events body accepted (larger: 413)",
+    )
+    p.add_argument("--log-level", default="info", help="uvicorn log level")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import uvicorn
+
+    from engine.api import create_app
+    from engine.clock import SystemClock
+
+    keys = load_api_keys(args.api_keys_file)
+    if not keys:
+        print("note: no API keys configured; POST /events will answer 401", file=sys.stderr)
+    app = create_app(
+        db_path(args),
+        clock=SystemClock(),
+        api_keys=keys,
+        read_keys_required=args.read_keys_required,
+        max_body_bytes=args.max_body_bytes,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
