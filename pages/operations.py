@@ -1,0 +1,385 @@
+"""Operations: is the pipeline healthy, what is it holding, what ran, what was rejected —
+and the controls to steer the simulator and run jobs by hand."""
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from app_state import ensure_router
+
+ensure_router()
+
+import ui_charts  # noqa: E402
+from app_state import fmt_count, fmt_time, get_runtime  # noqa: E402
+from engine import views  # noqa: E402
+from engine.finalize import business_day_bounds, business_day_of  # noqa: E402
+from engine.simulator import SCENARIOS  # noqa: E402
+from engine.timeutil import format_duration_ms  # noqa: E402
+
+REFRESH_S = 3
+SPEEDS = (1, 10, 60, 300, 600, 3600)
+DT_FMT = "ddd DD MMM HH:mm:ss"
+
+rt = get_runtime()
+tz = rt.settings.tz
+
+
+@st.cache_data(ttl=REFRESH_S, show_spinner=False, max_entries=8)
+def load_listings(db_path: str, stamp) -> dict:
+    store = get_runtime().store()
+    return {
+        "jobs": views.jobs_view(store, limit=200),
+        "queue": views.side_output_summary(store),
+        "pending": store.late_events_frame(pending_only=True, limit=200),
+        "quarantine_counts": store.quarantine_counts(),
+        "quarantine": store.quarantine_frame(limit=200),
+        "ingest_totals": views.ingest_totals(store),
+        "ingests": store.ingests_frame(limit=200),
+    }
+
+
+def local(ms_values) -> list:
+    return [
+        None if v is None or pd.isna(v) else d
+        for v, d in zip(
+            ms_values, ui_charts.wall_clock(pd.Series(ms_values).fillna(0), tz), strict=True
+        )
+    ]
+
+
+status = rt.status()
+
+st.title("Operations")
+st.caption(
+    "The pipeline's health — watermarks, open windows, queued late data — the jobs that ran, "
+    f"what was rejected at ingest, and controls for the simulator and for batch jobs. "
+    f"Times are in {tz}."
+)
+
+# -- controls ----------------------------------------------------------------------------
+st.subheader("Simulator controls")
+b1, b2, b3 = st.columns([1, 2, 2])
+if status["paused"]:
+    if b1.button("Resume simulator", icon=":material/play_arrow:", key="ops_resume"):
+        rt.resume()
+        st.rerun()
+else:
+    if b1.button("Pause simulator", icon=":material/pause:", key="ops_pause"):
+        rt.pause()
+        st.rerun()
+b1.caption("Paused: the clock stops; nothing arrives." if status["paused"] else "Running.")
+speed_now = float(status["speed"] or 60)
+b2.select_slider(
+    "Speed (simulated seconds per real second)",
+    options=sorted({*SPEEDS, int(speed_now)}),
+    value=int(speed_now),
+    format_func=lambda s: f"×{s:,}",
+    key="ops_speed",
+    on_change=lambda: rt.set_speed(st.session_state["ops_speed"]),
+)
+b3.selectbox(
+    "Scenario (from now on)",
+    sorted(SCENARIOS),
+    index=sorted(SCENARIOS).index(status["scenario"]) if status["scenario"] in SCENARIOS else 0,
+    key="ops_scenario",
+    on_change=lambda: rt.set_scenario(st.session_state["ops_scenario"]),
+    help="\n".join(f"- **{n}**: {s.description}" for n, s in sorted(SCENARIOS.items())),
+)
+b3.caption(SCENARIOS[status["scenario"]].description if status["scenario"] in SCENARIOS else "")
+
+
+# -- live pipeline state ---------------------------------------------------------------
+@st.fragment(run_every=REFRESH_S)
+def pipeline_panel() -> None:
+    status = rt.status()
+    st.subheader("Pipeline now")
+    st.caption(f"Live • updates every {REFRESH_S} s • {status['clock']}")
+    progress = views.catch_up_progress(status, rt.settings.history_days, tz)
+    if progress is not None:
+        st.info(
+            "**Catching up**: replaying the simulated past week through the real pipeline "
+            f"(at {fmt_time(status['proc_ms'], rt)}); jobs run as their due times pass."
+        )
+        st.progress(progress, text=f"Replay {progress:.0%} done")
+    proc = status["proc_ms"]
+    hourly = status["operators"].get("hourly") or {}
+    wm = hourly.get("watermark_ms")
+    queue = load_listings(rt.settings.db_path, proc)["queue"]
+    tick = status.get("last_tick") or {}
+    m1, m2, m3, m4, m5 = st.columns(5)
+    m1.metric("Processed up to", fmt_time(proc, rt, "%a %H:%M:%S"), border=True)
+    m2.metric(
+        "Global watermark (hourly)",
+        fmt_time(wm, rt, "%a %H:%M:%S") if wm and proc and wm > -(2**61) else "—",
+        delta=f"{format_duration_ms(proc - wm)} behind" if wm and proc and wm > -(2**61) else None,
+        delta_color="off",
+        border=True,
+    )
+    m3.metric(
+        "Open windows (hourly)",
+        fmt_count((hourly.get("state") or {}).get("open_windows")),
+        border=True,
+    )
+    m4.metric(
+        "Side-output queue",
+        fmt_count(int(queue["events"].sum()) if len(queue) else 0),
+        delta="late events waiting for a patch",
+        delta_color="off",
+        border=True,
+    )
+    if tick:
+        m5.metric(
+            "Last tick",
+            f"{fmt_count(tick.get('accepted'))} events",
+            delta=f"{fmt_count(tick.get('versions'))} versions written",
+            delta_color="off",
+            border=True,
+        )
+    else:
+        m5.metric(
+            "Last tick",
+            "none yet",
+            delta="the scheduler has not ticked",
+            border=True,
+            delta_color="off",
+        )
+    if status.get("last_error"):
+        st.error(f"Last error in the pipeline: {status['last_error']}")
+
+    st.markdown("**Watermarks per source** (per-key watermark, global = slowest active source)")
+    wmf = views.watermark_frame(status, "hourly")
+    if wmf.empty:
+        st.info("No watermarks yet: a source gets one with its first event.")
+    else:
+        w1, w2 = st.columns([3, 2])
+        w1.plotly_chart(ui_charts.watermark_lags(wmf), width="stretch", key="ops_wm_chart")
+        w2.dataframe(
+            pd.DataFrame(
+                {
+                    "Source": wmf["source"],
+                    f"Watermark ({tz})": local(wmf["watermark_ms"]),
+                    "Lag": [format_duration_ms(v) for v in wmf["lag_ms"]],
+                    "Idle": wmf["idle"],
+                    "Holding back": wmf["holding_back"],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={f"Watermark ({tz})": st.column_config.DatetimeColumn(format=DT_FMT)},
+            key="ops_wm_table",
+        )
+        idle = [s for s, i in zip(wmf["source"], wmf["idle"], strict=True) if i]
+        st.caption(
+            "Idle keys (no event for 15 min of processing time, so they no longer hold the "
+            f"watermark back): {', '.join(idle) if idle else 'none'}."
+        )
+
+    st.markdown("**Open window state and outcomes per series**")
+    rows = []
+    for name, op in status["operators"].items():
+        state = op.get("state") or {}
+        outcomes = op.get("outcomes") or {}
+        rows.append(
+            {
+                "Series": name,
+                "Open windows": state.get("open_windows"),
+                "Buffered events": state.get("buffered_events"),
+                "Pending timers": state.get("pending_timers"),
+                **{k.replace("_", " ").capitalize(): v for k, v in outcomes.items()},
+            }
+        )
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="ops_state")
+
+
+pipeline_panel()
+
+# -- listings ------------------------------------------------------------------------------
+data = load_listings(rt.settings.db_path, status["proc_ms"])
+tab_jobs, tab_queue, tab_quar, tab_ingest, tab_run = st.tabs(
+    ["Jobs", "Side-output queue", "Quarantine", "Ingest accounting", "Run a job"]
+)
+
+with tab_jobs:
+    jobs = data["jobs"]
+    if jobs.empty:
+        st.info(
+            "No jobs yet. Side-output patches run every few seconds when late events are "
+            "queued; the T+1 preliminary and T+7 final jobs run at the start of each business day."
+        )
+    else:
+        counts = jobs["status"].value_counts()
+        st.caption(
+            f"The latest {len(jobs)} jobs: "
+            + ", ".join(f"{n} {s}" for s, n in counts.items())
+            + ". Times are processing (simulated) time; a job runs in one transaction."
+        )
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Job": jobs["id"],
+                    "Kind": jobs["kind"],
+                    "Series": jobs["series"],
+                    "What": jobs["label"],
+                    "Tier": jobs["tier"],
+                    "Status": jobs["status"],
+                    f"Started ({tz})": local(jobs["started_ms"]),
+                    f"Finished ({tz})": local(jobs["finished_ms"]),
+                    "Duration": [
+                        "—" if pd.isna(d) else format_duration_ms(int(d))
+                        for d in jobs["duration_ms"]
+                    ],
+                    "Result": jobs["summary"],
+                    "Error": jobs["error"],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                f"Started ({tz})": st.column_config.DatetimeColumn(format=DT_FMT),
+                f"Finished ({tz})": st.column_config.DatetimeColumn(format=DT_FMT),
+            },
+            key="ops_jobs",
+        )
+
+with tab_queue:
+    queue, pending = data["queue"], data["pending"]
+    if queue.empty:
+        st.success(
+            "The side-output queue is empty: every late event routed to it so far has been "
+            "absorbed by a patch job."
+        )
+    else:
+        st.dataframe(
+            queue.assign(amount=queue["amount_cents"] / 100, oldest=local(queue["oldest_ms"])).drop(
+                columns=["amount_cents", "oldest_ms"]
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "amount": st.column_config.NumberColumn("Amount (USD)", format="dollar"),
+                "oldest": st.column_config.DatetimeColumn(f"Oldest queued ({tz})", format=DT_FMT),
+                "events": "Events",
+            },
+            key="ops_queue",
+        )
+        st.caption(f"The newest {len(pending)} queued events:")
+        st.dataframe(pending, hide_index=True, width="stretch", key="ops_pending")
+
+with tab_quar:
+    qc = data["quarantine_counts"]
+    if not qc:
+        st.success(
+            "Nothing quarantined: every input row so far parsed and validated. Rows with a "
+            "missing field, a timestamp without a UTC offset, an unreadable value or a time too "
+            "far in the future land here with their reason (try the clock-skew scenario, or "
+            "import a file)."
+        )
+    else:
+        st.plotly_chart(
+            ui_charts.counts_bar(
+                list(qc),
+                list(qc.values()),
+                "Reason",
+                "Rows quarantined",
+                "Quarantine reasons",
+                color="#E15759",
+            ),
+            width="stretch",
+            key="ops_quar_chart",
+        )
+        q = data["quarantine"]
+        st.dataframe(
+            q.assign(at=local(q["at_ms"])).drop(columns=["at_ms"]),
+            hide_index=True,
+            width="stretch",
+            column_config={"at": st.column_config.DatetimeColumn(f"At ({tz})", format=DT_FMT)},
+            key="ops_quar_table",
+        )
+
+with tab_ingest:
+    t = data["ingest_totals"]
+    i1, i2, i3, i4 = st.columns(4)
+    i1.metric("Rows read", fmt_count(t["rows_read"]), border=True)
+    i2.metric("Accepted (raw log)", fmt_count(t["accepted"]), border=True)
+    i3.metric("Duplicates", fmt_count(t["duplicates"]), border=True)
+    i4.metric("Quarantined", fmt_count(t["quarantined"]), border=True)
+    if t["balanced"]:
+        st.success(
+            f"Nothing lost: rows read = accepted + duplicates + quarantined over all "
+            f"{t['ingests']:,} ingests."
+        )
+    else:
+        st.error(
+            "The ingest counts do not add up — rows read ≠ accepted + duplicates + quarantined."
+        )
+    ing = data["ingests"]
+    if not ing.empty:
+        st.dataframe(
+            ing.assign(started=local(ing["started_ms"]), finished=local(ing["finished_ms"])).drop(
+                columns=["started_ms", "finished_ms"]
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "started": st.column_config.DatetimeColumn(f"Started ({tz})", format=DT_FMT),
+                "finished": st.column_config.DatetimeColumn(f"Finished ({tz})", format=DT_FMT),
+            },
+            key="ops_ingests",
+        )
+
+with tab_run:
+    now = status["proc_ms"] or status["now_ms"]
+    today = business_day_of(now, tz)
+    st.markdown("**Finalize business days** (recompute from the raw log and write a tier)")
+    f1, f2 = st.columns([2, 1])
+    f_days = f1.date_input(
+        f"Days ({tz})",
+        value=(today - timedelta(days=1), today - timedelta(days=1)),
+        max_value=today - timedelta(days=1),
+        key="ops_fin_days",
+    )
+    f_tier = f2.selectbox("Tier", ["preliminary", "final"], key="ops_fin_tier")
+    if f_tier == "final":
+        st.caption("⚠ A final number never changes again; later data becomes adjustments.")
+    if st.button("Run finalization", key="ops_fin_run", icon=":material/task_alt:"):
+        days = list(f_days) if isinstance(f_days, tuple | list) else [f_days]
+        first, last = days[0], days[-1]
+        n = (last - first).days + 1
+        with st.status(f"Finalizing {n} day(s) as {f_tier}…", expanded=True) as box:
+            bar = st.progress(0.0)
+            results = []
+            for i in range(n):
+                day = first + timedelta(days=i)
+                box.write(f"{day:%a %d %b}: recomputing every window…")
+                for series, res in rt.finalize(day, f_tier).items():
+                    results.append({"Day": str(day), "Series": series, **res})
+                bar.progress((i + 1) / n, text=f"{i + 1} of {n} days")
+            box.update(label=f"Finalization done: {n} day(s) as {f_tier}", state="complete")
+        st.dataframe(pd.DataFrame(results), hide_index=True, width="stretch", key="ops_fin_res")
+
+    st.markdown("**Reprocess a range** (recompute windows from the whole raw log; finals stay)")
+    r1, r2 = st.columns([2, 1])
+    r_days = r1.date_input(
+        f"Days ({tz})",
+        value=(today - timedelta(days=2), today - timedelta(days=1)),
+        max_value=today,
+        key="ops_rep_days",
+    )
+    reason = r2.text_input("Reason", value="manual reprocessing", key="ops_rep_reason")
+    if st.button("Run reprocessing", key="ops_rep_run", icon=":material/replay:"):
+        days = list(r_days) if isinstance(r_days, tuple | list) else [r_days]
+        first, last = days[0], days[-1]
+        n = (last - first).days + 1
+        with st.status(f"Reprocessing {n} day(s)…", expanded=True) as box:
+            bar = st.progress(0.0)
+            results = []
+            for i in range(n):
+                day = first + timedelta(days=i)
+                start, end = business_day_bounds(day, tz)
+                box.write(f"{day:%a %d %b}: recomputing from the raw log…")
+                for series, res in rt.reprocess(start, end, reason).items():
+                    results.append({"Day": str(day), "Series": series, **res})
+                bar.progress((i + 1) / n, text=f"{i + 1} of {n} days")
+            box.update(label=f"Reprocessing done: {n} day(s)", state="complete")
+        st.dataframe(pd.DataFrame(results), hide_index=True, width="stretch", key="ops_rep_res")

@@ -1,0 +1,357 @@
+"""Versions: every number latewatch ever showed for one window, why it changed, and
+which one is right ("why did Saturday change, and which number is right?")."""
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from app_state import ensure_router
+
+ensure_router()
+
+import ui_charts  # noqa: E402
+from app_state import fmt_count, fmt_money, fmt_time, get_runtime  # noqa: E402
+from engine import views  # noqa: E402
+from engine.finalize import business_day_of  # noqa: E402
+from engine.store_queries import DELAY_BUCKETS  # noqa: E402
+from engine.timeutil import format_duration_ms  # noqa: E402
+
+REFRESH_S = 10
+FMT = {"revenue_cents": fmt_money, "orders": fmt_count, "items": fmt_count}
+EVENT_ROWS = 500
+
+rt = get_runtime()
+policy, tz = rt.settings.finalize, rt.settings.tz
+
+
+@st.cache_data(ttl=REFRESH_S, show_spinner=False, max_entries=64)
+def load_history(db_path: str, series: str, start_ms: int, grp: str, stamp) -> pd.DataFrame:
+    return get_runtime().store().history_frame(series, start_ms, grp)
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=64)
+def load_explain(db_path: str, series: str, start_ms: int, grp: str, a: int, b: int):
+    exp = get_runtime().store().explain(series, start_ms, grp, a, b)
+    return exp.delta, exp.breakdown_frame(), exp.events_frame(), exp.unexplained, exp.exact
+
+
+def signed_money(cents) -> str:
+    return ("+" if cents >= 0 else "−") + fmt_money(abs(cents))
+
+
+def when(ms) -> str:
+    return fmt_time(ms, rt, "%a %d %b %H:%M:%S")
+
+
+def version_label(v: int, history: pd.DataFrame) -> str:
+    if v == 0:
+        return "nothing (before v1)"
+    row = history.loc[history["version"] == v].iloc[0]
+    return f"v{v} · {row['tier']} · {row['reason']} · {when(row['processing_time_ms'])}"
+
+
+status = rt.status()
+now = status["proc_ms"] or status["now_ms"]
+today = business_day_of(now, tz)
+sources = sorted((status["operators"].get("hourly") or {}).get("per_key_watermarks_ms", {}))
+
+st.title("Versions")
+st.caption(
+    "A window's result is never overwritten: every firing and every batch job appends a "
+    "version. Pick a window to see its versions over time, explain any change down to the "
+    "events behind it, and see what the dashboard showed at any moment."
+)
+
+c1, c2, c3, c4 = st.columns([1.2, 1.4, 1.4, 1.6])
+series = c1.segmented_control(
+    "Window",
+    [views.DAILY, views.HOURLY],
+    default=views.DAILY,
+    format_func={views.DAILY: "Day", views.HOURLY: "Hour"}.get,
+    key="grain",
+    bind="query-params",
+)
+series = series or views.DAILY
+grp = c2.selectbox(
+    "Sources",
+    ["*", *sources] if sources else ["*"],
+    format_func=lambda g: ui_charts.SOURCE_LABEL.get(g, g),
+    key="source",
+    bind="query-params",
+)
+day = c3.date_input(
+    f"Business day ({tz})",
+    value=today - timedelta(days=1),
+    max_value=today,
+    key="day",
+    bind="query-params",
+)
+hour = None
+if series == views.HOURLY:
+    hours = views.hours_of_day(day, tz)
+    hour = c4.selectbox(
+        f"Hour ({tz})",
+        list(range(len(hours))),
+        index=min(12, len(hours) - 1),
+        format_func=lambda i: (
+            f"{fmt_time(hours[i][0], rt, '%H:%M')} – {views.local_datetime(hours[i][1], tz):%H:%M}"
+        ),
+        key="hour",
+        bind="query-params",
+    )
+start_ms, end_ms = views.window_bounds(series, day, hour, tz)
+window_name = f"{'All sources' if grp == '*' else grp} · " + (
+    f"{views.local_datetime(start_ms, tz):%A %d %B %Y}"
+    if series == views.DAILY
+    else f"{fmt_time(start_ms, rt, '%a %d %b %Y, %H:%M')} – "
+    f"{views.local_datetime(end_ms, tz):%H:%M}"
+)
+st.subheader(window_name)
+
+history = load_history(rt.settings.db_path, series, start_ms, grp, now)
+if history.empty:
+    st.info(
+        "This window has no versions yet. A window gets its first version when its first "
+        "early result fires (about 10 minutes after its first event for hours, 30 minutes for "
+        "days), and later ones as late data, patches and the T+1 / T+7 jobs arrive. Pick an "
+        "earlier day."
+    )
+    st.stop()
+
+schedule = views.tier_schedule(business_day_of(start_ms, tz), policy)
+
+
+@st.fragment(run_every=REFRESH_S)
+def latest_panel(series: str, start_ms: int, grp: str) -> None:
+    status = rt.status()
+    stamp = status["proc_ms"] or status["now_ms"]
+    hist = load_history(rt.settings.db_path, series, start_ms, grp, stamp)
+    last = hist.iloc[-1]
+    k1, k2, k3, k4 = st.columns(4)
+    k1.metric(f"Latest revenue ({last['tier']})", fmt_money(last["revenue_cents"]), border=True)
+    k2.metric(f"Latest orders ({last['tier']})", fmt_count(last["orders"]), border=True)
+    k3.metric("Versions so far", fmt_count(len(hist)), border=True)
+    if last["tier"] == "final":
+        k4.metric("Status", "Final", delta="never changes again", delta_color="off", border=True)
+        st.success(
+            f"**Which number is right?** The final one: v{int(last['version'])}, "
+            f"{fmt_money(last['revenue_cents'])}, computed {when(last['processing_time_ms'])}. "
+            "Anything that arrives later for this window is booked as an adjustment in the "
+            "current period, never by changing it."
+        )
+    else:
+        k4.metric(
+            "Status",
+            f"{last['tier'].capitalize()} — not final",
+            delta=f"final on {views.local_datetime(schedule.final_ms, tz):%a %d %b}",
+            delta_color="off",
+            border=True,
+        )
+        st.warning(
+            f"**Which number is right?** None is final yet. The best available is "
+            f"v{int(last['version'])} ({last['tier']}), {fmt_money(last['revenue_cents'])}; the "
+            f"final number is computed on {fmt_time(schedule.final_ms, rt, '%a %d %b')}."
+        )
+    st.caption(f"Live • updates every {REFRESH_S} s • as of {when(stamp)}")
+
+
+latest_panel(series, start_ms, grp)
+
+st.subheader("Version timeline")
+metric = st.segmented_control(
+    "Metric",
+    list(ui_charts.METRIC_LABELS),
+    default="revenue_cents",
+    format_func=ui_charts.METRIC_LABELS.get,
+    key="v_metric",
+)
+metric = metric or "revenue_cents"
+bands = views.tier_bands(history, now)
+st.plotly_chart(
+    ui_charts.version_timeline(history, bands, metric, tz), width="stretch", key="v_timeline"
+)
+
+st.markdown("**All versions, with the change from the previous one**")
+table = pd.DataFrame(
+    {
+        "Version": history["version"],
+        f"Computed at ({tz})": ui_charts.wall_clock(history["processing_time_ms"], tz),
+        "Tier": history["tier"],
+        "Reason": history["reason"],
+        "Revenue": history["revenue_cents"] / 100,
+        "Δ revenue": history["delta_revenue_cents"] / 100,
+        "Orders": history["orders"],
+        "Δ orders": history["delta_orders"],
+        "Items": history["items"],
+        "Δ items": history["delta_items"],
+        "Events": history["event_count"],
+        f"Watermark ({tz})": [
+            None if w is None or pd.isna(w) else v
+            for w, v in zip(
+                history["watermark_ms"],
+                ui_charts.wall_clock(history["watermark_ms"].fillna(0), tz),
+                strict=True,
+            )
+        ],
+    }
+)
+dt_fmt = "ddd DD MMM HH:mm:ss"
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        f"Computed at ({tz})": st.column_config.DatetimeColumn(format=dt_fmt),
+        f"Watermark ({tz})": st.column_config.DatetimeColumn(format=dt_fmt),
+        "Revenue": st.column_config.NumberColumn("Revenue (USD)", format="dollar"),
+        "Δ revenue": st.column_config.NumberColumn("Δ revenue (USD)", format="%+.2f"),
+        "Δ orders": st.column_config.NumberColumn(format="%+d"),
+        "Δ items": st.column_config.NumberColumn(format="%+d"),
+    },
+    key="v_table",
+)
+
+st.subheader("Explain a change")
+versions = [int(v) for v in history["version"]]
+a_default, b_default = views.default_explain_pair(history)
+wid = f"{series}_{start_ms}_{grp}"
+e1, e2 = st.columns(2)
+va = e1.selectbox(
+    "From version",
+    [0, *versions],
+    index=[0, *versions].index(a_default),
+    format_func=lambda v: version_label(v, history),
+    key=f"explain_a_{wid}",
+)
+vb = e2.selectbox(
+    "To version",
+    versions,
+    index=versions.index(b_default),
+    format_func=lambda v: version_label(v, history),
+    key=f"explain_b_{wid}",
+)
+if va > vb:
+    st.caption(f"Showing the change from v{vb} to v{va} (the earlier version first).")
+    va, vb = vb, va
+delta, breakdown, events, unexplained, exact = load_explain(
+    rt.settings.db_path, series, start_ms, grp, va, vb
+)
+d1, d2, d3, d4 = st.columns(4)
+d1.metric("Change in revenue", signed_money(delta["revenue_cents"]), border=True)
+d2.metric("Change in orders", f"{delta['orders']:+,}", border=True)
+d3.metric("Change in items", f"{delta['items']:+,}", border=True)
+d4.metric("Events behind it", fmt_count(len(events)), border=True)
+if va == vb:
+    st.info("Pick two different versions to see what changed between them.")
+elif exact:
+    st.success(
+        f"The breakdown below sums exactly to the change from v{va} to v{vb}: every cent is "
+        "accounted for by the events first counted (or removed) in between."
+    )
+else:
+    st.warning(
+        "Part of this change is not explained by recorded events "
+        f"(revenue {fmt_money(unexplained['revenue_cents'])}, orders {unexplained['orders']:+,}). "
+        "That happens for windows computed before per-event contributions were recorded."
+    )
+if not breakdown.empty:
+    st.plotly_chart(ui_charts.explain_bars(breakdown, metric), width="stretch", key="v_explain")
+    bucket_order = {label: i for i, (label, _) in enumerate(DELAY_BUCKETS)}
+    st.markdown("**By source and arrival delay**")
+    st.dataframe(
+        breakdown.assign(revenue=breakdown["revenue_cents"] / 100)
+        .sort_values(
+            ["source", "delay_bucket"],
+            key=lambda s: s.map(bucket_order) if s.name == "delay_bucket" else s,
+        )
+        .drop(columns=["revenue_cents"]),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "source": "Source",
+            "delay_bucket": "Arrival delay",
+            "n_events": st.column_config.NumberColumn("Events (net)"),
+            "revenue": st.column_config.NumberColumn("Revenue (USD)", format="dollar"),
+            "orders": "Orders",
+            "items": "Items",
+            "events": "Events counted",
+        },
+        key="v_breakdown",
+    )
+    st.markdown(
+        f"**The events behind it** ({'first ' + str(EVENT_ROWS) + ' of ' if len(events) > EVENT_ROWS else ''}"
+        f"{len(events):,}; sign −1 = removed by a recompute)"
+    )
+    ev = events.head(EVENT_ROWS)
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Version": ev["version"],
+                "Sign": ev["sign"],
+                "Source": ev["source"],
+                "Type": ev["event_type"],
+                "Amount": ev["amount_cents"] / 100,
+                "Items": ev["items"],
+                f"Event time ({tz})": ui_charts.wall_clock(ev["event_time_ms"], tz),
+                f"Arrived ({tz})": ui_charts.wall_clock(ev["arrival_time_ms"], tz),
+                "Arrival delay": [
+                    format_duration_ms(int(a - e))
+                    for a, e in zip(ev["arrival_time_ms"], ev["event_time_ms"], strict=True)
+                ],
+                "Event id": ev["event_id"],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Amount": st.column_config.NumberColumn("Amount (USD)", format="dollar"),
+            f"Event time ({tz})": st.column_config.DatetimeColumn(format=dt_fmt),
+            f"Arrived ({tz})": st.column_config.DatetimeColumn(format=dt_fmt),
+        },
+        key="v_events",
+    )
+
+st.subheader("As of: what did the dashboard show then?")
+default_at = min(end_ms - 60_000, now)  # the last minute of the window, or now
+a1, a2 = st.columns(2)
+as_day = a1.date_input(
+    f"Date ({tz})", value=views.local_datetime(default_at, tz).date(), key=f"asof_day_{wid}"
+)
+as_time = a2.time_input(
+    f"Time ({tz})",
+    value=views.local_datetime(default_at, tz).time().replace(second=0, microsecond=0),
+    step=timedelta(minutes=15),
+    key=f"asof_time_{wid}",
+)
+at_ms = views.local_to_ms(as_day, as_time, tz)
+shown = rt.store().as_of(series, start_ms, grp, at_ms)
+last = history.iloc[-1]
+if shown is None:
+    st.info(
+        f"At {when(at_ms)} this window had no number yet: its first version was computed "
+        f"{when(history.iloc[0]['processing_time_ms'])}."
+    )
+else:
+    s1, s2, s3 = st.columns(3)
+    s1.metric(
+        f"Shown at {fmt_time(at_ms, rt, '%a %d %b %H:%M')}",
+        fmt_money(shown["revenue_cents"]),
+        delta=f"v{shown['version']} · {shown['tier']} · {shown['reason']}",
+        delta_color="off",
+        border=True,
+    )
+    s2.metric(
+        f"Latest ({last['tier']})",
+        fmt_money(last["revenue_cents"]),
+        delta=f"v{int(last['version'])}",
+        delta_color="off",
+        border=True,
+    )
+    s3.metric(
+        "Change since then",
+        signed_money(int(last["revenue_cents"]) - int(shown["revenue_cents"])),
+        delta=f"{int(last['orders']) - int(shown['orders']):+,} orders",
+        delta_color="off",
+        border=True,
+    )

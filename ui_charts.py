@@ -1,0 +1,232 @@
+"""Plotly figures and display constants shared by the dashboard pages.
+
+Why a module: pages should read like a description of the UI (widgets → one
+engine call → a chart), so figure building — axis titles, legends, tier
+colours, local wall-clock axes — lives here, once. Like ``app_state`` it sits
+outside ``pages/`` (legacy auto-discovery would list it as a page) and outside
+``engine/`` (the engine does not draw).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from engine.views import local_datetime
+
+TIER_COLORS = {"live": "#F28E2B", "preliminary": "#4E79A7", "final": "#59A14F"}
+TIER_LABELS = {
+    "live": "Live (streaming)",
+    "preliminary": "Preliminary (T+1 batch)",
+    "final": "Final (T+7)",
+}
+METRIC_LABELS = {"revenue_cents": "Revenue", "orders": "Orders", "items": "Items"}
+SOURCE_LABEL = {"*": "All sources"}
+
+
+def metric_axis(metric: str) -> str:
+    return "Revenue (USD)" if metric.endswith("_cents") else METRIC_LABELS.get(metric, metric)
+
+
+def metric_values(series: pd.Series, metric: str) -> pd.Series:
+    """Cents become dollars for charts; counts stay counts."""
+    return series / 100 if metric.endswith("_cents") else series
+
+
+def wall_clock(ms_values, tz: str) -> list:
+    """Local wall-clock datetimes without offset: Plotly draws them as given, and the
+    axis title names the zone."""
+    return [local_datetime(int(v), tz).replace(tzinfo=None) for v in ms_values]
+
+
+def _layout(fig: go.Figure, x_title: str, y_title: str, legend_title: str, height=360) -> None:
+    fig.update_layout(
+        height=height,
+        margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(title=dict(text=legend_title), orientation="h", y=1.12, x=0),
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        hovermode="closest",
+    )
+
+
+def hourly_by_tier(today: pd.DataFrame, yesterday: pd.DataFrame, metric: str, tz: str):
+    """Today's hours as bars coloured by tier; yesterday's hours (latest) as a line."""
+    fig = go.Figure()
+    hover = "%{x|%H:%M}: %{y:,.2f}<extra>%{fullData.name}</extra>"
+    for tier in TIER_COLORS:
+        part = today.loc[today["tier"] == tier]
+        if part.empty:
+            continue
+        fig.add_bar(
+            x=[h.hour for h in part["hour"]],
+            y=metric_values(part[metric], metric),
+            name=f"Today — {TIER_LABELS[tier]}",
+            marker_color=TIER_COLORS[tier],
+            customdata=part["versions"],
+            hovertemplate="%{x}:00 · %{y:,.2f} · %{customdata} versions<extra>%{fullData.name}</extra>",
+        )
+    if not yesterday.empty:
+        fig.add_scatter(
+            x=[h.hour for h in yesterday["hour"]],
+            y=metric_values(yesterday[metric], metric),
+            name="Yesterday (latest numbers)",
+            mode="lines+markers",
+            line=dict(color="#9AA0A6", dash="dot"),
+            hovertemplate=hover.replace("%{x|%H:%M}", "%{x}:00"),
+        )
+    _layout(fig, f"Hour of day ({tz})", metric_axis(metric), "Colour = tier of each hour")
+    fig.update_xaxes(dtick=2, range=[-0.5, 23.5])
+    return fig
+
+
+def days_by_tier(days: pd.DataFrame, metric: str, tz: str, projection=None):
+    """Recent business days as bars coloured by tier; today's projected final (if
+    any) as a marker with its interval."""
+    fig = go.Figure()
+    for tier in TIER_COLORS:
+        part = days.loc[days["tier"] == tier]
+        if part.empty:
+            continue
+        fig.add_bar(
+            x=[str(d) for d in part["day"]],
+            y=metric_values(part[metric], metric),
+            name=TIER_LABELS[tier],
+            marker_color=TIER_COLORS[tier],
+            hovertemplate="%{x}: %{y:,.2f}<extra>%{fullData.name}</extra>",
+        )
+    if projection is not None:
+        day, value, low, high = projection
+        fig.add_scatter(
+            x=[str(day)],
+            y=[value],
+            mode="markers",
+            marker=dict(symbol="diamond", size=12, color="#333333"),
+            error_y=dict(
+                type="data", symmetric=False, array=[high - value], arrayminus=[value - low]
+            ),
+            name="Today — projected final (interval)",
+            hovertemplate="projected %{y:,.2f}<extra></extra>",
+        )
+    _layout(fig, f"Business day ({tz})", metric_axis(metric), "Colour = tier of each day")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def version_timeline(history: pd.DataFrame, bands: pd.DataFrame, metric: str, tz: str):
+    """The window's value over processing time as a step chart; shaded bands show
+    which tier the number had; markers carry each version's reason."""
+    fig = go.Figure()
+    for row in bands.itertuples(index=False):
+        x0, x1 = wall_clock([row.start_ms, row.end_ms], tz)
+        fig.add_vrect(
+            x0=x0,
+            x1=x1,
+            fillcolor=TIER_COLORS.get(row.tier, "#cccccc"),
+            opacity=0.12,
+            line_width=0,
+        )
+    for tier, color in TIER_COLORS.items():  # legend entries for the bands
+        if tier in set(bands["tier"]):
+            fig.add_scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker=dict(symbol="square", size=12, color=color, opacity=0.4),
+                name=f"Band: {TIER_LABELS[tier]}",
+            )
+    x = wall_clock(history["processing_time_ms"], tz)
+    y = metric_values(history[metric], metric)
+    fig.add_scatter(
+        x=x,
+        y=y,
+        mode="lines",
+        line=dict(shape="hv", color="#555555"),
+        name="Value shown (step)",
+        hoverinfo="skip",
+    )
+    for tier, color in TIER_COLORS.items():
+        mask = history["tier"] == tier
+        if not mask.any():
+            continue
+        fig.add_scatter(
+            x=[v for v, m in zip(x, mask, strict=True) if m],
+            y=y[mask],
+            mode="markers",
+            marker=dict(color=color, size=9, line=dict(color="white", width=1)),
+            name=f"Version ({tier})",
+            customdata=history.loc[mask, ["version", "reason"]].to_numpy(),
+            hovertemplate="v%{customdata[0]} · %{customdata[1]}<br>%{x|%a %d %b %H:%M}"
+            "<br>%{y:,.2f}<extra></extra>",
+        )
+    _layout(
+        fig,
+        f"Processing time — when the number was computed ({tz})",
+        metric_axis(metric),
+        "Versions and tier bands",
+        height=380,
+    )
+    return fig
+
+
+def explain_bars(breakdown: pd.DataFrame, metric: str):
+    """The change split by arrival-delay bucket (x) and source (colour)."""
+    fig = go.Figure()
+    for source, part in breakdown.groupby("source", sort=True):
+        fig.add_bar(
+            x=part["delay_bucket"],
+            y=metric_values(part[metric], metric),
+            name=str(source),
+            hovertemplate="%{x}: %{y:,.2f}<extra>%{fullData.name}</extra>",
+        )
+    _layout(
+        fig,
+        "Arrival delay of the events behind the change",
+        f"Change in {metric_axis(metric).lower()}",
+        "Source",
+        height=320,
+    )
+    fig.update_layout(barmode="relative")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def watermark_lags(wm: pd.DataFrame):
+    """How far each source's watermark trails processing time (log scale)."""
+    colors = [
+        "#9AA0A6" if idle else ("#E15759" if hold else "#4E79A7")
+        for idle, hold in zip(wm["idle"], wm["holding_back"], strict=True)
+    ]
+    fig = go.Figure(
+        go.Bar(
+            x=wm["lag_ms"] / 60_000,
+            y=wm["source"],
+            orientation="h",
+            marker_color=colors,
+            name="Watermark lag",
+            hovertemplate="%{y}: %{x:,.1f} min behind<extra></extra>",
+            showlegend=False,
+        )
+    )
+    for label, color in (
+        ("Holding the global watermark back", "#E15759"),
+        ("Active", "#4E79A7"),
+        ("Idle (not holding it back)", "#9AA0A6"),
+    ):
+        fig.add_scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker=dict(color=color, symbol="square", size=12),
+            name=label,
+        )
+    _layout(fig, "Lag behind processing time (minutes, log scale)", "Source", "Colour", height=300)
+    fig.update_xaxes(type="log")
+    return fig
+
+
+def counts_bar(labels, values, x_title: str, y_title: str, legend_title: str, color="#4E79A7"):
+    fig = go.Figure(go.Bar(x=list(labels), y=list(values), marker_color=color, name=y_title))
+    fig.update_traces(showlegend=True)
+    _layout(fig, x_title, y_title, legend_title, height=280)
+    return fig
