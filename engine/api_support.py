@@ -100,7 +100,9 @@ def require_key(request: Request, keys: Iterable[bytes]) -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("an API key is required: Authorization: Bearer <key>")
-    given = token.strip().encode("utf-8", "surrogateescape")
+    # Starlette decodes header bytes as latin-1; encoding back gives the bytes sent,
+    # which for a UTF-8 key are the key's UTF-8 bytes.
+    given = token.strip().encode("latin-1", "replace")
     ok = False
     for key in keys:  # every key, no early exit: the time taken does not depend on which
         ok |= hmac.compare_digest(given, key)

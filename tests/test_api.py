@@ -1,0 +1,418 @@
+"""The HTTP API answers with the store's own numbers, refuses what it cannot read,
+and lets only keyed clients write.
+
+Every expected value is computed here through the ``Store`` query functions (or
+engine.lateness) on the seeded database — never pasted — so the tests say "the
+API shows what the store holds", whatever the seeded history contains.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import SEED_NOW_MS
+from fastapi.testclient import TestClient
+
+from engine import lateness
+from engine.api import create_app
+from engine.clock import FakeClock
+from engine.store import Store
+from engine.timeutil import DAY_MS, HOUR_MS, format_ms
+
+KEY = "test-key-1"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture(scope="module")
+def read_db(seeded_db_template, tmp_path_factory):
+    """One copy of the seeded database for all read-only tests of this module."""
+    path = tmp_path_factory.mktemp("api_read") / "latewatch.db"
+    shutil.copy(seeded_db_template, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(read_db):
+    with TestClient(create_app(read_db, clock=FakeClock(SEED_NOW_MS), api_keys=[KEY])) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def store(read_db):
+    with Store.open(read_db) as s:
+        yield s
+
+
+def _windows(store, series, grp="*"):
+    return store.windows_in_range(series, SEED_NOW_MS - 30 * DAY_MS, SEED_NOW_MS + DAY_MS, grp)
+
+
+def _pick(store, series, final: bool, min_versions: int = 2) -> dict:
+    frame = _windows(store, series)
+    rows = frame[(frame["is_final"] == final) & (frame["versions"] >= min_versions)]
+    assert len(rows), f"seeded {series} has no {'final' if final else 'open'} window"
+    r = rows.iloc[len(rows) // 2]
+    return {"start": int(r["window_start_ms"]), "end": int(r["window_end_ms"])}
+
+
+# -- /metrics ----------------------------------------------------------------------------------
+def test_latest_final_as_of_equal_the_store(client, store):
+    w = _pick(store, "daily", final=True)
+    iso = format_ms(w["start"])
+    latest = store.latest("daily", w["start"], "*")
+    r = client.get("/metrics/revenue_cents", params={"window": iso, "series": "daily"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["value"] == latest["revenue_cents"]
+    assert body["version"] == latest["version"]
+    assert body["tier"] == latest["tier"] == "final" and body["is_final"]
+    assert body["event_count"] == latest["event_count"]
+    assert body["computed_at_ms"] == latest["processing_time_ms"]
+    assert body["staleness_ms"] == SEED_NOW_MS - latest["processing_time_ms"]
+    assert body["completeness"] is None  # a final window needs no estimate
+
+    final = store.final("daily", w["start"], "*")
+    r = client.get("/metrics/orders", params={"window": iso, "series": "daily", "version": "final"})
+    assert r.json()["value"] == final["orders"] and r.json()["label"] == final["label"]
+
+    history = store.history("daily", w["start"], "*")
+    t = history[len(history) // 2]["processing_time_ms"]
+    expected = store.as_of("daily", w["start"], "*", t)
+    r = client.get(
+        "/metrics/revenue_cents",
+        params={"window": w["start"], "series": "daily", "version": format_ms(t)},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["version"], r.json()["value"]) == (
+        expected["version"],
+        expected["revenue_cents"],
+    )
+    assert r.json()["superseded"] == (expected["version"] < latest["version"])
+
+
+def test_open_window_is_labelled_and_estimated(client, store):
+    w = _pick(store, "hourly", final=False)
+    latest = store.latest("hourly", w["start"], "*")
+    r = client.get(
+        "/metrics/revenue_cents",
+        params={"window": f"{format_ms(w['start'])}/{format_ms(w['end'])}", "version": "final"},
+    )
+    body = r.json()
+    assert r.status_code == 200
+    assert body["value"] == latest["revenue_cents"] and not body["is_final"]
+    assert body["label"].endswith("(not final)") and "not final yet" in body["note"]
+    comp = body["completeness"]
+    assert comp is not None and comp["as_of"] == format_ms(SEED_NOW_MS)
+    if comp["estimate"] is not None:
+        assert 0 < comp["estimate"] <= 1
+        assert comp["projected_final"] >= comp["observed_revenue_cents"]
+
+
+def test_history_with_deltas(client, store):
+    w = _pick(store, "daily", final=True, min_versions=3)
+    r = client.get(
+        "/metrics/items",
+        params={"window": w["start"], "series": "daily", "include_history": "true"},
+    )
+    expected = store.history("daily", w["start"], "*")
+    got = r.json()["history"]
+    assert [h["version"] for h in got] == [e["version"] for e in expected]
+    assert [h["delta"] for h in got] == [e["delta_items"] for e in expected]
+    assert [h["tier"] for h in got] == [e["tier"] for e in expected]
+
+
+def test_per_source_group(client, store):
+    frame = _windows(store, "hourly", "web")
+    ws = int(frame["window_start_ms"].iloc[-5])
+    r = client.get("/metrics/events", params={"window": ws, "group": "web"})
+    assert r.json()["value"] == store.latest("hourly", ws, "web")["events"]
+
+
+def test_compare_equals_store_compare(client, store):
+    w = _pick(store, "daily", final=True)
+    r = client.get(
+        "/metrics/revenue_cents/compare",
+        params={"window": format_ms(w["start"]), "series": "daily", "a": "first", "b": "final"},
+    )
+    assert r.status_code == 200, r.text
+    final = store.final("daily", w["start"], "*")
+    expected = store.compare("daily", w["start"], "*", 1, final["version"])["metrics"]
+    assert r.json()["change"] == expected["revenue_cents"]
+    assert r.json()["metrics"]["orders"] == expected["orders"]
+    assert (r.json()["a"]["version"], r.json()["b"]["version"]) == (1, final["version"])
+
+
+def test_compare_against_missing_final_is_404(client, store):
+    w = _pick(store, "hourly", final=False)
+    r = client.get("/metrics/revenue_cents/compare", params={"window": w["start"], "b": "final"})
+    assert r.status_code == 404 and "not final" in r.json()["detail"]
+
+
+def test_explain_sums_to_the_delta(client, store):
+    w = _pick(store, "daily", final=True, min_versions=3)
+    final = store.final("daily", w["start"], "*")
+    r = client.get(
+        "/metrics/revenue_cents/explain",
+        params={"window": w["start"], "series": "daily", "a": "1", "b": "final"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    exp = store.explain("daily", w["start"], "*", 1, final["version"])
+    assert body["delta"] == exp.delta["revenue_cents"]
+    assert sum(row["value"] for row in body["breakdown"]) + body["unexplained"] == body["delta"]
+    assert body["exact"] == exp.exact
+    assert body["events_total"] == len(exp.events) and len(body["events"]) <= 50
+    assert {(b["source"], b["delay_bucket"]) for b in body["breakdown"]} == {
+        (b["source"], b["delay_bucket"]) for b in exp.breakdown
+    }
+
+
+def test_explain_refuses_reversed_and_non_additive(client, store):
+    w = _pick(store, "daily", final=True, min_versions=3)
+    r = client.get(
+        "/metrics/revenue_cents/explain",
+        params={"window": w["start"], "series": "daily", "a": "latest", "b": "first"},
+    )
+    assert r.status_code == 422
+    r = client.get("/metrics/distinct_users/explain", params={"window": w["start"]})
+    assert r.status_code == 422
+
+
+# -- /windows ----------------------------------------------------------------------------------
+def test_windows_pages_cover_the_range(client, store):
+    lo, hi = SEED_NOW_MS - 2 * DAY_MS, SEED_NOW_MS
+    expected = store.windows_in_range("hourly", lo, hi, "*")
+    params = {"from": format_ms(lo), "to": format_ms(hi), "grain": "hour", "limit": 7}
+    by_cursor, cursor = [], None
+    while True:
+        page = client.get("/windows", params=params | ({"cursor": cursor} if cursor else {}))
+        assert page.status_code == 200, page.text
+        by_cursor += page.json()["windows"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    by_offset, offset = [], 0
+    while offset is not None:
+        page = client.get("/windows", params=params | {"offset": offset}).json()
+        by_offset += page["windows"]
+        offset = page["next_offset"]
+    starts = [int(s) for s in expected["window_start_ms"]]
+    assert [w["window"]["start_ms"] for w in by_cursor] == starts
+    assert by_offset == by_cursor
+    for got, (_, row) in zip(by_cursor, expected.iterrows(), strict=True):
+        assert got["latest"]["values"]["revenue_cents"] == row["latest_revenue_cents"]
+        assert got["latest"]["tier"] == row["latest_tier"] and got["is_final"] == row["is_final"]
+        if row["is_final"]:
+            assert got["final"]["values"]["revenue_cents"] == row["final_revenue_cents"]
+
+
+def test_windows_daily_grain(client, store):
+    lo, hi = SEED_NOW_MS - 10 * DAY_MS, SEED_NOW_MS
+    r = client.get("/windows", params={"from": format_ms(lo), "to": format_ms(hi), "grain": "day"})
+    expected = store.windows_in_range("daily", lo, hi, "*")
+    assert r.json()["total"] == len(expected) > 0
+    assert r.json()["series"] == "daily"
+
+
+# -- /data-quality, /alerts, /healthz ---------------------------------------------------------------
+def test_lateness_report_equals_engine_lateness(client, store):
+    lo, hi = SEED_NOW_MS - 5 * DAY_MS, SEED_NOW_MS
+    r = client.get("/data-quality/lateness", params={"from": format_ms(lo), "to": format_ms(hi)})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    events = store.events_frame(lo, hi, by="arrival_time")
+    profile = lateness.lateness_profile(events)
+    summary = lateness.summary(profile, "count")
+    assert body["events"] == len(events)
+    got = {p["source"]: p for p in body["percentiles"]}
+    for _, row in summary.iterrows():
+        assert got[row["source"]]["p99_ms"] == pytest.approx(row["p99_ms"])
+        assert got[row["source"]]["events"] == row["events"]
+    rec = lateness.recommend(profile, 0.99, "value")
+    assert [x["allowed_lateness_ms"] for x in body["recommendations"]] == list(
+        rec["allowed_lateness_ms"]
+    )
+    outcomes = body["outcomes"]["by_source"]["all"]
+    names = ("on_time", "late", "side_output", "dropped", "too_late")
+    assert sum(outcomes[f"{n}_count"] for n in names) == len(events)
+    assert {d["source"] for d in body["drift"]} <= set(events["source"]) | set(got)
+
+
+def test_alerts_answers_or_says_not_implemented(client):
+    r = client.get("/alerts", params={"from": "2026-11-01T00:00:00Z", "to": "2026-11-21T00:00Z"})
+    assert r.status_code in (200, 501)
+    if r.status_code == 200:
+        assert set(r.json()) >= {"alerts", "warnings", "count"}
+    else:
+        assert "alert" in r.json()["detail"]
+
+
+def test_healthz_reports_checkpoint_and_lag(client, store):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+    body = r.json()
+    state = store.get_kv("runtime")
+    assert body["store"]["raw_events"] == store.raw_event_count()
+    assert body["runtime"]["checkpoint"]["proc_ms"] == state["proc_ms"]
+    for mark in body["runtime"]["watermarks"].values():
+        assert mark["lag_ms"] == state["proc_ms"] - mark["watermark_ms"]
+    assert body["clock"]["now_ms"] == SEED_NOW_MS
+
+
+# -- refusals --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/metrics/revenue_cents?window=2026-11-19T05:30:00Z", 404),  # no such window
+        ("/metrics/revenue_cents?window=1", 404),
+        ("/metrics/revenue_cents?window=2026-11-19T05:00:00", 422),  # no offset
+        ("/metrics/revenue_cents?window=tuesday", 422),
+        ("/metrics/revenue_cents?window=2026-11-19T06:00Z/2026-11-19T05:00Z", 422),
+        ("/metrics/revenue_cents?window=99999999999999999999", 422),
+        ("/metrics/bogus?window=2026-11-19T05:00:00Z", 422),
+        ("/metrics/revenue_cents?window=2026-11-19T05:00:00Z&version=soon", 422),
+        ("/metrics/revenue_cents?window=2026-11-19T05:00:00Z&version=0", 422),
+        ("/metrics/revenue_cents?window=2026-11-19T05:00:00Z&version=99999", 404),
+        ("/metrics/revenue_cents?window=2026-11-19T05:00:00Z&version=2000-01-01T00:00Z", 404),
+        ("/metrics/revenue_cents?window=2026-11-19T05:00:00Z&series=weekly", 422),
+        ("/metrics/revenue_cents?window=2026-11-19T05:00:00Z&group=nobody", 404),
+        ("/metrics/revenue_cents?window=2026-11-19T05:00:00Z&group=x'%20OR%201=1--", 422),
+        ("/windows?from=2026-11-19T00:00Z&to=2026-11-18T00:00Z", 422),
+        ("/windows?from=2026-11-18T00:00Z&to=2026-11-19T00:00Z&grain=week", 422),
+        ("/windows?from=2026-11-18T00:00Z&to=2026-11-19T00:00Z&cursor=%25%25", 422),
+        ("/windows?from=2000-01-01T00:00Z&to=2026-11-19T00:00Z", 422),  # too long a range
+        ("/data-quality/lateness?from=2026-11-18T00:00Z&to=2026-11-19T00:00Z&target=2", 422),
+    ],
+)
+def test_bad_requests(client, url, status):
+    r = client.get(url)
+    assert r.status_code == status, r.text
+    assert r.json()["detail"]
+
+
+def test_window_end_must_match(client, store):
+    w = _pick(store, "hourly", final=False)
+    wrong = f"{format_ms(w['start'])}/{format_ms(w['end'] + HOUR_MS)}"
+    assert client.get("/metrics/revenue_cents", params={"window": wrong}).status_code == 404
+
+
+def test_read_keys_required(read_db):
+    app = create_app(read_db, clock=FakeClock(SEED_NOW_MS), api_keys=[KEY], read_keys_required=True)
+    with TestClient(app) as c:
+        assert c.get("/windows?from=2026-11-18T00:00Z&to=2026-11-19T00:00Z").status_code == 401
+        r = c.get("/windows?from=2026-11-18T00:00Z&to=2026-11-19T00:00Z", headers=AUTH)
+        assert r.status_code == 200
+
+
+# -- POST /events ---------------------------------------------------------------------------------
+def _event(i: int, **overrides) -> dict:
+    base = {
+        "event_id": f"api-test-{i}",
+        "source": "web",
+        "event_type": "order.placed",
+        "event_time": format_ms(SEED_NOW_MS - 10 * 60_000 - i * 1000),
+        "amount": 12.5,
+        "items": 1,
+        "key": f"user-{i}",
+    }
+    return base | overrides
+
+
+@pytest.fixture
+def writer(seeded_db):
+    app = create_app(seeded_db, clock=FakeClock(SEED_NOW_MS), api_keys=[KEY], max_body_bytes=4096)
+    with TestClient(app) as c, Store.open(seeded_db) as s:
+        yield c, s
+
+
+def test_ingest_accounts_for_every_row(writer):
+    client, store = writer
+    before = store.raw_event_count()
+    batch = [
+        _event(1),
+        _event(2),
+        _event(1),  # a resend: duplicate
+        _event(1, amount=99),  # same id, other content: conflict
+        _event(3, event_time="2026-11-20T12:00:00"),  # no offset
+        _event(4, amount="lots"),
+        _event(5, event_type="teleport"),
+        {"source": "web"},  # no event_id
+        "not an object",
+        _event(6, event_time=format_ms(SEED_NOW_MS + 3 * DAY_MS)),  # far future
+    ]
+    r = client.post("/events", content=json.dumps(batch), headers=AUTH)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["rows_read"] == len(batch)
+    assert (body["accepted"], body["duplicates"], body["quarantined"]) == (2, 1, 7)
+    assert body["balanced"]
+    assert body["quarantined_by_reason"] == {
+        "conflict": 1,
+        "no_offset": 1,
+        "invalid_amount": 1,
+        "unknown_event_type": 1,
+        "missing_field": 1,
+        "malformed_row": 1,
+        "future_event_time": 1,
+    }
+    assert [q["line"] for q in body["quarantined_rows"]] == [4, 5, 6, 7, 8, 9, 10]
+    assert store.raw_event_count() == before + 2
+    assert set(store.existing_contents(["api-test-1", "api-test-2"])) == {
+        "api-test-1",
+        "api-test-2",
+    }
+
+
+def test_ingest_jsonl_quarantines_bad_lines(writer):
+    client, store = writer
+    before = store.raw_event_count()
+    body = "\n".join([json.dumps(_event(10)), "{not json", "", json.dumps(_event(11))])
+    r = client.post(
+        "/events",
+        content=body,
+        headers=AUTH | {"Content-Type": "application/x-ndjson"},
+        params={"source": "api"},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["accepted"], r.json()["quarantined_by_reason"]) == (2, {"malformed_row": 1})
+    assert store.raw_event_count() == before + 2
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": KEY},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer k\u00e9y".encode()},  # non-ASCII: 401, not a 500
+        {"Authorization": f"Basic {KEY}"},
+    ],
+)
+def test_ingest_without_a_valid_key_writes_nothing(writer, headers):
+    client, store = writer
+    before, ingests = store.raw_event_count(), len(store.ingests_frame())
+    r = client.post("/events", content=json.dumps([_event(20)]), headers=headers)
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert store.raw_event_count() == before
+    assert len(store.ingests_frame()) == ingests  # refused before an ingest was begun
+
+
+def test_ingest_refuses_oversized_and_invalid_bodies(writer):
+    client, store = writer
+    before = store.raw_event_count()
+    big = json.dumps([_event(i) for i in range(100)])
+    assert len(big) > 4096
+    assert client.post("/events", content=big, headers=AUTH).status_code == 413
+    for bad in ("[{", '{"event_id": 1}', "\xff", "", "[1, 2"):
+        r = client.post(
+            "/events",
+            content=bad.encode("latin-1"),
+            headers=AUTH | {"Content-Type": "application/json"},
+        )
+        assert r.status_code == 400, (bad, r.text)
+        assert r.json()["detail"]
+    assert store.raw_event_count() == before
