@@ -6,7 +6,7 @@ Strategies (``WatermarkSpec.kind``):
   delay of the sources seen, so no source is cut short);
 - ``per-key``: one bounded watermark per source (or per event key) with its own
   delay; global W = min over *active* keys. A key whose last event arrived
-  ``idle_ms`` or more of processing time ago is idle and stops holding W back;
+  more than ``idle_ms`` of processing time ago is idle and stops holding W back;
   when every key is idle, W = max over keys (nothing holds it back);
 - ``punctuated``: W moves only on watermark records carried in the input;
 - ``processing-time``: W = processing time - delay.
@@ -84,7 +84,7 @@ class WatermarkGenerator:
         return [
             k
             for k, seen in self._per_key_seen_at.items()
-            if seen is not None and proc_ms - seen >= self.idle_ms
+            if seen is not None and proc_ms - seen > self.idle_ms
         ]
 
     def _combined(self, proc_ms: int | None) -> int:

@@ -139,7 +139,9 @@ def test_per_key_watermark_waits_for_slow_source_until_idle():
     op.process(ev("m", 1_000, source="mobile", arrival=1_000))
     op.process(ev("w", 30_000, source="web", arrival=2_000))
     assert op.watermark_ms == 1_000  # mobile holds it back
-    op.advance_processing_time(61_000)  # mobile silent for 60 s: idle
+    op.advance_processing_time(61_000)  # mobile silent for exactly 60 s: not idle yet
+    assert op.watermark_ms == 1_000
+    op.advance_processing_time(61_001)  # silent for longer than the idle timeout
     assert "mobile" in op.metrics()["idle_keys"]
     assert op.watermark_ms == 30_000
     versions, _ = op.drain()
