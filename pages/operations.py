@@ -48,6 +48,12 @@ def local(ms_values) -> list:
     ]
 
 
+def request(flag: str) -> None:
+    """Button callbacks only raise a flag; the job runs in the script body, where its
+    ``st.status`` progress is drawn in place."""
+    st.session_state[flag] = True
+
+
 status = rt.status()
 
 st.title("Operations")
@@ -61,13 +67,11 @@ st.caption(
 st.subheader("Simulator controls")
 b1, b2, b3 = st.columns([1, 2, 2])
 if status["paused"]:
-    if b1.button("Resume simulator", icon=":material/play_arrow:", key="ops_resume"):
-        rt.resume()
-        st.rerun()
+    b1.button(
+        "Resume simulator", icon=":material/play_arrow:", key="ops_resume", on_click=rt.resume
+    )
 else:
-    if b1.button("Pause simulator", icon=":material/pause:", key="ops_pause"):
-        rt.pause()
-        st.rerun()
+    b1.button("Pause simulator", icon=":material/pause:", key="ops_pause", on_click=rt.pause)
 b1.caption("Paused: the clock stops; nothing arrives." if status["paused"] else "Running.")
 speed_now = float(status["speed"] or 60)
 b2.select_slider(
@@ -342,7 +346,14 @@ with tab_run:
     f_tier = f2.selectbox("Tier", ["preliminary", "final"], key="ops_fin_tier")
     if f_tier == "final":
         st.caption("⚠ A final number never changes again; later data becomes adjustments.")
-    if st.button("Run finalization", key="ops_fin_run", icon=":material/task_alt:"):
+    st.button(
+        "Run finalization",
+        key="ops_fin_run",
+        icon=":material/task_alt:",
+        on_click=request,
+        args=("ops_fin_request",),
+    )
+    if st.session_state.pop("ops_fin_request", False):
         days = list(f_days) if isinstance(f_days, tuple | list) else [f_days]
         first, last = days[0], days[-1]
         n = (last - first).days + 1
@@ -367,7 +378,14 @@ with tab_run:
         key="ops_rep_days",
     )
     reason = r2.text_input("Reason", value="manual reprocessing", key="ops_rep_reason")
-    if st.button("Run reprocessing", key="ops_rep_run", icon=":material/replay:"):
+    st.button(
+        "Run reprocessing",
+        key="ops_rep_run",
+        icon=":material/replay:",
+        on_click=request,
+        args=("ops_rep_request",),
+    )
+    if st.session_state.pop("ops_rep_request", False):
         days = list(r_days) if isinstance(r_days, tuple | list) else [r_days]
         first, last = days[0], days[-1]
         n = (last - first).days + 1

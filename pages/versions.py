@@ -64,15 +64,10 @@ st.caption(
 )
 
 c1, c2, c3, c4 = st.columns([1.2, 1.4, 1.4, 1.6])
-series = c1.segmented_control(
-    "Window",
-    [views.DAILY, views.HOURLY],
-    default=views.DAILY,
-    format_func={views.DAILY: "Day", views.HOURLY: "Hour"}.get,
-    key="grain",
-    bind="query-params",
+grain = c1.segmented_control(
+    "Window", ["Day", "Hour"], default="Day", key="grain", bind="query-params"
 )
-series = series or views.DAILY
+series = views.HOURLY if grain == "Hour" else views.DAILY
 grp = c2.selectbox(
     "Sources",
     ["*", *sources] if sources else ["*"],
@@ -89,17 +84,21 @@ day = c3.date_input(
 )
 hour = None
 if series == views.HOURLY:
-    hours = views.hours_of_day(day, tz)
-    hour = c4.selectbox(
-        f"Hour ({tz})",
-        list(range(len(hours))),
-        index=min(12, len(hours) - 1),
-        format_func=lambda i: (
-            f"{fmt_time(hours[i][0], rt, '%H:%M')} – {views.local_datetime(hours[i][1], tz):%H:%M}"
-        ),
+    # Labels are the local start times (what the URL carries); a repeated hour on the
+    # DST fall-back day is told apart by its zone abbreviation.
+    starts = [views.local_datetime(s, tz) for s, _ in views.hours_of_day(day, tz)]
+    plain = [f"{d:%H:%M}" for d in starts]
+    labels = [
+        f"{d:%H:%M %Z}" if plain.count(p) > 1 else p for d, p in zip(starts, plain, strict=True)
+    ]
+    label = c4.selectbox(
+        f"Hour starting ({tz})",
+        labels,
+        index=min(12, len(labels) - 1),
         key="hour",
         bind="query-params",
     )
+    hour = labels.index(label)
 start_ms, end_ms = views.window_bounds(series, day, hour, tz)
 window_name = f"{'All sources' if grp == '*' else grp} · " + (
     f"{views.local_datetime(start_ms, tz):%A %d %B %Y}"
