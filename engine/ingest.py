@@ -135,6 +135,62 @@ class Ingestor:
         (rows for parquet)."""
         return self.ingest_records(read_file(path, progress))
 
+    def ingest_frame(self, frame, chunk_rows: int = 50_000) -> IngestReport:
+        """Ingest a typed frame (simulator output, a typed Parquet table) with the
+        vectorized validation of ``engine.ingest_frame`` — same rules, same reasons,
+        same accounting as ``ingest_records``, an order of magnitude faster."""
+        from engine.ingest_frame import validate_frame
+
+        opts = self.options
+        ingest_id = self.store.begin_ingest(opts.source_name, opts.file, self.clock())
+        report = IngestReport(ingest_id=ingest_id)
+        counts = IngestCounts()
+        total = len(frame)
+        for start in range(0, max(total, 1), chunk_rows):
+            part = frame.iloc[start : start + chunk_rows]
+            now = self.clock()
+            parsed, quarantined = validate_frame(part, opts.parse, now, first_line=start + 1)
+            counts.rows_read += len(part)
+            for q in quarantined:
+                counts.quarantined_by_reason[q["reason"]] = (
+                    counts.quarantined_by_reason.get(q["reason"], 0) + 1
+                )
+            by_line = {line: event for line, _, event in parsed}
+
+            def quarantine(
+                line, record, reason, detail, event_id=None, _by_line=by_line, _out=quarantined
+            ):
+                event = _by_line.get(line)
+                raw = raw_text(event.to_record() if event is not None else record)
+                _out.append(
+                    {
+                        "line": line,
+                        "event_id": event_id,
+                        "reason": reason,
+                        "detail": detail,
+                        "raw": raw[:MAX_RAW_CHARS],
+                    }
+                )
+                counts.quarantined_by_reason[reason] = (
+                    counts.quarantined_by_reason.get(reason, 0) + 1
+                )
+
+            finished = start + chunk_rows >= total
+            with self.store.transaction():
+                accepted = self._dedup_and_write(
+                    parsed, report, counts, quarantine, quarantined, now, finished
+                )
+            if opts.keep_events:
+                report.events.extend(accepted)
+            if self.on_events is not None and accepted:
+                self.on_events(accepted)
+        report.rows_read = counts.rows_read
+        report.accepted = counts.accepted
+        report.duplicates = counts.duplicates
+        report.quarantined_by_reason = dict(counts.quarantined_by_reason)
+        assert report.balanced, "ingest accounting does not add up"
+        return report
+
     # -- internals ------------------------------------------------------------
     def _flush(self, batch, report, counts, callback, finished: bool) -> None:
         now = self.clock()

@@ -28,8 +28,6 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import pandas as pd
-
 from engine.alerts import run_alert_job
 from engine.clock import Clock, SimulatedClock, wall_ms
 from engine.config import PipelineSpec
@@ -301,7 +299,7 @@ class Runtime:
                 ),
                 clock=lambda: now,
             )
-            ingest = ingestor.ingest_records(frame_records(frame))
+            ingest = ingestor.ingest_frame(frame)
             events = ingest.events
             report.accepted = ingest.accepted
             report.duplicates = ingest.duplicates
@@ -495,32 +493,4 @@ class Runtime:
             "last_error": self.last_error,
             "operators": ops,
             "series": {name: spec.to_dict()["describe"] for name, spec in self.series.items()},
-        }
-
-
-def frame_records(frame: pd.DataFrame):
-    """Simulator rows as ingest records (times as epoch seconds, amounts in units)."""
-    cols = [
-        frame[c].tolist()
-        for c in (
-            "event_id",
-            "source",
-            "key",
-            "event_type",
-            "amount_cents",
-            "items",
-            "event_time_ms",
-            "arrival_time_ms",
-        )
-    ]
-    for eid, src, key, etype, cents, items, et, at in zip(*cols, strict=True):
-        yield {
-            "event_id": eid,
-            "source": src,
-            "key": key,
-            "event_type": etype,
-            "amount": cents / 100,
-            "items": items,
-            "event_time": et / 1000,
-            "arrival_time": at / 1000,
         }
