@@ -1,0 +1,380 @@
+"""Alerts: rules, the log (fired alerts, provisional warnings, contradicted warnings)
+and the policy in plain words. Reads and writes only through engine.alerts."""
+
+from app_state import ensure_router
+
+ensure_router()
+
+import plotly.graph_objects as go  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from app_state import fmt_time, get_runtime  # noqa: E402
+from engine import alerts  # noqa: E402
+from engine.store_queries import DEFAULT_GROUP  # noqa: E402
+from engine.timeutil import DAY_MS  # noqa: E402
+
+TIER_COLORS = {"live": "#f2a93b", "preliminary": "#4c8bd6", "final": "#2e7d32"}
+STATE_SYMBOLS = {
+    "alert": "x",
+    "warning": "triangle-down",
+    "within": "circle",
+    "in progress": "circle-open",
+}
+LOG_FILTERS = {
+    "All entries": None,
+    "Fired alerts": ("alert", "fired"),
+    "Provisional warnings": ("warning", "provisional"),
+    "Contradicted warnings": ("warning", "contradicted"),
+    "Confirmed warnings": ("warning", "confirmed"),
+}
+
+
+def metric_unit(metric: str) -> str:
+    return "$" if metric == "revenue" else metric
+
+
+@st.cache_data(ttl=300)
+def groups_for(db_path: str, series: str, since_ms: int) -> list[str]:
+    return alerts.groups(get_runtime().store(), series, since_ms)
+
+
+@st.cache_data(ttl=300)
+def suggested_threshold(db_path: str, now_ms: int, metric: str, series: str, grp: str):
+    rule = alerts.suggest_rule(get_runtime().store(), now_ms, metric, series, grp)
+    return None if rule is None else alerts.display_value(metric, rule.threshold)
+
+
+# Actions run as callbacks: before the script reruns, exactly once per click.
+def evaluate_now() -> None:
+    rt = get_runtime()
+    result = alerts.evaluate_alerts(rt.store(), rt.now_ms())
+    st.session_state["alerts_flash"] = (
+        "success",
+        f"Evaluated {result.rules} rules on {result.windows} windows: {result.alerts} new "
+        f"alerts, {result.warnings} new warnings, {result.contradicted} contradicted.",
+    )
+
+
+def toggle_rule() -> None:
+    rt = get_runtime()
+    rule_id = st.session_state["alerts_toggle_rule"]
+    current = {r.id: r.enabled for r in alerts.list_rules(rt.store())}
+    enabled = not current[rule_id]
+    alerts.set_enabled(rt.store(), rule_id, enabled, rt.now_ms())
+    word = "enabled" if enabled else "disabled"
+    st.session_state["alerts_flash"] = ("success", f"Rule #{rule_id} {word}.")
+
+
+def add_rule() -> None:
+    rt = get_runtime()
+    ss = st.session_state
+    metric, series, grp = ss["rule_metric"], ss["rule_series"], ss["rule_group"]
+    try:
+        rule = alerts.AlertRule(
+            metric=metric,
+            series=series,
+            grp=grp,
+            comparator=ss["rule_comparator"],
+            threshold=alerts.stored_value(metric, ss[threshold_key(metric, series, grp)]),
+            live_margin=ss["rule_margin"] / 100,
+            alert_tier=ss["rule_alert_tier"],
+            webhook_url=ss["rule_webhook"].strip() or None,
+            name=ss["rule_name"].strip(),
+        )
+        added = alerts.add_rule(rt.store(), rule, rt.now_ms())
+    except ValueError as exc:
+        ss["alerts_flash"] = ("error", f"Rule not added: {exc}")
+    else:
+        ss["alerts_flash"] = (
+            "success",
+            f"Added rule #{added.id}: {added.name}. It is evaluated with the next jobs run "
+            "(or press 'Evaluate rules now').",
+        )
+
+
+def threshold_key(metric: str, series: str, grp: str) -> str:
+    return f"rule_threshold_{metric}_{series}_{grp}"
+
+
+rt = get_runtime()
+store = rt.store()
+now_ms = rt.now_ms()
+day_ms = now_ms - now_ms % DAY_MS  # cache key that changes once a day
+
+st.title("Alerts")
+st.caption(
+    "Alerts fire on **final** numbers (or preliminary, if a rule says so) — once per rule, "
+    "window and tier. Live numbers can only raise a **provisional warning**, and only when "
+    "they are clearly beyond the threshold."
+)
+with st.expander("How alerts work", expanded=False):
+    st.markdown(
+        """
+- **Alerts** evaluate on the rule's alert tier: *final* (T+7, immutable) by default, or
+  *preliminary* (T+1 batch recompute). Each fires once per rule, window and tier; running the
+  evaluation again never repeats it. A preliminary alert is marked *contradicted* if the final
+  number is not beyond the threshold.
+- **Warnings** come from numbers below the alert tier (live panes, and preliminary numbers
+  under a final-tier rule). They are labelled *provisional* and raised only when the number is
+  beyond the threshold by the rule's margin (10 % by default): *below* means under threshold ×
+  (1 − margin), *above* means over threshold × (1 + margin). A *below* warning waits until the
+  window has ended — a window in progress is below any threshold by construction.
+- When the alert-tier number arrives it settles each warning: **confirmed** (it is beyond the
+  threshold too, and the alert fires) or **contradicted** (late data lifted it back).
+- The scheduled jobs evaluate the rules after every finalization run. Besides this log, a rule
+  can POST each notice as JSON to a webhook; failed deliveries are recorded and retried.
+- Entries marked *backfill* were found when a rule was added for windows that were already
+  settled; they are logged but not sent.
+"""
+    )
+
+if flash := st.session_state.get("alerts_flash"):
+    (st.error if flash[0] == "error" else st.success)(flash[1])
+
+summary = alerts.log_summary(store)
+rules_df = alerts.rules_frame(store)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Rules enabled", f"{int(rules_df['enabled'].sum()) if len(rules_df) else 0}")
+m2.metric("Alerts fired", f"{summary['alerts_fired']:,}")
+m3.metric("Provisional warnings", f"{summary['warnings_provisional']:,}")
+m4.metric("Contradicted warnings", f"{summary['warnings_contradicted']:,}")
+
+# -- the log ------------------------------------------------------------------------------------
+st.subheader("Log")
+left, right = st.columns([3, 1])
+choice = left.radio("Show", list(LOG_FILTERS), horizontal=True, key="alerts_log_filter")
+right.button("Evaluate rules now", key="alerts_evaluate", on_click=evaluate_now)
+
+log_df = alerts.log_frame(store)
+wanted = LOG_FILTERS[choice]
+if wanted is not None and len(log_df):
+    log_df = log_df[(log_df["kind"] == wanted[0]) & (log_df["status"] == wanted[1])]
+if log_df.empty:
+    if len(rules_df) == 0:
+        st.info(
+            "No rules yet. Add one below — 'Suggest from data' proposes a threshold from the "
+            "median final value. A default daily-revenue rule is added automatically once two "
+            "final days exist."
+        )
+    else:
+        st.info(
+            "Nothing logged here yet. Alerts need a final number beyond a threshold; warnings "
+            "need a live number beyond it by the margin. Finalization runs every few seconds "
+            "in the scheduled jobs (days become final 7 days after they end)."
+        )
+else:
+    view = log_df.assign(
+        window=[fmt_time(ms, rt) for ms in log_df["window_start_ms"]],
+        raised=[fmt_time(ms, rt) for ms in log_df["raised_ms"]],
+        number=[f"{t} v{v}" for t, v in zip(log_df["tier"], log_df["version"], strict=True)],
+        settled_by=[
+            "" if t is None or t != t else f"{t} v{int(v)}"
+            for t, v in zip(log_df["resolved_tier"], log_df["resolved_version"], strict=True)
+        ],
+    )
+    st.dataframe(
+        view[
+            [
+                "what",
+                "rule_name",
+                "series",
+                "grp",
+                "window",
+                "number",
+                "value",
+                "threshold",
+                "settled_by",
+                "resolved_value",
+                "raised",
+                "backfill",
+                "message",
+            ]
+        ],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "what": "What",
+            "rule_name": "Rule",
+            "series": "Grain",
+            "grp": "Group",
+            "window": f"Window start ({rt.settings.tz})",
+            "number": "Number (tier, version)",
+            "value": st.column_config.NumberColumn("Value", format="localized"),
+            "threshold": st.column_config.NumberColumn("Threshold", format="localized"),
+            "settled_by": "Settled by",
+            "resolved_value": st.column_config.NumberColumn("Settling value", format="localized"),
+            "raised": "Raised at",
+            "backfill": st.column_config.CheckboxColumn("Backfill"),
+            "message": "Message",
+        },
+    )
+    st.caption("Values are in dollars for revenue rules and counts otherwise.")
+
+# -- a rule against its numbers ---------------------------------------------------------------------
+rules = alerts.list_rules(store)
+if rules:
+    st.subheader("Rule check")
+    by_id = {r.id: r for r in rules}
+    rule_id = st.selectbox(
+        "Rule",
+        list(by_id),
+        format_func=lambda i: f"#{i} {by_id[i].name}" + ("" if by_id[i].enabled else " (off)"),
+        key="alerts_rule_chart",
+    )
+    rule = by_id[rule_id]
+    timeline = alerts.rule_timeline(store, rule, now_ms, tz=rt.settings.tz)
+    if timeline.empty:
+        st.info(f"No {rule.series} windows for group {rule.grp!r} in the last 14 days yet.")
+    else:
+        unit = metric_unit(rule.metric)
+        fig = go.Figure()
+        for tier, color in TIER_COLORS.items():
+            part = timeline[timeline["tier"] == tier]
+            if part.empty:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=part["window_start"],
+                    y=part["value"],
+                    mode="markers",
+                    name=f"{tier} number",
+                    marker={
+                        "color": color,
+                        "size": 10 if rule.series == "daily" else 7,
+                        "symbol": [STATE_SYMBOLS[s] for s in part["state"]],
+                        "line": {"width": 1, "color": color},
+                    },
+                    customdata=part[["state", "version"]].to_numpy(),
+                    hovertemplate="%{x|%a %d %b %H:%M}<br>%{y:,.2f}<br>"
+                    "v%{customdata[1]} — %{customdata[0]}"
+                    "<extra></extra>",
+                )
+            )
+        xs = timeline["window_start"].tolist()
+        for name, y, dash in (
+            ("threshold (alerts)", alerts.display_value(rule.metric, rule.threshold), "solid"),
+            (
+                f"warning line (±{rule.live_margin:.0%})",
+                alerts.display_value(rule.metric, rule.warning_line),
+                "dash",
+            ),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=[xs[0], xs[-1]],
+                    y=[y, y],
+                    mode="lines",
+                    name=name,
+                    line={"color": "#c62828", "dash": dash, "width": 2},
+                    hoverinfo="skip",
+                )
+            )
+        for state, symbol in STATE_SYMBOLS.items():
+            if state in set(timeline["state"]):
+                fig.add_trace(
+                    go.Scatter(
+                        x=[None],
+                        y=[None],
+                        mode="markers",
+                        name=f"marker: {state}",
+                        marker={"color": "#777", "symbol": symbol, "size": 9},
+                    )
+                )
+        fig.update_layout(
+            height=420,
+            margin={"l": 10, "r": 10, "t": 30, "b": 10},
+            xaxis={"title": f"Window start ({rt.settings.tz})", "type": "date"},
+            yaxis={"title": f"{rule.metric.capitalize()} ({unit})", "rangemode": "tozero"},
+            legend={"title": {"text": "Colour = tier, shape = state"}},
+        )
+        st.plotly_chart(fig, width="stretch", key="alerts_rule_timeline")
+        counts = timeline["state"].value_counts()
+        st.caption(
+            f"Current number of each {rule.series} window (last 14 days), coloured by tier. "
+            f"Now: {counts.get('alert', 0)} beyond the threshold on the alert tier, "
+            f"{counts.get('warning', 0)} beyond the warning line while provisional, "
+            f"{counts.get('within', 0)} within, {counts.get('in progress', 0)} in progress."
+        )
+
+# -- rules ---------------------------------------------------------------------------------------
+st.subheader("Rules")
+if len(rules_df):
+    st.dataframe(
+        rules_df.assign(created=[fmt_time(ms, rt) for ms in rules_df["created_ms"]]).drop(
+            columns=["created_ms"]
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "id": "#",
+            "enabled": st.column_config.CheckboxColumn("On"),
+            "name": "Name",
+            "metric": "Metric",
+            "grain": "Grain",
+            "group": "Group",
+            "comparator": "Fires when",
+            "threshold": st.column_config.NumberColumn("Threshold", format="localized"),
+            "live_margin": st.column_config.NumberColumn("Live margin", format="percent"),
+            "warning_line": st.column_config.NumberColumn("Warning line", format="localized"),
+            "alert_tier": "Alert tier",
+            "webhook": "Webhook",
+            "origin": "Origin",
+            "created": "Created",
+        },
+    )
+    t1, t2 = st.columns([3, 1])
+    names = {int(r.id): r for r in rules}
+    toggle_id = t1.selectbox(
+        "Switch a rule on or off",
+        list(names),
+        format_func=lambda i: f"#{i} {names[i].name} — {'on' if names[i].enabled else 'off'}",
+        key="alerts_toggle_rule",
+    )
+    label = "Disable rule" if names[toggle_id].enabled else "Enable rule"
+    t2.button(label, key="alerts_toggle", on_click=toggle_rule)
+else:
+    st.caption("No rules yet.")
+
+st.markdown("#### Add a rule")
+a1, a2, a3, a4 = st.columns(4)
+metric = a1.selectbox("Metric", list(alerts.METRICS), key="rule_metric")
+series = a2.selectbox(
+    "Grain", list(alerts.GRAINS), index=1, format_func=alerts.GRAINS.get, key="rule_series"
+)
+group_options = [DEFAULT_GROUP, *groups_for(rt.settings.db_path, series, day_ms - 35 * DAY_MS)]
+grp = a3.selectbox(
+    "Group",
+    list(dict.fromkeys(group_options)),
+    format_func=lambda g: "all sources" if g == DEFAULT_GROUP else g,
+    key="rule_group",
+)
+comparator = a4.selectbox("Fires when the number is", alerts.COMPARATORS, key="rule_comparator")
+suggestion = suggested_threshold(rt.settings.db_path, day_ms, metric, series, grp)
+b1, b2, b3, b4 = st.columns(4)
+threshold = b1.number_input(
+    f"Threshold ({metric_unit(metric)})",
+    min_value=0.0,
+    value=float(suggestion) if suggestion else 0.0,
+    step=100.0 if metric == "revenue" else 1.0,
+    key=threshold_key(metric, series, grp),
+    help="Prefilled with 75 % of the median final value of recent windows, when known.",
+)
+margin_pct = b2.slider(
+    "Live margin (%)",
+    0,
+    50,
+    int(alerts.DEFAULT_LIVE_MARGIN * 100),
+    key="rule_margin",
+    help="How far beyond the threshold a provisional number must be to raise a warning.",
+)
+alert_tier = b3.radio(
+    "Alert on", alerts.ALERT_TIERS, index=1, horizontal=True, key="rule_alert_tier"
+)
+webhook = b4.text_input("Webhook URL (optional)", key="rule_webhook", placeholder="https://…")
+name = st.text_input("Name (optional)", key="rule_name", placeholder="described automatically")
+if suggestion is None:
+    st.caption("No suggested threshold: fewer than two final windows for this grain and group.")
+st.button("Add rule", type="primary", key="rule_add", on_click=add_rule)
+
+# Shown once: cleared only by a run that rendered it (the router guard may abort a run early).
+st.session_state.pop("alerts_flash", None)
