@@ -54,6 +54,7 @@ from engine.api_support import (
     require_key,
 )
 from engine.api_views import (
+    ModelCache,
     completeness_view,
     history_view,
     jsonable,
@@ -91,6 +92,7 @@ def create_app(
     """
     clock = clock or SystemClock()
     pool = StorePool(db_path)
+    models = ModelCache()
     keys = each_key(load_api_keys() if api_keys is None else api_keys)
 
     @asynccontextmanager
@@ -108,12 +110,14 @@ def create_app(
     # Declared for the OpenAPI docs ("Authorize" button); the check is require_key's.
     Bearer = Annotated[object, Depends(HTTPBearer(auto_error=False, description="API key"))]
 
-    def reader(request: Request, _: Bearer) -> Store:
+    async def reader(request: Request, _: Bearer) -> None:
+        """The read endpoints' key check. It must not hand out the store: FastAPI may
+        run a sync dependency and its endpoint in two different pool threads, and a
+        SQLite connection may only be used in the thread that opened it."""
         if read_keys_required:
             require_key(request, keys)
-        return pool.get()
 
-    StoreDep = Annotated[Store, Depends(reader)]
+    Reader = Annotated[None, Depends(reader)]
 
     def series_ok(store: Store, series: str) -> str:
         if not pool.known_series(store, series, clock.now_ms()):
@@ -128,16 +132,17 @@ def create_app(
     @app.get("/metrics/{metric}", tags=["metrics"])
     def get_metric(
         metric: Metric,
-        store: StoreDep,
+        _: Reader,
         window: Window,
         version: Annotated[str, Query(max_length=64, description=VERSION_HELP)] = "latest",
         group: Group = "*",
         series: Series = "hourly",
         include_history: bool = False,
-    ) -> dict:
+    ) -> JSONResponse:
         """One window's value: the version asked for, its tier and label, when it was
         computed and how stale it is; for a window that is not final, how complete
         it probably is and its projected final; the history with deltas on request."""
+        store = pool.get()
         now = clock.now_ms()
         latest = window_and(store, series, group, window)
         ref = parse_version(version)
@@ -162,6 +167,7 @@ def create_app(
             out["completeness"] = jsonable(
                 completeness_view(
                     store,
+                    models,
                     latest["window_start_ms"],
                     latest["window_end_ms"],
                     group,
@@ -173,42 +179,47 @@ def create_app(
         if include_history:
             hist = store.history(series, latest["window_start_ms"], group)
             out["history"] = history_view(hist, metric.value)
-        return out
+        return JSONResponse(out)
 
     @app.get("/metrics/{metric}/compare", tags=["metrics"])
     def compare_metric(
         metric: Metric,
-        store: StoreDep,
+        _: Reader,
         window: Window,
         a: Annotated[str, Query(max_length=64, description=VERSION_HELP)] = "latest",
         b: Annotated[str, Query(max_length=64, description=VERSION_HELP)] = "final",
         group: Group = "*",
         series: Series = "hourly",
-    ) -> dict:
+    ) -> JSONResponse:
         """Two versions of a window side by side and the change (absolute and %)."""
+        store = pool.get()
         now = clock.now_ms()
         latest = window_and(store, series, group, window)
         va = find_version(store, series, group, latest, parse_version(a, "a"))
         vb = find_version(store, series, group, latest, parse_version(b, "b"))
         cmp = store.compare(series, latest["window_start_ms"], group, va["version"], vb["version"])
-        return {
-            "series": series,
-            "group": group,
-            "metric": metric.value,
-            "unit": metric.unit,
-            "window": window_view(latest["window_start_ms"], latest["window_end_ms"]),
-            "a": version_view(va, metric.value, now),
-            "b": version_view(vb, metric.value, now),
-            "change": jsonable(
-                cmp["metrics"].get(metric.value, {"a": None, "b": None, "delta": None, "pct": None})
-            ),
-            "metrics": jsonable(cmp["metrics"]),
-        }
+        return JSONResponse(
+            {
+                "series": series,
+                "group": group,
+                "metric": metric.value,
+                "unit": metric.unit,
+                "window": window_view(latest["window_start_ms"], latest["window_end_ms"]),
+                "a": version_view(va, metric.value, now),
+                "b": version_view(vb, metric.value, now),
+                "change": jsonable(
+                    cmp["metrics"].get(
+                        metric.value, {"a": None, "b": None, "delta": None, "pct": None}
+                    )
+                ),
+                "metrics": jsonable(cmp["metrics"]),
+            }
+        )
 
     @app.get("/metrics/{metric}/explain", tags=["metrics"])
     def explain_metric(
         metric: Metric,
-        store: StoreDep,
+        _: Reader,
         window: Window,
         a: Annotated[str, Query(max_length=64, description=VERSION_HELP + "; 0 = nothing")] = (
             "first"
@@ -217,9 +228,10 @@ def create_app(
         group: Group = "*",
         series: Series = "hourly",
         events_limit: Annotated[int, Query(ge=0, le=1000)] = 50,
-    ) -> dict:
+    ) -> JSONResponse:
         """Why a window changed between versions a and b: the events first counted in
         (a, b], by source and arrival-delay bucket; the rows sum to the delta."""
+        store = pool.get()
         check_metric_additive(metric)
         now = clock.now_ms()
         latest = window_and(store, series, group, window)
@@ -230,36 +242,38 @@ def create_app(
             series, latest["window_start_ms"], group, va["version"] if va else 0, vb["version"]
         )
         col = metric.value
-        return {
-            "series": series,
-            "group": group,
-            "metric": col,
-            "unit": metric.unit,
-            "window": window_view(latest["window_start_ms"], latest["window_end_ms"]),
-            "a": None if va is None else version_view(va, col, now),
-            "b": version_view(vb, col, now),
-            "delta": exp.delta[col],
-            "explained": sum(r[col] for r in exp.breakdown),
-            "unexplained": exp.unexplained[col],
-            "exact": exp.exact,
-            "breakdown": [
-                {
-                    "source": r["source"],
-                    "delay_bucket": r["delay_bucket"],
-                    "n_events": r["n_events"],
-                }
-                | {"value": r[col], "metrics": {k: r[k] for k in exp.delta}}
-                for r in exp.breakdown
-            ],
-            "deltas": exp.delta,
-            "events_total": len(exp.events),
-            "events": jsonable(exp.events[:events_limit]),
-        }
+        return JSONResponse(
+            {
+                "series": series,
+                "group": group,
+                "metric": col,
+                "unit": metric.unit,
+                "window": window_view(latest["window_start_ms"], latest["window_end_ms"]),
+                "a": None if va is None else version_view(va, col, now),
+                "b": version_view(vb, col, now),
+                "delta": exp.delta[col],
+                "explained": sum(r[col] for r in exp.breakdown),
+                "unexplained": exp.unexplained[col],
+                "exact": exp.exact,
+                "breakdown": [
+                    {
+                        "source": r["source"],
+                        "delay_bucket": r["delay_bucket"],
+                        "n_events": r["n_events"],
+                    }
+                    | {"value": r[col], "metrics": {k: r[k] for k in exp.delta}}
+                    for r in exp.breakdown
+                ],
+                "deltas": exp.delta,
+                "events_total": len(exp.events),
+                "events": jsonable(exp.events[:events_limit]),
+            }
+        )
 
     # -- ranges ---------------------------------------------------------------------------
     @app.get("/windows", tags=["windows"])
     def list_windows(
-        store: StoreDep,
+        _: Reader,
         from_: Annotated[str, Query(alias="from", max_length=64)],
         to: Annotated[str, Query(max_length=64)],
         grain: Grain = Grain.hour,
@@ -267,10 +281,11 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> dict:
+    ) -> JSONResponse:
         """Windows starting in [from, to): latest and final values and tiers, in
         (start, group) order. Page with limit/offset, or pass ``next_cursor`` back as
         ``cursor`` (stable while new windows are written)."""
+        store = pool.get()
         lo, hi = parse_range(from_, to, (366 if grain == Grain.hour else 3660) * DAY_MS)
         if cursor is not None and offset:
             raise unprocessable("use either cursor or offset, not both")
@@ -285,51 +300,57 @@ def create_app(
         page = frame.iloc[offset : offset + limit]
         more = len(frame) > offset + limit
         last = page.iloc[-1] if len(page) else None
-        return {
-            "series": series,
-            "grain": grain.value,
-            "grain_ms": GRAIN_MS[grain],
-            "from": format_ms(lo),
-            "to": format_ms(hi),
-            "group": group,
-            "total": len(frame),
-            "count": len(page),
-            "offset": offset,
-            "next_offset": offset + limit if more else None,
-            "next_cursor": encode_cursor(int(last["window_start_ms"]), str(last["grp"]))
-            if more and last is not None
-            else None,
-            "windows": windows_page(page),
-        }
+        return JSONResponse(
+            {
+                "series": series,
+                "grain": grain.value,
+                "grain_ms": GRAIN_MS[grain],
+                "from": format_ms(lo),
+                "to": format_ms(hi),
+                "group": group,
+                "total": len(frame),
+                "count": len(page),
+                "offset": offset,
+                "next_offset": offset + limit if more else None,
+                "next_cursor": encode_cursor(int(last["window_start_ms"]), str(last["grp"]))
+                if more and last is not None
+                else None,
+                "windows": windows_page(page),
+            }
+        )
 
     @app.get("/data-quality/lateness", tags=["data quality"])
     def data_quality_lateness(
-        store: StoreDep,
+        _: Reader,
         from_: Annotated[str, Query(alias="from", max_length=64)],
         to: Annotated[str, Query(max_length=64)],
         series: Series = "hourly",
         target: Annotated[float, Query(gt=0, le=1)] = 0.99,
-    ) -> dict:
+    ) -> JSONResponse:
         """Events that arrived in [from, to): on-time / late / too-late rates per
         source (the series' spec replayed), delay percentiles, recommended allowed
         lateness for ``target`` capture by value, and drift of the p99 delay."""
+        store = pool.get()
         lo, hi = parse_range(from_, to, 92 * DAY_MS)
         series_ok(store, series)
         now = min(hi, clock.now_ms())
         events = store.events_frame(lo, hi, by="arrival_time")
         drift_events = store.events_frame(now - 15 * DAY_MS, now + 1, by="arrival_time")
         report = lateness_view(events, drift_events, store.config(series), now, target)
-        return {"series": series, "from": format_ms(lo), "to": format_ms(hi)} | jsonable(report)
+        head = {"series": series, "from": format_ms(lo), "to": format_ms(hi)}
+        return JSONResponse(head | jsonable(report))
 
     @app.get("/alerts", tags=["alerts"])
     def list_alerts(
-        store: StoreDep,
+        _: Reader,
         from_: Annotated[str, Query(alias="from", max_length=64)],
         to: Annotated[str, Query(max_length=64)],
-    ) -> dict:
+    ) -> JSONResponse:
         """Alerts (on final numbers) and provisional warnings raised in [from, to)."""
+        store = pool.get()
         lo, hi = parse_range(from_, to, 3660 * DAY_MS)
-        return {"from": format_ms(lo), "to": format_ms(hi)} | alerts_between(store, lo, hi)
+        found = alerts_between(store, lo, hi)
+        return JSONResponse(jsonable({"from": format_ms(lo), "to": format_ms(hi)} | found))
 
     # -- ingest ---------------------------------------------------------------------------
     @app.post(

@@ -11,6 +11,8 @@ integer cents, as in the store. Nothing here reads the clock: ``now_ms`` comes i
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
@@ -21,7 +23,7 @@ from engine.completeness import MATURE_MS, CompletenessModel, window_arrivals
 from engine.config import PipelineSpec
 from engine.store import Store
 from engine.store_schema import METRIC_COLUMNS
-from engine.timeutil import DAY_MS, HOUR_MS, format_ms
+from engine.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_ms
 from engine.whatif_panes import OUTCOME_NAMES
 
 VALUE_COLUMNS = (*METRIC_COLUMNS, "event_count")
@@ -109,8 +111,44 @@ def _model_window_ms(start_ms: int, end_ms: int) -> int:
     return DAY_MS if abs(length - DAY_MS) <= HOUR_MS else length
 
 
+class ModelCache:
+    """Fitted completeness models, reused for a minute of API-clock time.
+
+    Fitting reads weeks of the raw log (tens of ms to seconds); a model only
+    changes as events arrive, so one fit per (window length, alignment, group,
+    minute, raw-log size) serves every request in between.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple, CompletenessModel | None] = OrderedDict()
+        self.size = size
+
+    def model(self, store: Store, window_ms: int, offset_ms: int, grp: str, now_ms: int):
+        key = (window_ms, offset_ms, grp, now_ms // MINUTE_MS, store.raw_event_count())
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        fit_now = key[3] * MINUTE_MS
+        from_ms = fit_now - MATURE_MS - (HISTORY_WINDOWS + 1) * window_ms
+        sources = None if grp == "*" else [grp]
+        events = store.events_frame(from_ms, fit_now - MATURE_MS, sources=sources)
+        known = events.loc[events["arrival_time_ms"].to_numpy() <= fit_now]
+        model = None
+        if not known.empty:
+            arrivals = window_arrivals(known, window_ms, offset_ms=offset_ms)
+            model = CompletenessModel.fit(arrivals, fit_now, HISTORY_WINDOWS, MATURE_MS)
+        with self._lock:
+            self._items[key] = model
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return model
+
+
 def completeness_view(
     store: Store,
+    models: ModelCache,
     start_ms: int,
     end_ms: int,
     grp: str,
@@ -121,27 +159,20 @@ def completeness_view(
     """How complete a not-yet-final window is now and its projected final.
 
     The model (engine.completeness) learns value arrival curves from the trailing
-    mature windows of the raw log, as known at ``now_ms``. Its projection is of
-    revenue; other additive metrics are scaled by the same completeness (said in
-    ``method``), non-additive ones get no projection.
+    mature windows of the raw log, as known at ``now_ms`` (to the minute). Its
+    projection is of revenue; other additive metrics are scaled by the same
+    completeness (said in ``method``), non-additive ones get no projection.
     """
     window_ms = _model_window_ms(start_ms, end_ms)
-    from_ms = min(start_ms, now_ms - MATURE_MS - (HISTORY_WINDOWS + 1) * window_ms)
-    sources = None if grp == "*" else [grp]
-    events = store.events_frame(from_ms, start_ms + window_ms, sources=sources)
-    known = events.loc[events["arrival_time_ms"].to_numpy() <= now_ms]
     out = {"as_of": format_ms(now_ms), "basis": "revenue arrival curves of the raw log"}
-    if known.empty:
-        return out | {"estimate": None, "note": "no events in the raw log to learn from"}
-    arrivals = window_arrivals(known, window_ms, offset_ms=start_ms % window_ms)
-    model = CompletenessModel.fit(arrivals, now_ms, HISTORY_WINDOWS, MATURE_MS)
-    if model.history_windows == 0:
+    model = models.model(store, window_ms, start_ms % window_ms, grp, now_ms)
+    if model is None or model.history_windows == 0:
         return out | {
             "estimate": None,
             "note": "no mature windows (older than 7 days) to learn arrival curves from",
         }
-    in_window = (known["event_time_ms"] >= start_ms) & (known["event_time_ms"] < end_ms)
-    part = known.loc[in_window]
+    part = store.events_frame(start_ms, end_ms, sources=None if grp == "*" else [grp])
+    part = part.loc[part["arrival_time_ms"].to_numpy() <= now_ms]
     observed = part.groupby(part["source"].astype(str))["amount_cents"].sum().to_dict()
     est = model.project(observed, start_ms, now_ms)
     projected = None
