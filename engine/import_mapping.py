@@ -274,6 +274,12 @@ class ImportResult:
         }
 
 
+def imports_dir_for(db_path: str | Path) -> Path:
+    """Datasets live next to the live database, in ``imports/`` (``data/imports`` by
+    default; a test's temporary database gets its own)."""
+    return Path(db_path).parent / "imports"
+
+
 def dataset_name(text: str) -> str:
     """A safe file stem for a dataset label ('My events (May).csv' -> 'my-events-may')."""
     stem = Path(str(text)).stem.lower().strip()
@@ -402,6 +408,7 @@ __all__ = [
     "file_columns",
     "guess_mapping",
     "import_file",
+    "imports_dir_for",
     "list_datasets",
     "map_record",
     "map_records",

@@ -1,0 +1,344 @@
+"""What-if lab: replay the raw log (or an imported dataset) under a proposed
+configuration and compare it with the live one — what it captures, how wrong the
+on-time numbers were, how long results wait, how many versions and how much state
+— then apply it. Every knob is bound to the URL, so a proposal is a link.
+"""
+
+import streamlit as st
+
+from app_state import ensure_router
+
+ensure_router()
+
+from dataclasses import replace  # noqa: E402
+
+import ui_lab  # noqa: E402
+from app_state import fmt_time, get_runtime  # noqa: E402
+from engine import import_mapping, whatif_lab  # noqa: E402
+from engine.config import PipelineSpec  # noqa: E402
+from engine.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms  # noqa: E402
+from engine.whatif import evaluate, tradeoff, vectorized_support  # noqa: E402
+
+SERIES = "hourly"
+LIVE = "live"
+RANGES = {"6h": 6 * HOUR_MS, "24h": DAY_MS, "3d": 3 * DAY_MS, "7d": 7 * DAY_MS, "all": None}
+RANGE_LABELS = {"6h": "last 6 hours", "24h": "last 24 hours", "3d": "last 3 days"}
+RANGE_LABELS |= {"7d": "last 7 days", "all": "everything"}
+NOW_BUCKET_MS = 10 * MINUTE_MS  # "now" rounded, so cached replays survive a few ticks
+ACTION_LABELS = {
+    "update": "update (late pane)",
+    "side_output": "side output",
+    "recompute": "recompute",
+    "drop": "drop",
+}
+EARLY_LABELS = {"none": "none", "after-first": "after the first event", "per-record": "every event"}
+LATE_LABELS = {"each": "every late event", "every": "at most every …", "none": "none"}
+
+rt = get_runtime()
+imports_dir = import_mapping.imports_dir_for(rt.settings.db_path)
+
+
+@st.cache_data(ttl=120, max_entries=8, show_spinner="Reading events…")
+def load_events(data: str, from_ms: int | None, to_ms: int | None):
+    if data == LIVE:
+        return get_runtime().store().events_frame(from_ms, to_ms)
+    return import_mapping.dataset_events(imports_dir / f"{data}.db")
+
+
+@st.cache_data(max_entries=32, show_spinner="Replaying the log under the configuration…")
+def run_evaluate(data: str, from_ms: int | None, to_ms: int | None, spec_json: str):
+    return evaluate(load_events(data, from_ms, to_ms), PipelineSpec.from_json(spec_json))
+
+
+@st.cache_data(max_entries=16, show_spinner="Sweeping allowed lateness…")
+def run_tradeoff(data, from_ms, to_ms, spec_json: str, source: str | None):
+    spec = PipelineSpec.from_json(spec_json)
+    frame = load_events(data, from_ms, to_ms)
+    return tradeoff(frame, whatif_lab.SWEEP_MS, spec, source=source)
+
+
+def change(diff: float, scale: float, unit: str, digits: int = 2) -> str | None:
+    """A metric delta against the current configuration (none when equal)."""
+    return None if diff == 0 else f"{diff * scale:+,.{digits}f}{unit} vs current"
+
+
+st.title("What-if lab")
+st.caption(
+    "Replay real events under a proposed configuration and compare it with the live one. "
+    "Every setting below is part of the page's URL: copy the link to share a proposal."
+)
+
+# -- data ------------------------------------------------------------------------
+datasets = import_mapping.list_datasets(imports_dir)
+choices = [LIVE, *datasets["dataset"]]
+if st.session_state.get("whatif_dataset") in choices:  # set by the import page
+    st.session_state["data"] = st.session_state.pop("whatif_dataset")
+left, right = st.columns([2, 1])
+data = left.selectbox(
+    "Data",
+    choices,
+    format_func=lambda d: "Live raw event log" if d == LIVE else f"Imported dataset: {d}",
+    key="data",
+    bind="query-params",
+)
+range_key = right.selectbox(
+    "Event-time range",
+    list(RANGES),
+    index=1,
+    format_func=RANGE_LABELS.get,
+    key="range",
+    bind="query-params",
+    disabled=data != LIVE,
+    help="Imported datasets are replayed whole.",
+)
+now_ms = rt.status()["proc_ms"] or rt.now_ms()
+if data == LIVE and RANGES[range_key] is not None:
+    to_ms = (now_ms // NOW_BUCKET_MS + 1) * NOW_BUCKET_MS
+    from_ms = to_ms - RANGES[range_key]
+else:
+    from_ms = to_ms = None
+frame = load_events(data, from_ms, to_ms)
+if frame.empty:
+    st.info("No events in this range yet: choose a longer range or another dataset.")
+    st.stop()
+sources = list(frame["source"].value_counts().index)
+span = f"{fmt_time(int(frame['event_time_ms'].min()), rt)} – {fmt_time(int(frame['event_time_ms'].max()), rt)}"
+st.caption(f"{len(frame):,} events from {len(sources)} sources, event times {span}.")
+
+# -- the proposal ------------------------------------------------------------------
+current = rt.store().config(SERIES) or rt.series[SERIES]
+live = whatif_lab.knobs_from_spec(current, sources)
+st.subheader("Proposed configuration")
+st.caption(
+    f"Starts as the live `{SERIES}` configuration "
+    f"({current.window.describe()}, {current.watermark.describe()}); change anything."
+)
+c1, c2, c3, c4 = st.columns(4)
+size_ms = c1.select_slider(
+    "Window size",
+    whatif_lab.with_value(whatif_lab.WINDOW_SIZES_MS, live.window_size_ms),
+    value=live.window_size_ms,
+    format_func=format_duration_ms,
+    key="window",
+    bind="query-params",
+)
+wm_kind = c2.selectbox(
+    "Watermark strategy",
+    whatif_lab.WATERMARK_CHOICES,
+    index=whatif_lab.WATERMARK_CHOICES.index(live.watermark_kind)
+    if live.watermark_kind in whatif_lab.WATERMARK_CHOICES
+    else 0,
+    key="watermark",
+    bind="query-params",
+    help="per-key: one watermark per source, the slowest active source holds the others back; "
+    "bounded: max event time seen − the largest delay; processing-time: now − delay.",
+)
+early = c3.selectbox(
+    "Early firings",
+    whatif_lab.EARLY_CHOICES,
+    index=whatif_lab.EARLY_CHOICES.index(live.early),
+    format_func=EARLY_LABELS.get,
+    key="early",
+    bind="query-params",
+)
+early_delay = c3.select_slider(
+    "Early pane delay",
+    whatif_lab.with_value(whatif_lab.TIMER_STEPS_MS, live.early_delay_ms),
+    value=live.early_delay_ms,
+    format_func=format_duration_ms,
+    key="early_delay",
+    bind="query-params",
+    disabled=early != "after-first",
+)
+late = c4.selectbox(
+    "Late firings",
+    whatif_lab.LATE_FIRING_CHOICES,
+    index=whatif_lab.LATE_FIRING_CHOICES.index(live.late),
+    format_func=LATE_LABELS.get,
+    key="late",
+    bind="query-params",
+)
+late_every = c4.select_slider(
+    "Late pane interval",
+    whatif_lab.with_value(whatif_lab.TIMER_STEPS_MS, live.late_every_ms),
+    value=live.late_every_ms,
+    format_func=format_duration_ms,
+    key="late_every",
+    bind="query-params",
+    disabled=late != "every",
+)
+
+st.markdown(
+    "**Per source** — watermark delay decides when windows fire; allowed lateness how "
+    "long they accept late updates; the late action what happens to late events."
+)
+per_source = []
+for src in sources:
+    k = live.source(src)
+    a, b, c, d = st.columns([1, 3, 3, 2])
+    a.markdown(f"**{src}**  \n{int((frame['source'] == src).sum()):,} events")
+    delay = b.select_slider(
+        f"Watermark delay — {src}",
+        whatif_lab.with_value(whatif_lab.DELAY_STEPS_MS, k.watermark_delay_ms),
+        value=k.watermark_delay_ms,
+        format_func=format_duration_ms,
+        key=f"delay_{src}",
+        bind="query-params",
+    )
+    lateness = c.select_slider(
+        f"Allowed lateness — {src}",
+        whatif_lab.with_value(whatif_lab.LATENESS_STEPS_MS, k.allowed_lateness_ms),
+        value=k.allowed_lateness_ms,
+        format_func=format_duration_ms,
+        key=f"lateness_{src}",
+        bind="query-params",
+    )
+    action = d.selectbox(
+        f"Late action — {src}",
+        whatif_lab.LATE_ACTION_CHOICES,
+        index=whatif_lab.LATE_ACTION_CHOICES.index(k.late_action),
+        format_func=ACTION_LABELS.get,
+        key=f"action_{src}",
+        bind="query-params",
+    )
+    per_source.append(whatif_lab.SourceKnobs(src, delay, lateness, action))
+
+knobs = replace(
+    live,
+    window_size_ms=size_ms,
+    watermark_kind=wm_kind,
+    early=early,
+    early_delay_ms=early_delay,
+    late=late,
+    late_every_ms=late_every,
+    sources=tuple(per_source),
+)
+proposed = whatif_lab.spec_from_knobs(current, knobs)
+
+# -- results -----------------------------------------------------------------------
+res_current = run_evaluate(data, from_ms, to_ms, current.to_json())
+res_proposed = run_evaluate(data, from_ms, to_ms, proposed.to_json())
+st.subheader("Proposed vs current")
+st.caption(
+    f"**Current** evaluated by the {whatif_lab.method_note(res_current)}.  \n"
+    f"**Proposed** evaluated by the {whatif_lab.method_note(res_proposed)}."
+)
+sa, sb = res_current.summary(), res_proposed.summary()
+m1, m2, m3, m4 = st.columns(4)
+m1.metric(
+    "Captured (events)",
+    whatif_lab.fmt_share(sb["captured_count_share"]),
+    delta=change(sb["captured_count_share"] - sa["captured_count_share"], 100, " pp"),
+    border=True,
+)
+m2.metric(
+    "On-time error, mean",
+    whatif_lab.fmt_pct(sb["error_mean_pct"]),
+    delta=change(sb["error_mean_pct"] - sa["error_mean_pct"], 1, " pp"),
+    delta_color="inverse",
+    border=True,
+)
+m3.metric(
+    "Result delay, mean",
+    whatif_lab.fmt_duration(sb["wait_mean_ms"]),
+    delta=f"current {whatif_lab.fmt_duration(sa['wait_mean_ms'])}",
+    delta_color="off",
+    border=True,
+)
+m4.metric(
+    "Peak state (open windows)",
+    f"{sb['peak_open_windows']:,}",
+    delta=change(sb["peak_open_windows"] - sa["peak_open_windows"], 1, " windows", 0),
+    delta_color="inverse",
+    border=True,
+)
+st.dataframe(
+    whatif_lab.comparison_table(res_current, res_proposed), hide_index=True, width="stretch"
+)
+
+outcomes = whatif_lab.outcome_table(res_current, res_proposed)
+st.markdown("**What happened to each event** — by count and by value")
+st.dataframe(outcomes, hide_index=True, width="stretch")
+st.plotly_chart(ui_lab.outcome_figure(outcomes), width="stretch", key="outcomes_chart")
+
+st.markdown("**How wrong was each on-time number?** — all sources, per window")
+st.plotly_chart(
+    ui_lab.window_error_figure(
+        whatif_lab.window_errors(res_current),
+        whatif_lab.window_errors(res_proposed),
+        rt.settings.tz,
+    ),
+    width="stretch",
+    key="errors_chart",
+)
+st.caption(
+    "Error = |on-time value − value with every event of the window| / that value. Windows "
+    "without an on-time pane count as 100 % off. Windows near the end of the range are "
+    "compared with what has arrived so far."
+)
+
+# -- trade-off -----------------------------------------------------------------------
+st.subheader("Trade-off: allowed lateness")
+t1, t2 = st.columns([2, 1])
+sweep_src = t1.selectbox(
+    "Sweep allowed lateness for",
+    ["all", *sources],
+    format_func=lambda s: "every source at once" if s == "all" else f"{s} only",
+    key="sweep",
+    bind="query-params",
+)
+reason = vectorized_support(proposed)
+exact = t2.toggle(
+    "Exact sweep (operator)",
+    value=False,
+    key="sweep_exact",
+    disabled=reason is None,
+    help="The proposal needs the event-at-a-time operator; the exact sweep runs it once per "
+    "setting. Off: a timer-free twin of the proposal is swept (vectorized).",
+)
+sweep_spec = proposed if (reason is None or exact) else whatif_lab.timer_free(proposed)
+if sweep_src == "all":
+    sweep_spec = whatif_lab.sweep_base(sweep_spec)
+curve = run_tradeoff(
+    data, from_ms, to_ms, sweep_spec.to_json(), None if sweep_src == "all" else sweep_src
+)
+g1, g2 = st.columns([3, 1])
+g1.plotly_chart(
+    ui_lab.tradeoff_figure(curve, "Allowed lateness"), width="stretch", key="tradeoff_chart"
+)
+with g2:
+    st.markdown("**On your data**")
+    st.dataframe(whatif_lab.headline(curve), hide_index=True, width="stretch")
+    st.caption(
+        "Share of events counted in a streaming result (on time or as a late update) when "
+        + ("every source" if sweep_src == "all" else sweep_src)
+        + " gets that allowed lateness, with the proposal's watermark."
+    )
+    if reason is not None and not exact:
+        st.caption(
+            f"Swept without timers ({reason}): captured share, on-time delay and state do not "
+            "depend on early/late panes; versions do, and with a max-updates cap one late pane "
+            "per event uses it up faster. Turn on the exact sweep for the operator's numbers."
+        )
+    st.caption(f"Method: {curve['method'].iloc[0]}")
+
+# -- apply -----------------------------------------------------------------------------
+st.subheader("Apply")
+changes = whatif_lab.spec_changes(current, proposed, sources)
+blockers = whatif_lab.apply_blockers(current, proposed)
+if changes:
+    st.markdown("Changes against the live configuration:\n" + "\n".join(f"- {c}" for c in changes))
+for b in blockers:
+    st.caption(f"Cannot apply: {b}.")
+if st.button(
+    f"Apply to the live `{SERIES}` pipeline",
+    type="primary",
+    disabled=bool(blockers),
+    key="apply",
+):
+    version = rt.apply_config(SERIES, proposed)
+    st.success(
+        f"Applied: configuration version {version} of `{SERIES}` is live from "
+        f"{fmt_time(now_ms, rt)}. Results published before stay as they were; the Versions "
+        "page shows which configuration produced which number."
+    )
