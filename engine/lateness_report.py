@@ -37,6 +37,8 @@ DELAY_TICKS_MS = (
     7 * DAY_MS,
     30 * DAY_MS,
 )
+AUTO_MATURE_MS = (7 * DAY_MS, 3 * DAY_MS, DAY_MS)
+MIN_BACKTEST_WINDOWS = 3
 MIN_PLOT_DELAY_MS = 100  # delays <= 0 (clock skew) cannot sit on a log axis; shown from here
 
 
@@ -141,7 +143,7 @@ def lateness_report(
     by: str = "value",
     backtest_window_ms: int = DAY_MS,
     tz: str = "UTC",
-    mature_ms: int = completeness.MATURE_MS,
+    mature_ms: int | None = completeness.MATURE_MS,
 ) -> LatenessReport:
     """``arrived``: events with arrival time in [from_ms, to_ms) (delay analysis and
     drift); ``happened``: events with event time in that range (backtest).
@@ -149,7 +151,9 @@ def lateness_report(
     ``mature_ms``: when the backtest treats a window as final (7 d, the final
     tier, by default). It needs windows that old *plus* a few earlier mature ones
     at each projection age, so with under ~2 weeks of history only a shorter
-    horizon gives rows; projection ages at or beyond it are left out (trivial)."""
+    horizon gives rows; projection ages at or beyond it are left out (trivial).
+    ``None`` picks the longest of ``AUTO_MATURE_MS`` whose backtest has at least
+    ``MIN_BACKTEST_WINDOWS`` windows at every age (``report.mature`` says which)."""
     profile = lateness.lateness_profile(arrived)
     range_days = (to_ms - from_ms) / DAY_MS
     if len(arrived) and range_days >= 2:
@@ -157,17 +161,25 @@ def lateness_report(
     else:
         drift = pd.DataFrame()
     offset = business_day_offset_ms(to_ms, tz) if backtest_window_ms == DAY_MS else 0
-    backtest = (
-        completeness.backtest(
+
+    def run_backtest(mature: int) -> pd.DataFrame:
+        if not len(happened):
+            return pd.DataFrame()
+        return completeness.backtest(
             happened,
             window_ms=backtest_window_ms,
             offset_ms=offset,
-            mature_ms=mature_ms,
-            ages_ms=tuple(a for a in completeness.BACKTEST_AGES_MS if a < mature_ms),
+            mature_ms=mature,
+            ages_ms=tuple(a for a in completeness.BACKTEST_AGES_MS if a < mature),
         )
-        if len(happened)
-        else pd.DataFrame()
-    )
+
+    if mature_ms is None:  # auto: the longest horizon the history can check
+        for mature_ms in AUTO_MATURE_MS:
+            backtest = run_backtest(mature_ms)
+            if len(backtest) and backtest["windows"].min() >= MIN_BACKTEST_WINDOWS:
+                break
+    else:
+        backtest = run_backtest(mature_ms)
     return LatenessReport(
         from_ms=from_ms,
         to_ms=to_ms,

@@ -167,6 +167,7 @@ else:
         window=[fmt_time(ms, rt) for ms in log_df["window_start_ms"]],
         raised=[fmt_time(ms, rt) for ms in log_df["raised_ms"]],
         number=[f"{t} v{v}" for t, v in zip(log_df["tier"], log_df["version"], strict=True)],
+        rule=[f"#{i}" for i in log_df["rule_id"]],
         settled_by=[
             "" if t is None or t != t else f"{t} v{int(v)}"
             for t, v in zip(log_df["resolved_tier"], log_df["resolved_version"], strict=True)
@@ -176,16 +177,16 @@ else:
         view[
             [
                 "what",
-                "rule_name",
+                "window",
                 "series",
                 "grp",
-                "window",
                 "number",
                 "value",
                 "threshold",
                 "settled_by",
                 "resolved_value",
                 "raised",
+                "rule",
                 "backfill",
                 "message",
             ]
@@ -194,7 +195,9 @@ else:
         width="stretch",
         column_config={
             "what": "What",
-            "rule_name": "Rule",
+            "rule": st.column_config.TextColumn(
+                "Rule", help="The rule's number in the table below"
+            ),
             "series": "Grain",
             "grp": "Group",
             "window": f"Window start ({rt.settings.tz})",

@@ -15,7 +15,7 @@ from engine.timeutil import DAY_MS, HOUR_MS, format_duration_ms  # noqa: E402
 
 RANGES_DAYS = (3, 7, 14, 30, 90)
 TARGETS = (0.9, 0.95, 0.99, 0.999)
-MATURE_DAYS = (1, 3, 7)
+MATURE_DAYS = (None, 1, 3, 7)  # None: the longest horizon the history can check
 QUANTILE_SYMBOLS = {"p50": "circle", "p90": "diamond", "p99": "square", "p99.9": "x"}
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
@@ -28,7 +28,7 @@ def load_report(
     by: str,
     target: float,
     window_ms: int,
-    mature_ms: int,
+    mature_ms: int | None,
     tz: str,
 ):
     """Plain arguments only (the cache key); ``to_ms`` is rounded by the caller so
@@ -81,14 +81,21 @@ window_ms = c4.radio(
 mature_days = c5.selectbox(
     "Backtest: treat a window as final after",
     MATURE_DAYS,
-    index=2,
-    format_func=lambda d: f"{d} days",
+    index=0,
+    format_func=lambda d: "auto (longest with data)" if d is None else f"{d} days",
     key="lateness_mature",
 )
 
 to_ms = range_end_ms(rt.now_ms())
 report = load_report(
-    rt.settings.db_path, to_ms, days, by, target, window_ms, mature_days * DAY_MS, tz
+    rt.settings.db_path,
+    to_ms,
+    days,
+    by,
+    target,
+    window_ms,
+    None if mature_days is None else mature_days * DAY_MS,
+    tz,
 )
 weight_word = "value" if by == "value" else "events"
 
@@ -288,8 +295,8 @@ st.subheader("Completeness projections, backtested")
 st.caption(
     f"{report.backtest_window} windows: at each age after a window ends, the projected final "
     "made with only what was known then, against the final that later arrived (a window "
-    f"counts as final after {report.mature}). The naive error is reading the observed number "
-    "as if it were final."
+    f"counts as final after {report.mature}; the final tier is 7 days). The naive error is "
+    "reading the observed number as if it were final."
 )
 if report.backtest.empty:
     st.info(

@@ -43,7 +43,7 @@ def paused_runtime(seeded_db, monkeypatch):
     return rt
 
 
-def expected(rt, days=14, by="value", target=0.99, window_ms=DAY_MS, mature_days=7):
+def expected(rt, days=14, by="value", target=0.99, window_ms=DAY_MS, mature_days=None):
     store = Store.open(rt.settings.db_path)
     to_ms = range_end_ms(rt.now_ms())
     from_ms = to_ms - days * DAY_MS
@@ -56,7 +56,7 @@ def expected(rt, days=14, by="value", target=0.99, window_ms=DAY_MS, mature_days
         by,
         window_ms,
         rt.settings.tz,
-        mature_ms=mature_days * DAY_MS,
+        mature_ms=None if mature_days is None else mature_days * DAY_MS,
     )
 
 
@@ -105,9 +105,12 @@ def test_lateness_page_shows_what_the_engine_computes(paused_runtime):
     assert drift["flagged"].tolist() == report.drift["flagged"].tolist()
     assert drift["recent_events"].tolist() == report.drift["recent_events"].tolist()
 
-    # 8 days of history cannot backtest against 7-day finals: the page says so
-    assert report.backtest.empty
-    assert any("Not enough history yet" in i.value for i in at.info)
+    # 8 days of history cannot backtest against 7-day finals: 'auto' picks a shorter horizon
+    assert report.mature != "7d" and not report.backtest.empty
+    assert any(f"counts as final after {report.mature}" in c.value for c in at.caption)
+    backtest = at.dataframe[4].value
+    assert backtest["age"].tolist() == report.backtest["age"].tolist()
+    assert backtest["windows"].tolist() == report.backtest["windows"].tolist()
 
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
     names = [t.get("name") for t in chart["data"] if t.get("name")]
@@ -124,6 +127,8 @@ def test_lateness_page_shows_what_the_engine_computes(paused_runtime):
 
 
 def test_lateness_page_widgets_change_the_analysis(paused_runtime):
+    """Count weighting, a 90 % target, hourly windows and a fixed 3-day horizon; then a
+    7-day horizon, which 8 days of history cannot check: the page says so."""
     at = lateness_page()
     at.radio(key="lateness_by").set_value("count")
     at.selectbox(key="lateness_target").set_value(0.9)
@@ -143,3 +148,9 @@ def test_lateness_page_widgets_change_the_analysis(paused_runtime):
     assert backtest["median_abs_pct_error"].tolist() == pytest.approx(
         report.backtest["median_abs_pct_error"].tolist()
     )
+
+    at.selectbox(key="lateness_mature").set_value(7).run()
+    assert expected(
+        paused_runtime, by="count", target=0.9, window_ms=HOUR_MS, mature_days=7
+    ).backtest.empty
+    assert any("Not enough history yet" in i.value for i in at.info)
