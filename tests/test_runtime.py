@@ -49,3 +49,36 @@ def test_scheduler_jobs_have_stable_ids(tmp_path):
         assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
     finally:
         sched.shutdown(wait=False)
+
+
+def test_events_ingested_by_others_stream_through_the_operators(seeded_db):
+    """Rows another writer (the HTTP API, the ingest CLI) appends to the raw log are
+    picked up by the next tick, not skipped by the checkpoint."""
+    from engine.clock import FakeClock
+    from engine.ingest import IngestOptions, Ingestor
+
+    clock = FakeClock(SEED_NOW_MS)
+    rt = Runtime(RuntimeSettings(db_path=str(seeded_db), **SEED_SETTINGS), clock=clock)
+    rt.start(scheduler=False)
+    try:
+        before = rt.status()["operators"]["hourly"]["outcomes"]["input"]
+        other = Store.open(seeded_db)
+        report = Ingestor(other, IngestOptions(), clock=lambda: SEED_NOW_MS).ingest_records(
+            [
+                {
+                    "event_id": "api-1",
+                    "source": "api",
+                    "amount": 12.5,
+                    "event_time": SEED_NOW_MS / 1000 - 30,
+                    "arrival_time": SEED_NOW_MS / 1000,
+                }
+            ]
+        )
+        assert report.accepted == 1
+        clock.advance(60_000)
+        rt.tick()
+        status = rt.status()
+        assert status["operators"]["hourly"]["outcomes"]["input"] == before + 1
+        assert status["processed_seq"] == rt.store().raw_event_count()
+    finally:
+        rt.shutdown()
