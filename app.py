@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_state import get_runtime, sidebar
+from app_state import get_runtime, routed, sidebar
 
 ROOT = Path(__file__).parent
 
@@ -51,4 +51,6 @@ for section, path, title, url, icon in PAGES:
     first = False
 
 sidebar(runtime)
-st.navigation(sections).run()
+page = st.navigation(sections)
+with routed():
+    page.run()

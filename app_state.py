@@ -7,7 +7,9 @@ Kept out of ``pages/`` (legacy auto-discovery would list it as a page) and out o
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from datetime import datetime
 
 import streamlit as st
@@ -45,10 +47,26 @@ def get_runtime() -> Runtime:
     return Runtime(settings_from_env()).start(scheduler=scheduler)
 
 
+_routing = threading.local()
+
+
+@contextlib.contextmanager
+def routed():
+    """app.py runs the selected page inside this: the page then knows the router ran."""
+    _routing.active = True
+    try:
+        yield
+    finally:
+        _routing.active = False
+
+
 def ensure_router() -> None:
     """A deep link on a fresh server runs a page file bare (legacy ``pages/`` mode).
     Switch the process to ``st.navigation`` and rerun so app.py routes the URL.
+    Does nothing when app.py routed this run (the normal case, and AppTest).
     Uses an internal flag checked on Streamlit 1.67; a browser test covers it."""
+    if getattr(_routing, "active", False):
+        return
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # pragma: no cover - other Streamlit versions
