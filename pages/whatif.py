@@ -22,17 +22,7 @@ from engine.whatif import evaluate, tradeoff, vectorized_support  # noqa: E402
 SERIES = "hourly"
 LIVE = "live"
 RANGES = {"6h": 6 * HOUR_MS, "24h": DAY_MS, "3d": 3 * DAY_MS, "7d": 7 * DAY_MS, "all": None}
-RANGE_LABELS = {"6h": "last 6 hours", "24h": "last 24 hours", "3d": "last 3 days"}
-RANGE_LABELS |= {"7d": "last 7 days", "all": "everything"}
 NOW_BUCKET_MS = 10 * MINUTE_MS  # "now" rounded, so cached replays survive a few ticks
-ACTION_LABELS = {
-    "update": "update (late pane)",
-    "side_output": "side output",
-    "recompute": "recompute",
-    "drop": "drop",
-}
-EARLY_LABELS = {"none": "none", "after-first": "after the first event", "per-record": "every event"}
-LATE_LABELS = {"each": "every late event", "every": "at most every …", "none": "none"}
 
 rt = get_runtime()
 imports_dir = import_mapping.imports_dir_for(rt.settings.db_path)
@@ -57,6 +47,13 @@ def run_tradeoff(data, from_ms, to_ms, spec_json: str, source: str | None):
     return tradeoff(frame, whatif_lab.SWEEP_MS, spec, source=source)
 
 
+def apply_proposal(spec_json: str) -> None:
+    """The Apply button's callback: the proposal on screen when it was clicked becomes
+    live (a callback, so a rerun of the page cannot swallow the click)."""
+    version = rt.apply_config(SERIES, PipelineSpec.from_json(spec_json))
+    st.session_state["whatif_applied"] = {"version": version, "at_ms": rt.now_ms()}
+
+
 def change(diff: float, scale: float, unit: str, digits: int = 2) -> str | None:
     """A metric delta against the current configuration (none when equal)."""
     return None if diff == 0 else f"{diff * scale:+,.{digits}f}{unit} vs current"
@@ -75,17 +72,15 @@ if st.session_state.get("whatif_dataset") in choices:  # set by the import page
     st.session_state["data"] = st.session_state.pop("whatif_dataset")
 left, right = st.columns([2, 1])
 data = left.selectbox(
-    "Data",
+    "Data: `live` is the raw event log; other names are imported datasets",
     choices,
-    format_func=lambda d: "Live raw event log" if d == LIVE else f"Imported dataset: {d}",
     key="data",
     bind="query-params",
 )
 range_key = right.selectbox(
-    "Event-time range",
+    "Event-time range (the last …)",
     list(RANGES),
     index=1,
-    format_func=RANGE_LABELS.get,
     key="range",
     bind="query-params",
     disabled=data != LIVE,
@@ -137,9 +132,10 @@ early = c3.selectbox(
     "Early firings",
     whatif_lab.EARLY_CHOICES,
     index=whatif_lab.EARLY_CHOICES.index(live.early),
-    format_func=EARLY_LABELS.get,
     key="early",
     bind="query-params",
+    help="none: only the on-time pane; after-first: one early pane a delay after the first "
+    "event of a window; per-record: an early pane on every event.",
 )
 early_delay = c3.select_slider(
     "Early pane delay",
@@ -154,9 +150,10 @@ late = c4.selectbox(
     "Late firings",
     whatif_lab.LATE_FIRING_CHOICES,
     index=whatif_lab.LATE_FIRING_CHOICES.index(live.late),
-    format_func=LATE_LABELS.get,
     key="late",
     bind="query-params",
+    help="each: a late pane per late event; every: at most one late pane per interval; "
+    "none: late events go to the side output.",
 )
 late_every = c4.select_slider(
     "Late pane interval",
@@ -197,9 +194,10 @@ for src in sources:
         f"Late action — {src}",
         whatif_lab.LATE_ACTION_CHOICES,
         index=whatif_lab.LATE_ACTION_CHOICES.index(k.late_action),
-        format_func=ACTION_LABELS.get,
         key=f"action_{src}",
         bind="query-params",
+        help="update: a late pane (new version); side_output: queued for the batch patch; "
+        "recompute: queued, window recomputed from the raw log; drop: counted and logged.",
     )
     per_source.append(whatif_lab.SourceKnobs(src, delay, lateness, action))
 
@@ -283,9 +281,9 @@ t1, t2 = st.columns([2, 1])
 sweep_src = t1.selectbox(
     "Sweep allowed lateness for",
     ["all", *sources],
-    format_func=lambda s: "every source at once" if s == "all" else f"{s} only",
     key="sweep",
     bind="query-params",
+    help="all: every source gets the same allowed lateness; a source: only that one changes.",
 )
 reason = vectorized_support(proposed)
 exact = t2.toggle(
@@ -330,15 +328,18 @@ if changes:
     st.markdown("Changes against the live configuration:\n" + "\n".join(f"- {c}" for c in changes))
 for b in blockers:
     st.caption(f"Cannot apply: {b}.")
-if st.button(
+st.button(
     f"Apply to the live `{SERIES}` pipeline",
     type="primary",
     disabled=bool(blockers),
     key="apply",
-):
-    version = rt.apply_config(SERIES, proposed)
+    on_click=apply_proposal,
+    args=(proposed.to_json(),),
+)
+applied = st.session_state.pop("whatif_applied", None)
+if applied:
     st.success(
-        f"Applied: configuration version {version} of `{SERIES}` is live from "
-        f"{fmt_time(now_ms, rt)}. Results published before stay as they were; the Versions "
-        "page shows which configuration produced which number."
+        f"Applied: configuration version {applied['version']} of `{SERIES}` is live from "
+        f"{fmt_time(applied['at_ms'], rt)}. Results published before stay as they were; the "
+        "Versions page shows which configuration produced which number."
     )
