@@ -284,10 +284,13 @@ def _evaluate_vectorized(a: EventArrays, spec: PipelineSpec, track=None, pairs=N
     cols["fired_at_end"] = on & (t.on_time_row >= n)
     cols["last_version_at_ms"] = pd.array(last_at, dtype="Int64")
     cols["last_version_at_ms"][cols["versions"] == 0] = pd.NA
-    counts = np.bincount(cl.record_code, minlength=5)[:5]
-    cents = np.zeros(5, np.int64)
-    np.add.at(cents, cl.record_code, a.amount_cents)
-    pcounts = np.bincount(cl.pair_code, minlength=6)[:5]
+    if pairs.per_record == 1:  # one pair per record: record outcomes are pair outcomes
+        counts, cents = t.pair_counts, t.pair_cents
+    else:
+        counts = np.bincount(cl.record_code, minlength=5)[:5]
+        cents = np.zeros(5, np.int64)
+        np.add.at(cents, cl.record_code.astype(np.intp), a.amount_cents.astype(np.int64))
+    pcounts = t.pair_counts
     return _finish(
         "vectorized",
         a,

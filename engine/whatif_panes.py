@@ -74,7 +74,9 @@ def watermark_track(a, spec: PipelineSpec) -> Track:
     """W before/after each record for the spec's strategy (see engine.watermarks)."""
     wm = spec.watermark
     et, n = a.event_time_ms, len(a)
-    proc = _cummax(a.arrival_time_ms)
+    arrival = a.arrival_time_ms
+    # Processing time never goes back; rows in arrival order need no copy.
+    proc = arrival if n < 2 or bool(np.all(arrival[1:] >= arrival[:-1])) else _cummax(arrival)
     delays = np.array([spec.watermark_delay_for(s) for s in a.source_names] or [0], np.int64)
     if wm.kind == "bounded":
         # W = max event time seen - the largest delay of the sources seen so far
@@ -83,7 +85,7 @@ def watermark_track(a, spec: PipelineSpec) -> Track:
         buf[0] = _NEG
         after = buf[1:]
         np.maximum.accumulate(et, out=after)
-        present = np.unique(a.source_codes) if n else np.array([], np.int64)
+        present = np.flatnonzero(np.bincount(a.source_codes, minlength=len(delays)))
         if len(present) and delays[present].max() > wm.delay_ms:
             grow = np.maximum(np.maximum.accumulate(delays[a.source_codes]), wm.delay_ms)
             after -= grow
@@ -103,7 +105,7 @@ def watermark_track(a, spec: PipelineSpec) -> Track:
 
 def _per_key_track(a, spec: PipelineSpec, delays: np.ndarray, proc: np.ndarray) -> Track:
     """Global W = min over active keys of each key's max(event time - its source's
-    delay); idle keys (no event for ``idle_ms`` of processing time) do not count,
+    delay); idle keys (silent for more than ``idle_ms`` of processing time) do not count,
     and when all are idle W = max over keys. One pass per key, keys are few."""
     wm = spec.watermark
     n = len(a)
@@ -125,13 +127,13 @@ def _per_key_track(a, spec: PipelineSpec, delays: np.ndarray, proc: np.ndarray) 
             np.minimum(post_min, np.where(seen, mk, _INF), out=post_min)
             continue
         last = _cummax(np.where(is_k, proc, _NEG))
-        active = seen & (proc - last < idle)
+        active = seen & (proc - last <= idle)
         np.minimum(post_min, np.where(active, mk, _INF), out=post_min)
         np.maximum(post_max, mk, out=post_max)
         # Before row i: the keys as of row i - 1, judged at row i's processing time.
         mk_prev = np.concatenate(([_NEG], mk[:-1]))
         last_prev = np.concatenate(([_NEG], last[:-1]))
-        active = (mk_prev > _NEG) & (proc - last_prev < idle)
+        active = (mk_prev > _NEG) & (proc - last_prev <= idle)
         np.minimum(pre_min, np.where(active, mk_prev, _INF), out=pre_min)
         np.maximum(pre_max, mk_prev, out=pre_max)
     if idle is None:
@@ -266,14 +268,10 @@ def classify(a, track: Track, pairs: Pairs, spec: PipelineSpec) -> Classified:
     lat = lat_src[0] if one_lat else lat_src[src]
     act = act_src[0] if one_act else act_src[src]
 
-    on_time = w < pairs.end
-    too_late = w >= pairs.end + lat
-    if one_act:
-        code = np.full(len(w), act, np.uint8)
-    else:
-        code = act.copy()
-    code[too_late] = TOO_LATE
-    code[on_time] = ON_TIME
+    gap = np.subtract(w, pairs.end)  # W - end: < 0 on time, >= L too late
+    code = np.where(gap >= lat, np.uint8(TOO_LATE), act).astype(np.uint8, copy=False)
+    code[gap < 0] = ON_TIME
+    del gap
     if pairs.valid is not None:
         code[~pairs.valid] = INVALID
 
@@ -310,7 +308,8 @@ def classify(a, track: Track, pairs: Pairs, spec: PipelineSpec) -> Classified:
 @dataclass
 class WindowTable:
     """Per (group, window) arrays, only windows that hold at least one pair.
-    Sums are ``[on-time, accepted late, not counted]`` columns per metric."""
+    Sums are ``[on-time, accepted late, not counted]`` columns per metric;
+    ``pair_*`` are per pair outcome code (OUTCOME_NAMES order)."""
 
     group: np.ndarray
     start: np.ndarray
@@ -322,40 +321,45 @@ class WindowTable:
     on_time_row: np.ndarray  # record row of the on-time firing (n = end of input)
     last_late_row: np.ndarray  # -1 when no late version
     peak_open: int
-
-
-_CLASS = np.array([0, 1, 2, 2, 2, 3], np.uint8)  # pair code -> column (3 = invalid slot)
+    pair_counts: np.ndarray  # (5,)
+    pair_cents: np.ndarray
 
 
 def aggregate(a, track: Track, pairs: Pairs, cl: Classified, spec: PipelineSpec) -> WindowTable:
+    """Every per-window sum from one index: ``(wid * 8 + code) * 2 + is_order`` —
+    one bincount (events and orders), two integer add.at (cents, items), one
+    minimum.at (the first counted pair opens the window's state)."""
     per, n = pairs.per_record, len(a)
     nw = len(pairs.start)
-    cls = _CLASS[cl.pair_code]
-    idx = pairs.wid * 4
-    idx += cls
+    idx = pairs.wid * 16
+    idx += cl.pair_code.astype(np.int64) << 1
+    idx += a.is_order if per == 1 else np.repeat(a.is_order, per)
+    size = nw * 16
 
-    def rep(x: np.ndarray) -> np.ndarray:
-        return x if per == 1 else np.repeat(x, per)
+    def sums(values: np.ndarray) -> np.ndarray:
+        out = np.zeros(size, np.int64)
+        # int64 adds are exact to the cent (and a mixed-dtype add.at is 50x slower)
+        values = np.asarray(values, np.int64)
+        np.add.at(out, idx, values if per == 1 else np.repeat(values, per))
+        return out.reshape(nw, 8, 2)
 
-    def sums(values: np.ndarray | None) -> np.ndarray:
-        if values is None:
-            out = np.bincount(idx, minlength=nw * 4)
-        else:
-            out = np.zeros(nw * 4, np.int64)
-            np.add.at(out, idx, rep(values))  # integer adds: exact to the cent
-        return out.reshape(nw, 4).astype(np.int64, copy=False)
-
-    events = sums(None)
+    counts = np.bincount(idx, minlength=size).reshape(nw, 8, 2).astype(np.int64)
     cents = sums(a.amount_cents)
     items = sums(a.items)
-    orders = sums(a.is_order.view(np.uint8))
-    keep = np.flatnonzero(events[:, :3].sum(axis=1))
-
-    # Creation: the first counted pair (on-time pairs all precede late ones).
     rows = np.arange(n, dtype=np.int64) if per == 1 else np.repeat(np.arange(n), per)
-    first = np.full(nw + 1, n, np.int64)
-    np.minimum.at(first, np.where(cls < 2, pairs.wid, nw), rows)
-    first = first[:nw]
+    first_at = np.full(size, n, np.int64)
+    np.minimum.at(first_at, idx, rows)
+    del rows
+
+    def classes(x: np.ndarray) -> np.ndarray:  # on time | late | side, dropped, too late
+        x = x.sum(axis=2)
+        return np.column_stack([x[:, 0], x[:, 1], x[:, 2:5].sum(axis=1)])
+
+    events = classes(counts)
+    orders = classes(counts[:, :, 1:])
+    # Creation: the first counted pair (on-time pairs all precede late ones).
+    first = first_at.reshape(nw, 8, 2)[:, :2].min(axis=(1, 2))
+    keep = np.flatnonzero(events.sum(axis=1))
 
     has_on_time = events[:, 0] > 0
     on_time_row = np.full(nw, -1, np.int64)
@@ -369,19 +373,26 @@ def aggregate(a, track: Track, pairs: Pairs, cl: Classified, spec: PipelineSpec)
     created = np.flatnonzero(first < n)
     close_row, _ = track.first_reach(pairs.window_end[created] + spec.max_lateness_ms())
     peak = 0
-    if n:
-        delta = np.bincount(first[created], minlength=n + 1)[: n + 1].astype(np.int64)
-        delta -= np.bincount(close_row, minlength=n + 1)[: n + 1]
-        peak = int(np.cumsum(delta[:n]).max(initial=0))
+    if n and len(created):
+        marks = np.concatenate([first[created], close_row])
+        step = np.concatenate([np.ones(len(created), np.int64), -np.ones(len(created), np.int64)])
+        order = np.argsort(marks, kind="stable")
+        at, level = marks[order], np.cumsum(step[order])
+        # the level after the last change at each row, for rows < n
+        last_of_row = np.flatnonzero(np.append(at[1:] != at[:-1], True))
+        inside = at[last_of_row] < n
+        peak = int(level[last_of_row][inside].max(initial=0))
     return WindowTable(
         group=pairs.group[keep],
         start=pairs.start[keep],
         end=pairs.window_end[keep],
-        events=events[keep, :3],
-        cents=cents[keep, :3],
-        orders=orders[keep, :3],
-        items=items[keep, :3],
+        events=events[keep],
+        cents=classes(cents)[keep],
+        orders=orders[keep],
+        items=classes(items)[keep],
         on_time_row=on_time_row[keep],
         last_late_row=last_late_row[keep],
         peak_open=peak,
+        pair_counts=counts.sum(axis=(0, 2))[:5],
+        pair_cents=cents.sum(axis=(0, 2))[:5],
     )
