@@ -466,10 +466,14 @@ def tradeoff(
     rows = []
     for value in values_ms:
         spec = _with_knob(base_spec, knob, int(value), source)
+        result = None
         if reason is None:
-            t = track if track is not None else watermark_track(a, spec)
-            result = _evaluate_vectorized(a, spec, t, pairs)
-        else:
+            try:
+                t = track if track is not None else watermark_track(a, spec)
+                result = _evaluate_vectorized(a, spec, t, pairs)
+            except Unsupported as exc:
+                reason = str(exc)
+        if result is None:
             result = _evaluate_operator(a, spec, reason)
         s = result.summary()
         w = result.windows
