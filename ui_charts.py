@@ -9,9 +9,12 @@ outside ``pages/`` (legacy auto-discovery would list it as a page) and outside
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 
+from engine.store_queries import DELAY_BUCKETS
 from engine.views import local_datetime
 
 TIER_COLORS = {"live": "#F28E2B", "preliminary": "#4E79A7", "final": "#59A14F"}
@@ -42,8 +45,8 @@ def wall_clock(ms_values, tz: str) -> list:
 def _layout(fig: go.Figure, x_title: str, y_title: str, legend_title: str, height=360) -> None:
     fig.update_layout(
         height=height,
-        margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(title=dict(text=legend_title), orientation="h", y=1.12, x=0),
+        margin=dict(l=10, r=10, t=60, b=10),
+        legend=dict(title=dict(text=legend_title), orientation="h", y=1.02, yanchor="bottom", x=0),
         xaxis_title=x_title,
         yaxis_title=y_title,
         hovermode="closest",
@@ -52,29 +55,34 @@ def _layout(fig: go.Figure, x_title: str, y_title: str, legend_title: str, heigh
 
 def hourly_by_tier(today: pd.DataFrame, yesterday: pd.DataFrame, metric: str, tz: str):
     """Today's hours as bars coloured by tier; yesterday's hours (latest) as a line."""
-    fig = go.Figure()
+    traces = []
     hover = "%{x|%H:%M}: %{y:,.2f}<extra>%{fullData.name}</extra>"
     for tier in TIER_COLORS:
         part = today.loc[today["tier"] == tier]
         if part.empty:
             continue
-        fig.add_bar(
-            x=[h.hour for h in part["hour"]],
-            y=metric_values(part[metric], metric),
-            name=f"Today — {TIER_LABELS[tier]}",
-            marker_color=TIER_COLORS[tier],
-            customdata=part["versions"],
-            hovertemplate="%{x}:00 · %{y:,.2f} · %{customdata} versions<extra>%{fullData.name}</extra>",
+        traces.append(
+            go.Bar(
+                x=[h.hour for h in part["hour"]],
+                y=metric_values(part[metric], metric),
+                name=f"Today — {TIER_LABELS[tier]}",
+                marker_color=TIER_COLORS[tier],
+                customdata=part["versions"],
+                hovertemplate="%{x}:00 · %{y:,.2f} · %{customdata} versions<extra>%{fullData.name}</extra>",
+            )
         )
     if not yesterday.empty:
-        fig.add_scatter(
-            x=[h.hour for h in yesterday["hour"]],
-            y=metric_values(yesterday[metric], metric),
-            name="Yesterday (latest numbers)",
-            mode="lines+markers",
-            line=dict(color="#9AA0A6", dash="dot"),
-            hovertemplate=hover.replace("%{x|%H:%M}", "%{x}:00"),
+        traces.append(
+            go.Scatter(
+                x=[h.hour for h in yesterday["hour"]],
+                y=metric_values(yesterday[metric], metric),
+                name="Yesterday (latest numbers)",
+                mode="lines+markers",
+                line=dict(color="#9AA0A6", dash="dot"),
+                hovertemplate=hover.replace("%{x|%H:%M}", "%{x}:00"),
+            )
         )
+    fig = go.Figure(data=traces)
     _layout(fig, f"Hour of day ({tz})", metric_axis(metric), "Colour = tier of each hour")
     fig.update_xaxes(dtick=2, range=[-0.5, 23.5])
     return fig
@@ -83,102 +91,132 @@ def hourly_by_tier(today: pd.DataFrame, yesterday: pd.DataFrame, metric: str, tz
 def days_by_tier(days: pd.DataFrame, metric: str, tz: str, projection=None):
     """Recent business days as bars coloured by tier; today's projected final (if
     any) as a marker with its interval."""
-    fig = go.Figure()
+    traces = []
     for tier in TIER_COLORS:
         part = days.loc[days["tier"] == tier]
         if part.empty:
             continue
-        fig.add_bar(
-            x=[str(d) for d in part["day"]],
-            y=metric_values(part[metric], metric),
-            name=TIER_LABELS[tier],
-            marker_color=TIER_COLORS[tier],
-            hovertemplate="%{x}: %{y:,.2f}<extra>%{fullData.name}</extra>",
+        traces.append(
+            go.Bar(
+                x=[str(d) for d in part["day"]],
+                y=metric_values(part[metric], metric),
+                name=TIER_LABELS[tier],
+                marker_color=TIER_COLORS[tier],
+                hovertemplate="%{x}: %{y:,.2f}<extra>%{fullData.name}</extra>",
+            )
         )
     if projection is not None:
         day, value, low, high = projection
-        fig.add_scatter(
-            x=[str(day)],
-            y=[value],
-            mode="markers",
-            marker=dict(symbol="diamond", size=12, color="#333333"),
-            error_y=dict(
-                type="data", symmetric=False, array=[high - value], arrayminus=[value - low]
-            ),
-            name="Today — projected final (interval)",
-            hovertemplate="projected %{y:,.2f}<extra></extra>",
+        traces.append(
+            go.Scatter(
+                x=[str(day)],
+                y=[value],
+                mode="markers",
+                marker=dict(symbol="diamond", size=12, color="#333333"),
+                error_y=dict(
+                    type="data", symmetric=False, array=[high - value], arrayminus=[value - low]
+                ),
+                name="Today — projected final (interval)",
+                hovertemplate="projected %{y:,.2f}<extra></extra>",
+            )
         )
+    fig = go.Figure(data=traces)
     _layout(fig, f"Business day ({tz})", metric_axis(metric), "Colour = tier of each day")
-    fig.update_xaxes(type="category")
+    fig.update_xaxes(
+        type="category", categoryorder="array", categoryarray=[str(d) for d in days["day"]]
+    )
     return fig
 
 
 def version_timeline(history: pd.DataFrame, bands: pd.DataFrame, metric: str, tz: str):
     """The window's value over processing time as a step chart; shaded bands show
-    which tier the number had; markers carry each version's reason."""
-    fig = go.Figure()
+    which tier the number had; markers carry each version's reason. Built in one
+    ``go.Figure(data, layout)`` call: incremental ``add_*`` re-validates every time."""
+    shapes = []
     for row in bands.itertuples(index=False):
         x0, x1 = wall_clock([row.start_ms, row.end_ms], tz)
-        fig.add_vrect(
-            x0=x0,
-            x1=x1,
-            fillcolor=TIER_COLORS.get(row.tier, "#cccccc"),
-            opacity=0.12,
-            line_width=0,
-        )
-    for tier, color in TIER_COLORS.items():  # legend entries for the bands
-        if tier in set(bands["tier"]):
-            fig.add_scatter(
-                x=[None],
-                y=[None],
-                mode="markers",
-                marker=dict(symbol="square", size=12, color=color, opacity=0.4),
-                name=f"Band: {TIER_LABELS[tier]}",
+        shapes.append(
+            dict(
+                type="rect",
+                xref="x",
+                yref="paper",
+                x0=x0,
+                x1=x1,
+                y0=0,
+                y1=1,
+                fillcolor=TIER_COLORS.get(row.tier, "#cccccc"),
+                opacity=0.12,
+                line_width=0,
+                layer="below",
             )
-    x = wall_clock(history["processing_time_ms"], tz)
-    y = metric_values(history[metric], metric)
-    fig.add_scatter(
-        x=x,
-        y=y,
-        mode="lines",
-        line=dict(shape="hv", color="#555555"),
-        name="Value shown (step)",
-        hoverinfo="skip",
-    )
-    for tier, color in TIER_COLORS.items():
-        mask = history["tier"] == tier
-        if not mask.any():
-            continue
-        fig.add_scatter(
-            x=[v for v, m in zip(x, mask, strict=True) if m],
-            y=y[mask],
-            mode="markers",
-            marker=dict(color=color, size=9, line=dict(color="white", width=1)),
-            name=f"Version ({tier})",
-            customdata=history.loc[mask, ["version", "reason"]].to_numpy(),
-            hovertemplate="v%{customdata[0]} · %{customdata[1]}<br>%{x|%a %d %b %H:%M}"
-            "<br>%{y:,.2f}<extra></extra>",
         )
+    present = set(bands["tier"])
+    data = [
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            name=f"Band: {TIER_LABELS[tier]}",
+            marker=dict(symbol="square", size=12, color=color, opacity=0.4),
+        )
+        for tier, color in TIER_COLORS.items()
+        if tier in present
+    ]
+    x = wall_clock(history["processing_time_ms"], tz)
+    y = metric_values(history[metric], metric).tolist()
+    data.append(
+        go.Scatter(
+            x=x,
+            y=y,
+            mode="lines",
+            line=dict(shape="hv", color="#555555"),
+            name="Value shown (step)",
+            hoverinfo="skip",
+        )
+    )
+    tiers = history["tier"].tolist()
+    custom = history[["version", "reason"]].to_numpy()
+    for tier, color in TIER_COLORS.items():
+        idx = [i for i, t in enumerate(tiers) if t == tier]
+        if not idx:
+            continue
+        data.append(
+            go.Scatter(
+                x=[x[i] for i in idx],
+                y=[y[i] for i in idx],
+                mode="markers",
+                marker=dict(color=color, size=9, line=dict(color="white", width=1)),
+                name=f"Version ({tier})",
+                customdata=custom[idx],
+                hovertemplate="v%{customdata[0]} · %{customdata[1]}<br>%{x|%a %d %b %H:%M}"
+                "<br>%{y:,.2f}<extra></extra>",
+            )
+        )
+    fig = go.Figure(data=data, layout=dict(shapes=shapes))
     _layout(
         fig,
         f"Processing time — when the number was computed ({tz})",
         metric_axis(metric),
         "Versions and tier bands",
-        height=380,
+        height=400,
     )
+    fig.update_xaxes(type="date")  # the legend-only traces would make it linear
     return fig
 
 
 def explain_bars(breakdown: pd.DataFrame, metric: str):
     """The change split by arrival-delay bucket (x) and source (colour)."""
-    fig = go.Figure()
+    traces = []
     for source, part in breakdown.groupby("source", sort=True):
-        fig.add_bar(
-            x=part["delay_bucket"],
-            y=metric_values(part[metric], metric),
-            name=str(source),
-            hovertemplate="%{x}: %{y:,.2f}<extra>%{fullData.name}</extra>",
+        traces.append(
+            go.Bar(
+                x=part["delay_bucket"],
+                y=metric_values(part[metric], metric),
+                name=str(source),
+                hovertemplate="%{x}: %{y:,.2f}<extra>%{fullData.name}</extra>",
+            )
         )
+    fig = go.Figure(data=traces)
     _layout(
         fig,
         "Arrival delay of the events behind the change",
@@ -187,7 +225,10 @@ def explain_bars(breakdown: pd.DataFrame, metric: str):
         height=320,
     )
     fig.update_layout(barmode="relative")
-    fig.update_xaxes(type="category")
+    present = set(breakdown["delay_bucket"])
+    order = [label for label, _ in DELAY_BUCKETS if label in present]
+    order += sorted(present - set(order))
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=order)
     return fig
 
 
@@ -220,8 +261,9 @@ def watermark_lags(wm: pd.DataFrame):
             marker=dict(color=color, symbol="square", size=12),
             name=label,
         )
-    _layout(fig, "Lag behind processing time (minutes, log scale)", "Source", "Colour", height=300)
-    fig.update_xaxes(type="log")
+    _layout(fig, "Lag behind processing time (minutes, log scale)", "Source", "Colour", height=320)
+    top = max(float(wm["lag_ms"].max()) / 60_000, 1.0)
+    fig.update_xaxes(type="log", range=[-1.5, math.log10(top) + 0.2])  # from ~2 s
     return fig
 
 

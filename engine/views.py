@@ -209,7 +209,7 @@ def day_completeness(
     events = events.loc[events["arrival_time_ms"].to_numpy() <= now_ms]
     if events.empty:
         return None
-    arrivals = window_arrivals(events, DAY_MS, offset_ms=start % DAY_MS)
+    arrivals = window_arrivals(events, DAY_MS, start % DAY_MS, extra_ages_ms=(mature_ms,))
     model = CompletenessModel.fit(arrivals, now_ms, history_windows, mature_ms)
     if model.history_windows == 0:
         return None

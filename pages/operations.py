@@ -112,13 +112,21 @@ def pipeline_panel() -> None:
     queue = load_listings(rt.settings.db_path, proc)["queue"]
     tick = status.get("last_tick") or {}
     m1, m2, m3, m4, m5 = st.columns(5)
-    m1.metric("Processed up to", fmt_time(proc, rt, "%a %H:%M:%S"), border=True)
-    m2.metric(
-        "Global watermark (hourly)",
-        fmt_time(wm, rt, "%a %H:%M:%S") if wm and proc and wm > -(2**61) else "—",
-        delta=f"{format_duration_ms(proc - wm)} behind" if wm and proc and wm > -(2**61) else None,
+    known = wm is not None and proc is not None and wm > -(2**61)
+    m1.metric(
+        "Processed up to",
+        fmt_time(proc, rt, "%H:%M"),
+        delta=fmt_time(proc, rt, "%a %d %b"),
         delta_color="off",
         border=True,
+    )
+    m2.metric(
+        "Global watermark",
+        fmt_time(wm, rt, "%H:%M") if known else "—",
+        delta=f"{format_duration_ms(proc - wm)} behind" if known else None,
+        delta_color="off",
+        border=True,
+        help="The hourly series' watermark: the slowest active source's, minus its delay.",
     )
     m3.metric(
         "Open windows (hourly)",
@@ -128,14 +136,14 @@ def pipeline_panel() -> None:
     m4.metric(
         "Side-output queue",
         fmt_count(int(queue["events"].sum()) if len(queue) else 0),
-        delta="late events waiting for a patch",
+        delta="waiting for a patch",
         delta_color="off",
         border=True,
     )
     if tick:
         m5.metric(
-            "Last tick",
-            f"{fmt_count(tick.get('accepted'))} events",
+            "Events in the last tick",
+            fmt_count(tick.get("accepted")),
             delta=f"{fmt_count(tick.get('versions'))} versions written",
             delta_color="off",
             border=True,
@@ -156,7 +164,7 @@ def pipeline_panel() -> None:
     if wmf.empty:
         st.info("No watermarks yet: a source gets one with its first event.")
     else:
-        w1, w2 = st.columns([3, 2])
+        w1, w2 = st.columns([1, 1])
         w1.plotly_chart(ui_charts.watermark_lags(wmf), width="stretch", key="ops_wm_chart")
         w2.dataframe(
             pd.DataFrame(

@@ -141,8 +141,8 @@ def latest_panel(series: str, start_ms: int, grp: str) -> None:
         )
     else:
         k4.metric(
-            "Status",
-            f"{last['tier'].capitalize()} — not final",
+            f"Status ({last['tier']})",
+            "Not final",
             delta=f"final on {views.local_datetime(schedule.final_ms, tz):%a %d %b}",
             delta_color="off",
             border=True,
