@@ -133,7 +133,15 @@ def tradeoff_figure(df: pd.DataFrame, knob_label: str = "Allowed lateness") -> g
         col=1,
     )
     fig.update_yaxes(title_text="share (%)", row=1, col=1)
-    fig.update_yaxes(title_text="minutes", type="log", row=2, col=1)
+    ticks = (1, 10, 60, 600, 1440, 10080, 43200)
+    fig.update_yaxes(
+        title_text="after window end",
+        type="log",
+        tickvals=ticks,
+        ticktext=["1m", "10m", "1h", "10h", "1d", "1w", "30d"],
+        row=2,
+        col=1,
+    )
     fig.update_yaxes(title_text="windows", row=3, col=1)
     fig.update_xaxes(title_text=knob_label, row=3, col=1)
     fig.update_layout(
@@ -183,7 +191,11 @@ def window_error_figure(current: pd.DataFrame, proposed: pd.DataFrame, tz: str) 
                 y=part["abs_pct_error"],
                 mode="markers",
                 name=name,
-                marker=dict(color=CONFIG_COLORS[name], size=6, opacity=0.75),
+                marker=(
+                    dict(color=CONFIG_COLORS[name], size=6, opacity=0.8)
+                    if name == "Proposed"
+                    else dict(color="rgba(0,0,0,0)", size=9, line=dict(color="#7F7F7F", width=1.5))
+                ),
                 hovertemplate="%{x|%a %d %b %H:%M}: on-time off by %{y:.2f}%<extra>"
                 + name
                 + "</extra>",
@@ -208,8 +220,8 @@ def playground_figure(run: PlaygroundRun, snap: PlaygroundSnapshot, discarding: 
     x_lo, x_hi = min(all_times), max(all_times)
     y_vals = [*run.points["arrival_time_ms"], *panes["processing_time_ms"].dropna(), run.end_ms]
     y_lo, y_hi = min(y_vals), max(y_vals)
-    pad_x, pad_y = max((x_hi - x_lo) * 0.04, 5_000), max((y_hi - y_lo) * 0.06, 5_000)
-    y0, y1 = _utc(y_lo - pad_y), _utc(y_hi + pad_y)
+    pad_x, pad_y = max((x_hi - x_lo) * 0.09, 5_000), max((y_hi - y_lo) * 0.12, 5_000)
+    y0, y1 = _utc(y_lo - 2 * pad_y), _utc(y_hi + pad_y)
 
     # windows as columns; sliding windows overlap, so they are stacked in lanes
     for i, w in enumerate(run.windows.itertuples()):
@@ -224,11 +236,32 @@ def playground_figure(run: PlaygroundRun, snap: PlaygroundSnapshot, discarding: 
             line=dict(width=1, color="#9C9C9C", dash="dot" if w.superseded else "solid"),
             layer="below",
         )
+        if w.state_until_ms <= x_hi and not w.superseded:
+            fig.add_shape(
+                type="line",
+                x0=_utc(w.state_until_ms),
+                x1=_utc(w.state_until_ms),
+                y0=y0,
+                y1=y1,
+                line=dict(color="#E15759", width=1, dash="dot"),
+            )
+            fig.add_annotation(
+                x=_utc(w.state_until_ms),
+                y=0.0,
+                yref="paper",
+                text="end + allowed lateness",
+                textangle=-90,
+                showarrow=False,
+                xanchor="right",
+                yanchor="bottom",
+                font=dict(size=10, color="#E15759"),
+            )
         fig.add_annotation(
             x=_utc((w.window_start_ms + w.window_end_ms) // 2),
-            y=1.0,
+            y=0.0,
             yref="paper",
-            yshift=-8 - 14 * (i % 3 if run.config.window == "sliding" else 0),
+            yanchor="bottom",
+            yshift=4 + 14 * (i % 3 if run.config.window in ("sliding", "session") else 0),
             text=f"[{clock_text(w.window_start_ms)[:8]}, {clock_text(w.window_end_ms)[:8]})"
             + (" merged away" if w.superseded else ""),
             showarrow=False,
@@ -242,7 +275,7 @@ def playground_figure(run: PlaygroundRun, snap: PlaygroundSnapshot, discarding: 
         x1=_utc(x_hi + pad_x),
         y0=_utc(snap.t_ms),
         y1=_utc(snap.t_ms),
-        line=dict(color="#333", width=1, dash="dash"),
+        line=dict(color="#9C9C9C", width=1, dash="dash"),
     )
     fig.add_annotation(
         x=_utc(x_lo - pad_x),
@@ -308,10 +341,11 @@ def playground_figure(run: PlaygroundRun, snap: PlaygroundSnapshot, discarding: 
                     color=color, size=16, symbol="diamond", line=dict(color="#333", width=1)
                 ),
                 text=[
-                    (f"+{v:g}" if discarding else f"{v:g}") + (" (end of input)" if end else "")
+                    (f"+{v:g}" if discarding else f"{v:g}") + (" (at end)" if end else "")
                     for v, end in zip(value, part["at_end"], strict=True)
                 ],
-                textposition="middle left",
+                textposition="middle right",
+                textfont=dict(size=12, color=color),
                 customdata=part[["version", "event_count", "added_ids"]].to_numpy(),
                 hovertemplate="pane v%{customdata[0]} fired %{y|%H:%M:%S}: %{text}"
                 "<br>%{customdata[1]} events; new: %{customdata[2]}<extra></extra>",

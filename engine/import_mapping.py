@@ -216,17 +216,24 @@ def file_columns(path: str | Path, probe_rows: int = 50) -> list[str]:
 
 
 def mapped_preview(
-    path: str | Path, mapping: ColumnMapping, assume_tz: str | None, rows: int = 20
+    path: str | Path,
+    mapping: ColumnMapping,
+    assume_tz: str | None,
+    rows: int = 20,
+    scan: int = 0,
 ) -> pd.DataFrame:
-    """How the first rows will be read under ``mapping``: the parsed UTC times, the
-    arrival delay, and for a row that will be quarantined, the reason (from the same
-    ``parse_event`` the import runs)."""
+    """How the first ``rows`` rows will be read under ``mapping`` — the parsed UTC
+    times, the arrival delay — plus every row among the first ``scan`` that will be
+    quarantined, with its reason (from the same ``parse_event`` the import runs).
+    Duplicates are not judged here: that needs the dataset's log."""
     options = parse_options(mapping, assume_tz)
     out = []
     for n, (line, record) in enumerate(map_records(read_file(path), mapping)):
-        if n >= rows:
+        if n >= max(rows, scan):
             break
         row = {"line": line}
+        if n >= rows and not (isinstance(record, MalformedRow) or _fails(record, options)):
+            continue
         if isinstance(record, MalformedRow):
             out.append({**row, "status": "quarantined: malformed_row", "detail": record.detail})
             continue
@@ -384,6 +391,14 @@ def copy_sample(sample: str | Path, target_dir: str | Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(sample, target)
     return target
+
+
+def _fails(record: dict, options: ParseOptions) -> bool:
+    try:
+        parse_event(record, options)
+    except RecordError:
+        return True
+    return False
 
 
 def _blank(value: object) -> bool:

@@ -350,7 +350,8 @@ class PlaygroundRun:
     - ``panes``: one row per emitted version, with ``value`` (accumulated) and
       ``delta`` (the discarding-mode contents), ``at_end`` for panes fired by the
       end-of-input watermark, and ``superseded`` for merged-away sessions;
-    - ``windows``: every window that held an event or was named by a late event;
+    - ``windows``: every window that held an event or was named by a late event,
+      with ``state_until_ms`` (end + allowed lateness: from there on, too late);
     - ``outcomes`` / ``pairs``: the operator's own counts.
     """
 
@@ -496,7 +497,7 @@ def run_playground(
         points=points,
         watermark=pd.DataFrame(wm_rows, columns=["processing_time_ms", "watermark_ms"]),
         panes=panes,
-        windows=_windows_frame(panes, late),
+        windows=_windows_frame(panes, late, spec),
         late_events=late_frame,
         outcomes={k: v for k, v in op.outcomes.to_dict().items() if k != "pairs"},
         pairs=dict(op.outcomes.pairs),
@@ -561,7 +562,7 @@ def _panes_frame(versions, supersessions) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def _windows_frame(panes: pd.DataFrame, late) -> pd.DataFrame:
+def _windows_frame(panes: pd.DataFrame, late, spec: PipelineSpec) -> pd.DataFrame:
     rows: dict[tuple[int, int], dict] = {}
     for r in panes.itertuples():
         key = (r.window_start_ms, r.window_end_ms)
@@ -585,10 +586,13 @@ def _windows_frame(panes: pd.DataFrame, late) -> pd.DataFrame:
             },
         )
     cols = ["window_start_ms", "window_end_ms", "versions", "last_value", "superseded"]
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         sorted(rows.values(), key=lambda r: (r["window_start_ms"], r["window_end_ms"])),
         columns=cols,
     )
+    # the operator keeps a window's state until W >= end + allowed lateness
+    frame["state_until_ms"] = frame["window_end_ms"] + spec.max_lateness_ms()
+    return frame
 
 
 def _pair_detail(event_id: str, versions, late) -> str:

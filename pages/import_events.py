@@ -123,8 +123,15 @@ if path:
     problems = mapping.problems(columns)
     for p in problems:
         st.warning(p)
-    st.markdown("**How the first rows will be read**")
-    st.dataframe(im.mapped_preview(path, mapping, assume_tz, 10), hide_index=True, width="stretch")
+    st.markdown(
+        "**How the rows will be read** — the first ten, then every row of the first 2,000 "
+        "that will be quarantined"
+    )
+    st.dataframe(
+        im.mapped_preview(path, mapping, assume_tz, rows=10, scan=2_000),
+        hide_index=True,
+        width="stretch",
+    )
 
     # -- 3. import ---------------------------------------------------------------------
     st.subheader("3. Import")
@@ -195,12 +202,15 @@ shown = summary.copy()
 for c in [c for c in shown.columns if c.endswith("_ms")]:
     shown[c] = shown[c].map(format_duration_ms)
 shown["negative_share"] = shown["negative_share"].map("{:.2%}".format)
+shown = shown.rename(columns=lambda c: c.removesuffix("_ms")).rename(
+    columns={"value": "value ($)", "negative_share": "arrived before it happened"}
+)
 st.dataframe(shown, hide_index=True, width="stretch")
 st.plotly_chart(ui_lab.capture_figure(capture), width="stretch", key="imp_capture")
 b1, b2, _ = st.columns([2, 1, 3])
 if b1.button("Open in the What-if lab", type="primary", key="imp_whatif"):
     st.session_state["whatif_dataset"] = chosen_ds
-    st.switch_page("pages/whatif.py")
+    st.switch_page("pages/whatif.py", query_params={"data": chosen_ds})
 if b2.button("Delete dataset", key="imp_delete"):
     im.delete_dataset(db_path)
     st.session_state.pop("imp_result", None)

@@ -203,8 +203,8 @@ st.caption(
     f"At {pg.clock_text(t_ms)}: watermark {w_text}; {len(snap.points)} of {len(run.points)} "
     f"events arrived; {len(snap.panes)} panes fired."
     + (
-        " The last panes fire at end of input (the watermark jumps to +∞)."
-        if t_ms >= run.end_ms
+        " Panes marked *at end* fired when the input ended (the watermark jumped to +∞)."
+        if snap.panes["at_end"].any()
         else ""
     )
 )

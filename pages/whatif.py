@@ -257,7 +257,10 @@ st.dataframe(
 outcomes = whatif_lab.outcome_table(res_current, res_proposed)
 st.markdown("**What happened to each event** — by count and by value")
 st.dataframe(outcomes, hide_index=True, width="stretch")
-st.plotly_chart(ui_lab.outcome_figure(outcomes), width="stretch", key="outcomes_chart")
+if outcomes.iloc[1:][["Current events", "Proposed events"]].to_numpy().any():
+    st.plotly_chart(ui_lab.outcome_figure(outcomes), width="stretch", key="outcomes_chart")
+else:
+    st.caption("Every event was on time under both configurations.")
 
 st.markdown("**How wrong was each on-time number?** — all sources, per window")
 st.plotly_chart(
