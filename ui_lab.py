@@ -317,7 +317,7 @@ def playground_figure(run: PlaygroundRun, snap: PlaygroundSnapshot, discarding: 
                 text=[
                     f"{eid} ({v:g})" for eid, v in zip(part["event_id"], part["value"], strict=True)
                 ],
-                textposition="middle right",
+                textposition="middle left",
                 customdata=part[["detail"]].to_numpy(),
                 hovertemplate="event time %{x|%H:%M:%S}, arrived %{y|%H:%M:%S}<br>"
                 "%{customdata[0]}<extra>%{text}</extra>",
