@@ -169,7 +169,9 @@ class WindowOperator:
         self._timers: list[tuple[int, int, int, str, int]] = []
         self._seq = itertools.count()
         self.processing_time_ms: int | None = None
-        self.outcomes = Outcomes()
+        self._record_counts = [0, 0, 0, 0, 0]  # by rank: on_time .. too_late
+        self._pair_counts = [0, 0, 0, 0, 0]
+        self._rejected = {"duplicate": 0, "quarantined": 0}
         self.recompute_windows: set[tuple[str, int, int]] = set()
         self.arrival_delays_ms: list[int] = []
         self.watermark_lateness_ms: list[int] = []
@@ -179,6 +181,18 @@ class WindowOperator:
         self._lateness_cache: dict[str, int] = {}
         self._action_cache: dict[str, str] = {}
         self.group_by = spec.group_by
+        self._group_fn = _group_function(spec.group_by)
+        self._assign = self.assigner.assign
+        self._tumble = (
+            (spec.window.size_ms, spec.window.offset_ms) if spec.window.kind == "tumbling" else None
+        )
+        self._const_groups = _ALL if spec.group_by == "none" else None
+        self._bounded = spec.watermark.kind == "bounded"
+        self._simple_on_time = self.early == "none" and not self.track
+        wm = spec.watermark
+        self._time_moves_watermark = wm.kind == "processing-time" or (
+            wm.kind == "per-key" and wm.idle_ms is not None
+        )
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -216,40 +230,93 @@ class WindowOperator:
         self._on_watermark(POS_INF_MS)
 
     def process(self, event: Event) -> str:
-        """Route one accepted event; returns its record outcome."""
+        """Route one accepted event; returns its record outcome. (The hot path: the
+        common on-time case is inlined; everything else goes through ``_route*``.)"""
         proc = event.arrival_time_ms
         if proc is not None:
-            self.advance_processing_time(proc)
-        w = self.watermarks.current
+            cur = self.processing_time_ms
+            if cur is None or proc > cur:
+                if self._timers or self._time_moves_watermark:
+                    self.advance_processing_time(proc)
+                else:  # nothing waits on processing time: just move it
+                    self.processing_time_ms = proc
+        wmg = self.watermarks
+        w = wmg._current
+        ts = event.event_time_ms
         if self.collect_lateness:
-            if event.arrival_time_ms is not None:
-                self.arrival_delays_ms.append(event.arrival_time_ms - event.event_time_ms)
+            if proc is not None:
+                self.arrival_delays_ms.append(proc - ts)
             if w > NEG_INF_MS:
-                self.watermark_lateness_ms.append(w - event.event_time_ms)
+                self.watermark_lateness_ms.append(w - ts)
         best = 4
-        for group in self._groups(event):
-            if self.merging:
-                outcome = self._route_session(event, group, w)
-                rank = _RANK[outcome]
+        pairs = self._pair_counts
+        if self.merging:
+            for group in self._group_fn(event):
+                rank = _RANK[self._route_session(event, group, w)]
                 if rank < best:
                     best = rank
+        else:
+            windows = self.windows
+            simple = self._simple_on_time
+            tumble = self._tumble
+            if tumble is not None:
+                size, offset = tumble
+                start = ts - (ts - offset) % size
+                spans = ((start, start + size),)
             else:
-                for start, end in self.assigner.assign(event.event_time_ms):
-                    rank = _RANK[self._route(event, group, start, end, w)]
-                    if rank < best:
-                        best = rank
-        outcome = _BY_RANK[best]
-        self.outcomes.add(outcome)
-        after = self.watermarks.observe(
-            event.event_time_ms, event.source, event.key, self.processing_time_ms
-        )
+                spans = self._assign(ts)
+            for group in self._const_groups or self._group_fn(event):
+                for start, end in spans:
+                    if w < end:
+                        key = (group, start, end)
+                        state = windows.get(key)
+                        if state is None:
+                            state = self._open(key, fired=False)
+                        if simple and state.order_amounts is None:
+                            state.rev += event.amount_cents
+                            state.items += event.items
+                            state.count += 1
+                            if event.event_type == ORDER_TYPE:
+                                state.orders += 1
+                            state.pending = True
+                        else:
+                            self._add_on_time(state, event)
+                        pairs[0] += 1
+                        best = 0
+                    else:
+                        rank = _RANK[self._route_late(event, group, start, end, w, None)]
+                        pairs[rank] += 1
+                        if rank < best:
+                            best = rank
+        self._record_counts[best] += 1
+        if self._bounded:
+            after = wmg.observe_bounded(ts, event.source)
+        else:
+            after = wmg.observe(ts, event.source, event.key, self.processing_time_ms)
         if after != w:
             self._on_watermark(after)
-        return outcome
+        return _BY_RANK[best]
 
     def count_rejected(self, outcome: str) -> None:
         """Records that never reached routing (duplicates, quarantine) still count."""
-        self.outcomes.add(outcome)
+        self._rejected[outcome] += 1
+
+    @property
+    def outcomes(self) -> Outcomes:
+        """Per-record outcome counts (and per-pair counts), built on demand."""
+        rec, pairs = self._record_counts, self._pair_counts
+        out = Outcomes(
+            on_time=rec[0],
+            late=rec[1],
+            side_output=rec[2],
+            dropped=rec[3],
+            too_late=rec[4],
+            duplicates=self._rejected["duplicate"],
+            quarantined=self._rejected["quarantined"],
+            pairs={_BY_RANK[i]: n for i, n in enumerate(pairs) if n},
+        )
+        out.input = sum(rec) + out.duplicates + out.quarantined
+        return out
 
     def drain(self) -> tuple[list[Version], list[LateEvent]]:
         versions, late = self._versions, self._late
@@ -262,14 +329,7 @@ class WindowOperator:
 
     # ------------------------------------------------------------------ routing
     def _groups(self, event: Event) -> tuple[str, ...]:
-        g = self.group_by
-        if g == "none":
-            return ("*",)
-        if g == "source":
-            return (event.source,)
-        if g == "key":
-            return (event.key or "-",)
-        return ("*", event.source)
+        return self._group_fn(event)
 
     def _lateness(self, source: str) -> int:
         lateness = self._lateness_cache.get(source)
@@ -285,20 +345,6 @@ class WindowOperator:
                 action = "side_output"
             self._action_cache[source] = action
         return action
-
-    def _route(self, event: Event, group: str, start: int, end: int, w: int) -> str:
-        pairs = self.outcomes.pairs
-        if w < end:
-            key = (group, start, end)
-            state = self.windows.get(key)
-            if state is None:
-                state = self._open(key, fired=False)
-            self._add_on_time(state, event)
-            pairs["on_time"] = pairs.get("on_time", 0) + 1
-            return "on_time"
-        outcome = self._route_late(event, group, start, end, w, None)
-        pairs[outcome] = pairs.get(outcome, 0) + 1
-        return outcome
 
     def _route_late(
         self, event: Event, group: str, start: int, end: int, w: int, merge: list | None
@@ -345,7 +391,6 @@ class WindowOperator:
         touching = [s for s in live if windows_touch((s.start, s.end), proto)]
         start = min([proto[0]] + [s.start for s in touching])
         end = max([proto[1]] + [s.end for s in touching])
-        pairs = self.outcomes.pairs
         if w < end:
             if len(touching) == 1 and (touching[0].start, touching[0].end) == (start, end):
                 state = touching[0]
@@ -358,7 +403,7 @@ class WindowOperator:
             outcome = "on_time"
         else:
             outcome = self._route_late(event, group, start, end, w, touching)
-        pairs[outcome] = pairs.get(outcome, 0) + 1
+        self._pair_counts[_RANK[outcome]] += 1
         return outcome
 
     def _merge_sessions(
@@ -556,6 +601,20 @@ class WindowOperator:
             "arrival_delay_ms": _percentiles(self.arrival_delays_ms),
             "watermark_lateness_ms": _percentiles(self.watermark_lateness_ms),
         }
+
+
+_ALL = ("*",)
+
+
+def _group_function(group_by: str):
+    """event -> the groups it counts in ('*' = all sources together)."""
+    if group_by == "none":
+        return lambda event: _ALL
+    if group_by == "source":
+        return lambda event: (event.source,)
+    if group_by == "key":
+        return lambda event: (event.key or "-",)
+    return lambda event: ("*", event.source)
 
 
 def _percentiles(values: list[int]) -> dict:

@@ -63,6 +63,17 @@ class WatermarkGenerator:
             return self._advance(self._combined(proc_ms))
         return self._current
 
+    def observe_bounded(self, event_time_ms: int, source: str) -> int:
+        """``observe`` for the bounded strategy, without the dispatch (the hot path)."""
+        if source not in self._delay_cache:
+            self._delay(source)
+        if event_time_ms > self._max_seen:
+            self._max_seen = event_time_ms
+            candidate = event_time_ms - self._bounded_delay
+            if candidate > self._current:
+                self._current = candidate
+        return self._current
+
     def on_processing_time(self, proc_ms: int) -> int:
         """Processing time moved: processing-time watermarks and idleness react."""
         if self.kind == "processing-time":
