@@ -133,12 +133,12 @@ def tradeoff_figure(df: pd.DataFrame, knob_label: str = "Allowed lateness") -> g
         col=1,
     )
     fig.update_yaxes(title_text="share (%)", row=1, col=1)
-    ticks = (1, 10, 60, 600, 1440, 10080, 43200)
+    ticks = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080, 43200)
     fig.update_yaxes(
         title_text="after window end",
         type="log",
         tickvals=ticks,
-        ticktext=["1m", "10m", "1h", "10h", "1d", "1w", "30d"],
+        ticktext=[format_duration_ms(m * 60_000) for m in ticks],
         row=2,
         col=1,
     )
