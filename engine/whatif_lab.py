@@ -228,6 +228,42 @@ def apply_blockers(current: PipelineSpec, proposed: PipelineSpec) -> list[str]:
     return out
 
 
+def spec_changes(current: PipelineSpec, proposed: PipelineSpec, sources) -> list[str]:
+    """The proposal's differences from the live spec, in words, per knob the lab sets."""
+    out = []
+    if current.window != proposed.window:
+        out.append(f"window {current.window.describe()} → {proposed.window.describe()}")
+    if current.watermark.kind != proposed.watermark.kind:
+        out.append(f"watermark {current.watermark.kind} → {proposed.watermark.kind}")
+    a, b = current.trigger, proposed.trigger
+    if (a.early, a.early_delay_ms) != (b.early, b.early_delay_ms):
+        out.append(f"early firings {_early(a)} → {_early(b)}")
+    if (a.late, a.late_every_ms) != (b.late, b.late_every_ms):
+        out.append(f"late firings {_late(a)} → {_late(b)}")
+    for src in sources:
+        for label, get, fmt in (
+            ("watermark delay", PipelineSpec.watermark_delay_for, format_duration_ms),
+            ("allowed lateness", PipelineSpec.lateness_for, format_duration_ms),
+            ("late action", PipelineSpec.action_for, str),
+        ):
+            va, vb = get(current, src), get(proposed, src)
+            if va != vb:
+                out.append(f"{src}: {label} {fmt(va)} → {fmt(vb)}")
+    return out
+
+
+def _early(t: TriggerSpec) -> str:
+    if t.early == "after-first":
+        return f"{format_duration_ms(t.early_delay_ms)} after the first event"
+    return {"none": "none", "per-record": "on every event"}[t.early]
+
+
+def _late(t: TriggerSpec) -> str:
+    if t.late == "every":
+        return f"at most every {format_duration_ms(t.late_every_ms)}"
+    return {"each": "on every late event", "none": "none"}[t.late]
+
+
 # ---------------------------------------------------------------------- tables
 def fmt_share(x: float | None) -> str:
     return "—" if x is None else f"{x:.2%}"
@@ -350,6 +386,7 @@ __all__ = [
     "knobs_from_spec",
     "method_note",
     "outcome_table",
+    "spec_changes",
     "spec_from_knobs",
     "sweep_base",
     "timer_free",
