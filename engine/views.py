@@ -253,7 +253,8 @@ def default_explain_pair(history: pd.DataFrame) -> tuple[int, int]:
 # -- Operations -------------------------------------------------------------------------
 def watermark_frame(status: dict, series: str = HOURLY) -> pd.DataFrame:
     """Per source: its own watermark, the lag behind processing time, whether it is
-    idle, and whether it is the one holding the global watermark back."""
+    idle, and whether it is the one holding the global watermark back (the slowest
+    active source, when its watermark is the global one)."""
     cols = ["source", "watermark_ms", "lag_ms", "idle", "holding_back"]
     op = (status.get("operators") or {}).get(series)
     proc = status.get("proc_ms") or status.get("now_ms")
@@ -263,6 +264,11 @@ def watermark_frame(status: dict, series: str = HOURLY) -> pd.DataFrame:
     idle = set(op.get("idle_keys") or ())
     active = {k: v for k, v in per_key.items() if k not in idle}
     slowest = min(active, key=active.get) if active else None
+    # The global watermark never goes back: a key that just delivered old events can
+    # sit below it without holding it back. Only a key AT the global watermark does.
+    global_wm = op.get("watermark_ms")
+    if slowest is not None and global_wm is not None and active[slowest] < global_wm:
+        slowest = None
     rows = [
         {
             "source": k,

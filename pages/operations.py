@@ -101,11 +101,15 @@ def pipeline_panel() -> None:
     st.caption(f"Live • updates every {REFRESH_S} s • {status['clock']}")
     progress = views.catch_up_progress(status, rt.settings.history_days, tz)
     if progress is not None:
+        st.session_state["ops_caught_up_rerun"] = True
+        at = fmt_time(status["proc_ms"], rt) if status["proc_ms"] else "the start"
         st.info(
             "**Catching up**: replaying the simulated past week through the real pipeline "
-            f"(at {fmt_time(status['proc_ms'], rt)}); jobs run as their due times pass."
+            f"(at {at}); jobs run as their due times pass."
         )
         st.progress(progress, text=f"Replay {progress:.0%} done")
+    elif st.session_state.pop("ops_caught_up_rerun", False):
+        st.rerun(scope="app")  # redraw the sidebar and the listings drawn mid-replay
     proc = status["proc_ms"]
     hourly = status["operators"].get("hourly") or {}
     wm = hourly.get("watermark_ms")
@@ -115,14 +119,14 @@ def pipeline_panel() -> None:
     known = wm is not None and proc is not None and wm > -(2**61)
     m1.metric(
         "Processed up to",
-        fmt_time(proc, rt, "%H:%M"),
+        f"{views.local_datetime(proc, tz):%H:%M}" if proc else "—",
         delta=fmt_time(proc, rt, "%a %d %b"),
         delta_color="off",
         border=True,
     )
     m2.metric(
         "Global watermark",
-        fmt_time(wm, rt, "%H:%M") if known else "—",
+        f"{views.local_datetime(wm, tz):%H:%M}" if known else "—",
         delta=f"{format_duration_ms(proc - wm)} behind" if known else None,
         delta_color="off",
         border=True,
@@ -144,7 +148,7 @@ def pipeline_panel() -> None:
         m5.metric(
             "Events in the last tick",
             fmt_count(tick.get("accepted")),
-            delta=f"{fmt_count(tick.get('versions'))} versions written",
+            delta=f"{fmt_count(tick.get('versions'))} versions",
             delta_color="off",
             border=True,
         )
@@ -198,7 +202,11 @@ def pipeline_panel() -> None:
                 "Open windows": state.get("open_windows"),
                 "Buffered events": state.get("buffered_events"),
                 "Pending timers": state.get("pending_timers"),
-                **{k.replace("_", " ").capitalize(): v for k, v in outcomes.items()},
+                **{
+                    k.replace("_", " ").capitalize(): v
+                    for k, v in outcomes.items()
+                    if isinstance(v, int | float)
+                },
             }
         )
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="ops_state")

@@ -89,13 +89,17 @@ def live_panel(grp: str, metric: str) -> None:
     status = rt.status()
     progress = views.catch_up_progress(status, rt.settings.history_days, tz)
     if progress is not None:
+        st.session_state["today_caught_up_rerun"] = True
+        at = fmt_time(status["proc_ms"], rt) if status["proc_ms"] else "the start"
         st.info(
             "**Catching up** — latewatch is replaying the simulated past week through the real "
-            f"pipeline (now at {fmt_time(status['proc_ms'], rt)}). Today's numbers appear when "
-            "the replay reaches the present; this panel refreshes by itself."
+            f"pipeline (now at {at}). Today's numbers appear when the replay reaches the "
+            "present; this panel refreshes by itself."
         )
         st.progress(progress, text=f"Replay {progress:.0%} done")
         return
+    if st.session_state.pop("today_caught_up_rerun", False):
+        st.rerun(scope="app")  # the sidebar and the source list were drawn mid-replay
     now = status["proc_ms"] or status["now_ms"]
     data = load_today(rt.settings.db_path, now, grp)
     today, then, yest = data["today_live"], data["yesterday_then"], data["yesterday_latest"]

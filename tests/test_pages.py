@@ -246,7 +246,7 @@ def test_operations_shows_watermarks_jobs_and_balanced_ingest(app, store):
     wm = frame(at, "Holding back")
     sources = set(store.events_frame()["source"])
     assert set(wm["Source"]) == sources
-    assert wm["Holding back"].sum() == 1
+    assert wm["Holding back"].sum() <= 1
     jobs = frame(at, "Job")
     assert list(jobs["Job"]) == list(store.jobs_frame(limit=200)["id"])
     ingests = store.ingests_frame(limit=100_000)

@@ -104,6 +104,7 @@ def test_watermark_frame_marks_idle_and_the_slowest_active_source():
         "proc_ms": 1_000_000,
         "operators": {
             "hourly": {
+                "watermark_ms": 900_000,
                 "per_key_watermarks_ms": {"web": 990_000, "mobile": 900_000, "partner": 10},
                 "idle_keys": ["partner"],
             }
@@ -112,6 +113,9 @@ def test_watermark_frame_marks_idle_and_the_slowest_active_source():
     wm = views.watermark_frame(status).set_index("source")
     assert wm.loc["mobile", "holding_back"] and not wm.loc["partner", "holding_back"]
     assert wm.loc["partner", "idle"] and wm.loc["web", "lag_ms"] == 10_000
+    # a key below the (monotonic) global watermark does not hold it back
+    status["operators"]["hourly"]["watermark_ms"] = 950_000
+    assert not views.watermark_frame(status)["holding_back"].any()
 
 
 def test_catch_up_progress():
