@@ -12,7 +12,7 @@ import json
 import shutil
 
 import pytest
-from conftest import SEED_NOW_MS
+from tests.conftest import SEED_NOW_MS
 from fastapi.testclient import TestClient
 
 from engine import lateness

@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 import schemathesis
-from conftest import SEED_NOW_MS
+from tests.conftest import SEED_NOW_MS
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
