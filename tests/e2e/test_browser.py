@@ -19,7 +19,16 @@ KEY_LABELS = {
     "": ["Today (live)", "Yesterday at this time", "How complete is today?", "by tier"],
     "versions": ["Version timeline", "Explain a change", "As of", "Which number is right?"],
     "operations": ["Simulator controls", "Watermarks per source", "Jobs", "Quarantine"],
+    "alerts": ["Alerts", "Log", "Rules"],
+    "lateness": ["Arrival delay per source", "Capture", "Recommended allowed lateness", "Drift"],
+    "whatif": ["Proposed configuration", "Proposed vs current", "Trade-off: allowed lateness"],
+    "playground": ["Watermark playground", "Panes"],
+    "import": ["Import your own events", "1. Choose a file", "Imported datasets"],
 }
+# A page's own heading where it differs from its navigation title.
+HEADINGS = {"import": "Import your own events"}
+# Pages whose content is drawn as Plotly charts: wait for one to render.
+CHART_PAGES = {"", "versions", "operations", "alerts", "lateness", "whatif", "playground"}
 
 
 def routed_pages() -> list[tuple[str, str]]:
@@ -75,15 +84,16 @@ def test_deep_link_first_on_a_fresh_server_gets_the_router(app_url, page):
 
 @pytest.mark.parametrize("url_path,title", routed_pages())
 def test_every_page_renders_without_errors(app_url, page, url_path, title):
-    open_page(page, f"{app_url}/{url_path}", title if url_path in KEY_LABELS else None)
-    main = page.get_by_test_id("stMain")
-    text = main.inner_text()
+    open_page(page, f"{app_url}/{url_path}", HEADINGS.get(url_path, title))
+    if url_path in CHART_PAGES:  # charts mount lazily: wait for one to draw
+        page.locator("[data-testid=stPlotlyChart] .main-svg").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)  # let the remaining charts and tables paint
+    wait_idle(page)
+    text = page.get_by_test_id("stMain").inner_text()
     for label in KEY_LABELS.get(url_path, []):
         assert label in text, f"{label!r} missing on /{url_path}"
     assert page.get_by_test_id("stException").count() == 0
-    if url_path in KEY_LABELS:  # charts mount lazily: wait for one to draw
-        page.locator("[data-testid=stPlotlyChart] .main-svg").first.wait_for(timeout=20_000)
-        page.wait_for_timeout(1500)  # let the remaining charts and tables paint
+    assert "stSkeleton" not in page.content(), f"/{url_path} still shows loading placeholders"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{url_path or 'default'}.png"))
 
