@@ -12,7 +12,6 @@ import json
 import shutil
 
 import pytest
-from tests.conftest import SEED_NOW_MS
 from fastapi.testclient import TestClient
 
 from engine import lateness
@@ -20,6 +19,7 @@ from engine.api import create_app
 from engine.clock import FakeClock
 from engine.store import Store
 from engine.timeutil import DAY_MS, HOUR_MS, format_ms
+from tests.conftest import SEED_NOW_MS
 
 KEY = "test-key-1"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -15,7 +15,6 @@ import shutil
 
 import pytest
 import schemathesis
-from tests.conftest import SEED_NOW_MS
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,6 +25,7 @@ from engine.api_params import Metric
 from engine.clock import FakeClock
 from engine.store import Store
 from engine.timeutil import DAY_MS, format_ms
+from tests.conftest import SEED_NOW_MS
 
 KEY = "fuzz-key"
 FUZZ_SETTINGS = settings(
