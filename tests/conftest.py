@@ -54,3 +54,24 @@ def seeded_db(seeded_db_template, tmp_path) -> Path:
     target = tmp_path / "latewatch.db"
     shutil.copy(seeded_db_template, target)
     return target
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_caches():
+    """Each test gets its own runtime (st.cache_resource) and no cached frames: the
+    caches outlive AppTest instances within one pytest process."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app_env(seeded_db, monkeypatch) -> Path:
+    """Environment for AppTest runs of app.py: a private seeded database, no scheduler."""
+    monkeypatch.setenv("LATEWATCH_DB", str(seeded_db))
+    monkeypatch.setenv("LATEWATCH_SCHEDULER", "off")
+    return seeded_db

@@ -385,19 +385,6 @@ def test_runtime_jobs_run_the_alert_evaluation(seeded_db):
 
 
 # -- the page, through the entry point -------------------------------------------------------
-@pytest.fixture
-def app_env(seeded_db, monkeypatch):
-    import streamlit as st
-
-    monkeypatch.setenv("LATEWATCH_DB", str(seeded_db))
-    monkeypatch.setenv("LATEWATCH_SCHEDULER", "off")
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield seeded_db
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 def _alerts_page():
     from streamlit.testing.v1 import AppTest
 

@@ -19,23 +19,10 @@ from engine.timeutil import DAY_MS, HOUR_MS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def clear_streamlit_caches():
-    import streamlit as st
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
-def paused_runtime(seeded_db, monkeypatch):
+def paused_runtime(app_env):
     """The page's runtime (the same cached object AppTest's runs get), with its
     simulated clock paused so the page and the test ask about the same range."""
-    monkeypatch.setenv("LATEWATCH_DB", str(seeded_db))
-    monkeypatch.setenv("LATEWATCH_SCHEDULER", "off")
     from app_state import get_runtime
 
     rt = get_runtime()

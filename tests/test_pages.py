@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine.completeness import estimate_window
@@ -36,20 +35,8 @@ def money(cents: int) -> str:
     return f"${cents / 100:,.2f}"
 
 
-@pytest.fixture(autouse=True)
-def fresh_streamlit_caches():
-    """Each test gets its own runtime (cache_resource) and no cached frames."""
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
-def app(seeded_db, monkeypatch):
-    monkeypatch.setenv("LATEWATCH_DB", str(seeded_db))
-    monkeypatch.setenv("LATEWATCH_SCHEDULER", "off")
+def app(app_env):
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
 
 

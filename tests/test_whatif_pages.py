@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine import import_samples, whatif_lab
@@ -24,22 +23,6 @@ from tests.conftest import SEED_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
-
-
-@pytest.fixture(autouse=True)
-def clean_caches():
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
-@pytest.fixture
-def app_env(seeded_db, monkeypatch):
-    monkeypatch.setenv("LATEWATCH_DB", str(seeded_db))
-    monkeypatch.setenv("LATEWATCH_SCHEDULER", "off")
-    return seeded_db
 
 
 def open_page(page: str, **query) -> AppTest:
