@@ -462,7 +462,7 @@ def record_emissions(
 
     def append(nv: NewVersion) -> None:
         key = (nv.window_start_ms, nv.grp)
-        (number,) = store.append_versions(series, [nv], current=numbers)
+        number = store.append_version_in_txn(series, nv, numbers)
         seen[key] = {
             **dict.fromkeys(METRIC_COLUMNS),
             **nv.values,
