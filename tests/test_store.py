@@ -247,7 +247,7 @@ def test_one_writer_eight_readers_no_lock_errors(tmp_path):
     ]
     for t in threads:
         t.start()
-    time.sleep(5)
+    time.sleep(10)  # the issue asks for 10 s of one writer and 8 readers
     stop.set()
     for t in threads:
         t.join(30)
