@@ -16,10 +16,14 @@ from __future__ import annotations
 import argparse
 import gc
 import resource
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.config import PipelineSpec, WatermarkSpec, WindowSpec
 from engine.events import ORDER_TYPE, Event

@@ -11,9 +11,13 @@ figure survives a slower machine.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.config import PipelineSpec, SourcePolicy, WatermarkSpec, WindowSpec
 from engine.whatif import EventArrays, evaluate
