@@ -114,9 +114,11 @@ def sidebar(rt: Runtime) -> None:
         clock = "Simulated time" if status["simulated"] else "Time"
         st.caption(f"{clock}: **{fmt_time(status['now_ms'], rt)}**")
         if status["catching_up"]:
-            st.caption("Pipeline: ⏩ replaying the simulated past week through the real pipeline…")
+            st.caption(
+                "Pipeline: :material/fast_forward: replaying the simulated past week through the real pipeline…"
+            )
         elif status["paused"]:
-            st.caption("Pipeline: ⏸ paused")
+            st.caption("Pipeline: :material/pause: paused")
         else:
             st.caption(f"Pipeline: ● live — {status['clock']}, scenario **{status['scenario']}**")
         if status.get("last_error"):
