@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.config import PipelineSpec, WatermarkSpec, WindowSpec  # noqa: E402
-from engine.finalize import record_emissions  # noqa: E402
+from engine.emissions import record_emissions  # noqa: E402
 from engine.ingest import IngestOptions, Ingestor  # noqa: E402
 from engine.operator import WindowOperator  # noqa: E402
 from engine.store import Store  # noqa: E402

@@ -31,15 +31,14 @@ from datetime import timedelta
 from engine.alerts import run_alert_job
 from engine.clock import Clock, SimulatedClock, wall_ms
 from engine.config import PipelineSpec
+from engine.emissions import apply_side_output, record_emissions
 from engine.events import ParseOptions
 from engine.finalize import (
     FinalizePolicy,
-    apply_side_output,
     business_day_bounds,
     business_day_of,
     due_finalizations,
     finalize_day,
-    record_emissions,
     reprocess,
 )
 from engine.ingest import IngestOptions, Ingestor

@@ -13,13 +13,12 @@ import pytest
 
 from engine.cli import main
 from engine.config import PipelineSpec, WatermarkSpec, WindowSpec
+from engine.emissions import apply_side_output, record_emissions
 from engine.finalize import (
     FinalizePolicy,
-    apply_side_output,
     batch_recompute,
     due_finalizations,
     finalize_day,
-    record_emissions,
     reprocess,
     windows_starting_in,
 )
