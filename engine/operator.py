@@ -39,96 +39,23 @@ from __future__ import annotations
 import heapq
 import itertools
 import statistics
-from dataclasses import dataclass
 
 from engine.config import PipelineSpec
 from engine.events import ORDER_TYPE, Event
 from engine.results import LateEvent, Outcomes, Version
 from engine.timeutil import NEG_INF_MS, POS_INF_MS
 from engine.watermarks import WatermarkGenerator
+from engine.window_state import (
+    ALL_GROUPS,
+    Supersession,
+    WindowState,
+    group_function,
+    percentiles,
+)
 from engine.windows import WindowAssigner, windows_touch
 
 _RANK = {"on_time": 0, "late": 1, "side_output": 2, "dropped": 3, "too_late": 4}
 _BY_RANK = {v: k for k, v in _RANK.items()}
-
-
-class WindowState:
-    """Accumulated contents and trigger state of one (group, window)."""
-
-    __slots__ = (
-        "group",
-        "start",
-        "end",
-        "rev",
-        "orders",
-        "items",
-        "count",
-        "order_amounts",
-        "users",
-        "fired_on_time",
-        "version",
-        "last_values",
-        "late_versions",
-        "pending",
-        "timer_at",
-        "added",
-    )
-
-    def __init__(self, group: str, start: int, end: int, keep_detail: bool) -> None:
-        self.group = group
-        self.start = start
-        self.end = end
-        self.rev = 0
-        self.orders = 0
-        self.items = 0
-        self.count = 0
-        self.order_amounts: list[int] | None = [] if keep_detail else None
-        self.users: set[str] | None = set() if keep_detail else None
-        self.fired_on_time = False
-        self.version = 0
-        self.last_values: dict | None = None
-        self.late_versions = 0
-        self.pending = False  # elements since the last firing
-        self.timer_at: int | None = None
-        self.added: list[str] | None = None
-
-    def add(self, event: Event) -> None:
-        self.rev += event.amount_cents
-        self.items += event.items
-        self.count += 1
-        is_order = event.event_type == ORDER_TYPE
-        if is_order:
-            self.orders += 1
-        if self.order_amounts is not None:
-            if is_order:
-                self.order_amounts.append(event.amount_cents)
-            if event.key is not None:
-                self.users.add(event.key)
-        self.pending = True
-
-    def absorb(self, other: WindowState) -> None:
-        self.rev += other.rev
-        self.orders += other.orders
-        self.items += other.items
-        self.count += other.count
-        if self.order_amounts is not None:
-            self.order_amounts.extend(other.order_amounts)
-            self.users |= other.users
-        self.late_versions += other.late_versions
-        if other.added is not None:
-            self.added = (self.added or []) + other.added
-
-
-@dataclass(frozen=True, slots=True)
-class Supersession:
-    """Session ``old`` of ``group`` was merged into ``new`` at processing time ``at_ms``."""
-
-    group: str
-    old: tuple[int, int]
-    new: tuple[int, int]
-    at_ms: int | None
-    watermark_ms: int
-    old_versions: int
 
 
 class WindowOperator:
@@ -181,12 +108,12 @@ class WindowOperator:
         self._lateness_cache: dict[str, int] = {}
         self._action_cache: dict[str, str] = {}
         self.group_by = spec.group_by
-        self._group_fn = _group_function(spec.group_by)
+        self._group_fn = group_function(spec.group_by)
         self._assign = self.assigner.assign
         self._tumble = (
             (spec.window.size_ms, spec.window.offset_ms) if spec.window.kind == "tumbling" else None
         )
-        self._const_groups = _ALL if spec.group_by == "none" else None
+        self._const_groups = ALL_GROUPS if spec.group_by == "none" else None
         self._bounded = spec.watermark.kind == "bounded"
         self._simple_on_time = self.early == "none" and not self.track
         wm = spec.watermark
@@ -598,39 +525,6 @@ class WindowOperator:
             "idle_keys": self.watermarks.idle_keys(proc),
             "state": self.state_size(),
             "recompute_windows": len(self.recompute_windows),
-            "arrival_delay_ms": _percentiles(self.arrival_delays_ms),
-            "watermark_lateness_ms": _percentiles(self.watermark_lateness_ms),
+            "arrival_delay_ms": percentiles(self.arrival_delays_ms),
+            "watermark_lateness_ms": percentiles(self.watermark_lateness_ms),
         }
-
-
-_ALL = ("*",)
-
-
-def _group_function(group_by: str):
-    """event -> the groups it counts in ('*' = all sources together)."""
-    if group_by == "none":
-        return lambda event: _ALL
-    if group_by == "source":
-        return lambda event: (event.source,)
-    if group_by == "key":
-        return lambda event: (event.key or "-",)
-    return lambda event: ("*", event.source)
-
-
-def _percentiles(values: list[int]) -> dict:
-    if not values:
-        return {}
-    ordered = sorted(values)
-    n = len(ordered)
-
-    def q(p: float) -> int:
-        return ordered[min(n - 1, int(p * n))]
-
-    return {
-        "p50": q(0.5),
-        "p90": q(0.9),
-        "p99": q(0.99),
-        "p99.9": q(0.999),
-        "max": ordered[-1],
-        "count": n,
-    }
