@@ -51,6 +51,13 @@ class Metric(StrEnum):
     distinct_users = "distinct_users"
     event_count = "event_count"
 
+    @classmethod
+    def _missing_(cls, value):
+        """The names people type: ``revenue`` is ``revenue_cents`` (money is cents)."""
+        if isinstance(value, str) and f"{value}_cents" in cls._value2member_map_:
+            return cls(f"{value}_cents")
+        return None
+
     @property
     def unit(self) -> str:
         return "cents" if self.value.endswith("_cents") else "count"
