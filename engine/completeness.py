@@ -15,13 +15,17 @@ tier):
   / sum final_s`` — it folds in both the delay distribution and how event
   times spread over the window (diurnal traffic), so no traffic model is needed;
 - each source's share of the final value;
-- the spread of in-sample errors at each age, for the interval.
+- the spread of past projection errors at each age, for the interval (5th–95th
+  percentile; leave-one-out when there are few past windows, and deliberately
+  wide — the missing share could be nothing or twice its usual size — when there
+  are fewer than three).
 
 Projection at age ``a``: sources whose curve has reached ``min_ratio`` are
 scaled up, ``observed_s / c_s(a)``; sources that are still mostly missing
 (partner files before the morning delivery, manual corrections) are projected
-from their usual share relative to the reliable ones. The projection and the
-interval's lower end are never below the observed value; at ``age >=
+from their usual share relative to the reliable ones. The projection is never
+below the observed value (the interval may be: refunds and corrections arriving
+later can bring a final below it); at ``age >=
 mature_ms`` (or when the curves say everything has arrived) completeness is 1.0.
 
 ``backtest`` replays this from an events frame alone: final = all events of a
@@ -68,6 +72,9 @@ _POSITIVE_AGES_MS = (
     28 * DAY_MS,
     35 * DAY_MS,
 )
+
+
+LOO_BELOW = 10  # past windows under which interval errors are leave-one-out
 
 
 def age_grid(window_ms: int, extra_ms=()) -> np.ndarray:
@@ -218,11 +225,32 @@ class CompletenessModel:
         if mature.size == 0:
             return model
         totals = fin.sum(axis=1)  # (h,)
-        errs = np.empty((gm + 1, mature.size))
-        for gi in range(gm + 1):
-            proj, _ = model._project(obs[:, :, gi], gi)
+        h = mature.size
+        if h < 3:
+            # Too few finals to measure the error: be honest and wide — what has not
+            # arrived yet could be anywhere from nothing to twice its usual share.
+            missing = 1 - np.clip((model.ratio * model.share[:, None]).sum(axis=0), 0, 1)
+            return cls(**{**model.__dict__, "err_lo": -missing, "err_hi": missing})
+        errs = np.empty((gm + 1, h))
+        if h >= LOO_BELOW:
+            for gi in range(gm + 1):
+                proj, _ = model._project(obs[:, :, gi], gi)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    errs[gi] = np.where(proj > 0, totals / proj - 1, 0.0)
+            lo, hi = np.quantile(errs, [0.05, 0.95], axis=1)
+            return cls(**{**model.__dict__, "err_lo": lo, "err_hi": hi})
+        # With few past windows, in-sample errors are biased towards 0 (each window
+        # helped fit the curve it is judged by): use leave-one-out errors instead.
+        obs_sum = obs.sum(axis=0)  # (s, g')
+        for i in range(h):
+            rest_fin = fin_sum - fin[i]
             with np.errstate(divide="ignore", invalid="ignore"):
-                errs[gi] = np.where(proj > 0, totals / proj - 1, 0.0)
+                r_i = np.where(rest_fin[:, None] > 0, (obs_sum - obs[i]) / rest_fin[:, None], 0.0)
+                sh_i = rest_fin / rest_fin.sum() if rest_fin.sum() > 0 else model.share
+            loo = cls(**{**model.__dict__, "ratio": r_i, "share": sh_i})
+            for gi in range(gm + 1):
+                proj, _ = loo._project(obs[i : i + 1, :, gi], gi)
+                errs[gi, i] = totals[i] / proj[0] - 1 if proj[0] > 0 else 0.0
         lo, hi = np.quantile(errs, [0.05, 0.95], axis=1)
         return cls(**{**model.__dict__, "err_lo": lo, "err_hi": hi})
 
@@ -273,7 +301,9 @@ class CompletenessModel:
             lo_e, hi_e = float(self.err_lo[gi]), float(self.err_hi[gi])
             ratio = self.ratio[:, gi]
         total = max(total, observed)
-        low = max(observed, total * (1 + lo_e))
+        # The projection never goes below what has been observed, but the interval
+        # may: refunds and corrections arriving later can bring the final below it.
+        low = total * (1 + lo_e)
         high = max(low, total * (1 + hi_e))
         completeness = observed / total if total > 0 else 1.0
         by_source = pd.DataFrame(
@@ -381,7 +411,7 @@ def backtest(events: pd.DataFrame, **kwargs) -> pd.DataFrame:
     reading the observed number as final, the share within 2 % and how often
     the interval held the final. ``final_below_observed`` is the share of windows
     whose final came out below what was already observed (net refunds arriving
-    later): the interval, never below the observed value, cannot hold those.
+    later) — the projection never goes below the observed value, the interval can.
     Arguments as ``backtest_detail``."""
     detail = backtest_detail(events, **kwargs)
     columns = [

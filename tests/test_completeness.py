@@ -70,8 +70,8 @@ def test_projection_never_below_observed():
             obs = cents.groupby("source").amount_cents.sum().to_dict()
             est = model.project(obs, start, start + DAY_MS + age)
             assert est.projected >= est.observed - 1e-9
-            assert est.low >= est.observed - 1e-9
-            assert est.high >= est.low
+            # the interval may dip below the observed value: refunds still to come
+            assert est.low <= est.projected + 1e-9 <= est.high + 2e-9
 
 
 def test_partner_like_source_is_projected_from_its_usual_share():
