@@ -303,8 +303,9 @@ class CompletenessModel:
         total = max(total, observed)
         # The projection never goes below what has been observed, but the interval
         # may: refunds and corrections arriving later can bring the final below it.
-        low = total * (1 + lo_e)
-        high = max(low, total * (1 + hi_e))
+        # The interval always contains the projection itself.
+        low = min(total, total * (1 + lo_e))
+        high = max(total, total * (1 + hi_e))
         completeness = observed / total if total > 0 else 1.0
         by_source = pd.DataFrame(
             {
