@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from engine.clock import wall_ms
 from engine.config import PipelineSpec
 from engine.store import NewVersion, Store
 from engine.store_queries import aggregate, chunks, event_metrics
@@ -287,7 +288,9 @@ def _run_job(store: Store, key: str, kind: str, now_ms: int, job_fields: dict, b
             job_id = store.insert_job(
                 kind, status="running", now_ms=now_ms, idempotency_key=key, **job_fields
             )
+            started = wall_ms()  # processing time stands still in a job; wall time shows cost
             counts = body(job_id)
+            counts = {**counts, "run_ms": wall_ms() - started}
             store.finish_job(job_id, "completed", now_ms, counts)
     except Exception as exc:
         with store.transaction():

@@ -308,15 +308,18 @@ def side_output_summary(store: Store, limit: int = 100_000) -> pd.DataFrame:
 
 
 def jobs_view(store: Store, limit: int = 200) -> pd.DataFrame:
-    """Jobs newest first with their duration (processing time) and counts as text."""
+    """Jobs newest first with their duration and counts as text. Duration is the
+    job's wall-clock run time (``run_ms``), since processing time stands still
+    inside a job; older rows without it fall back to finished - started."""
     jobs = store.jobs_frame(limit=limit)
     if jobs.empty:
         return jobs.assign(duration_ms=pd.Series(dtype="float"), summary=pd.Series(dtype="str"))
     jobs = jobs.copy()
-    jobs["duration_ms"] = jobs["finished_ms"] - jobs["started_ms"]
+    counts = [json.loads(c or "{}") for c in jobs["counts"]]
+    run_ms = pd.Series([c.pop("run_ms", None) for c in counts], index=jobs.index, dtype="float")
+    jobs["duration_ms"] = run_ms.fillna(jobs["finished_ms"] - jobs["started_ms"])
     jobs["summary"] = [
-        ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in json.loads(c or "{}").items())
-        for c in jobs["counts"]
+        ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in c.items()) for c in counts
     ]
     return jobs
 
