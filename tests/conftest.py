@@ -9,9 +9,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from engine.runtime import Runtime, RuntimeSettings
 from engine.timeutil import parse_timestamp_ms
+
+# No per-example deadlines: on a loaded 2-core CI box a GC pause is not a bug.
+settings.register_profile("latewatch", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("latewatch")
 
 # A fixed "now" makes the seeded history (and every number in it) reproducible.
 SEED_NOW_MS = parse_timestamp_ms("2026-11-20T15:30:00Z")
