@@ -9,7 +9,7 @@ import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from app_state import fmt_time, get_runtime  # noqa: E402
-from engine import alerts  # noqa: E402
+from engine import alert_views, alerts  # noqa: E402
 from engine.store_queries import DEFAULT_GROUP  # noqa: E402
 from engine.timeutil import DAY_MS  # noqa: E402
 
@@ -131,8 +131,8 @@ with st.expander("How alerts work", expanded=False):
 if flash := st.session_state.get("alerts_flash"):
     (st.error if flash[0] == "error" else st.success)(flash[1])
 
-summary = alerts.log_summary(store)
-rules_df = alerts.rules_frame(store)
+summary = alert_views.log_summary(store)
+rules_df = alert_views.rules_frame(store)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Rules enabled", f"{int(rules_df['enabled'].sum()) if len(rules_df) else 0}")
 m2.metric("Alerts fired", f"{summary['alerts_fired']:,}")
@@ -145,7 +145,7 @@ left, right = st.columns([3, 1])
 choice = left.radio("Show", list(LOG_FILTERS), horizontal=True, key="alerts_log_filter")
 right.button("Evaluate rules now", key="alerts_evaluate", on_click=evaluate_now)
 
-log_df = alerts.log_frame(store)
+log_df = alert_views.log_frame(store)
 wanted = LOG_FILTERS[choice]
 if wanted is not None and len(log_df):
     log_df = log_df[(log_df["kind"] == wanted[0]) & (log_df["status"] == wanted[1])]
@@ -225,7 +225,7 @@ if rules:
         key="alerts_rule_chart",
     )
     rule = by_id[rule_id]
-    timeline = alerts.rule_timeline(store, rule, now_ms, tz=rt.settings.tz)
+    timeline = alert_views.rule_timeline(store, rule, now_ms, tz=rt.settings.tz)
     if timeline.empty:
         st.info(f"No {rule.series} windows for group {rule.grp!r} in the last 14 days yet.")
     else:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import alerts
+from engine import alert_views, alerts
 from engine import store_alerts as sql
 from engine.alert_sinks import WebhookSink
 from engine.store import NewVersion, Store
@@ -406,8 +406,8 @@ def test_alerts_page_shows_rules_log_and_counts_from_the_store(app_env):
         now,
     )
     alerts.evaluate_alerts(store, now, sinks=())
-    summary = alerts.log_summary(store)
-    log = alerts.log_frame(store)
+    summary = alert_views.log_summary(store)
+    log = alert_views.log_frame(store)
     assert summary["alerts_fired"] > 0
 
     at = _alerts_page()
@@ -423,7 +423,7 @@ def test_alerts_page_shows_rules_log_and_counts_from_the_store(app_env):
     shown_log = at.dataframe[0].value
     assert len(shown_log) == len(log)
     assert shown_log["what"].tolist() == log["what"].tolist()
-    assert at.dataframe[1].value["name"].tolist() == alerts.rules_frame(store)["name"].tolist()
+    assert at.dataframe[1].value["name"].tolist() == alert_views.rules_frame(store)["name"].tolist()
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
     names = {t.get("name") for t in chart["data"]}
     assert {"threshold (alerts)", "final number"} <= names
