@@ -211,7 +211,7 @@ b1, b2, _ = st.columns([2, 1, 3])
 if b1.button("Open in the What-if lab", type="primary", key="imp_whatif"):
     st.session_state["whatif_dataset"] = chosen_ds
     st.switch_page("pages/whatif.py", query_params={"data": chosen_ds})
-if b2.button("Delete dataset", key="imp_delete"):
+if b2.button("Remove this dataset", key="imp_delete"):
     im.delete_dataset(db_path)
     st.session_state.pop("imp_result", None)
     st.rerun()
