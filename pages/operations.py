@@ -93,6 +93,25 @@ b3.selectbox(
 b3.caption(SCENARIOS[status["scenario"]].description if status["scenario"] in SCENARIOS else "")
 
 
+def run_days(picked, title: str, step: str, job, done: str, key: str) -> None:
+    """Run ``job(day)`` for each business day of a picked range, with st.status progress,
+    then show what each series' job did. ``title``/``done`` may use ``{n}``."""
+    days = list(picked) if isinstance(picked, tuple | list) else [picked]
+    first, last = days[0], days[-1]
+    n = (last - first).days + 1
+    with st.status(title.format(n=n), expanded=True) as box:
+        bar = st.progress(0.0)
+        results = []
+        for i in range(n):
+            day = first + timedelta(days=i)
+            box.write(f"{day:%a %d %b}: {step}")
+            for series, res in job(day).items():
+                results.append({"Day": str(day), "Series": series, **res})
+            bar.progress((i + 1) / n, text=f"{i + 1} of {n} days")
+        box.update(label=done.format(n=n), state="complete")
+    st.dataframe(pd.DataFrame(results), hide_index=True, width="stretch", key=key)
+
+
 # -- live pipeline state ---------------------------------------------------------------
 @st.fragment(run_every=REFRESH_S)
 def pipeline_panel() -> None:
@@ -370,20 +389,14 @@ with tab_run:
         args=("ops_fin_request",),
     )
     if st.session_state.pop("ops_fin_request", False):
-        days = list(f_days) if isinstance(f_days, tuple | list) else [f_days]
-        first, last = days[0], days[-1]
-        n = (last - first).days + 1
-        with st.status(f"Finalizing {n} day(s) as {f_tier}…", expanded=True) as box:
-            bar = st.progress(0.0)
-            results = []
-            for i in range(n):
-                day = first + timedelta(days=i)
-                box.write(f"{day:%a %d %b}: recomputing every window…")
-                for series, res in rt.finalize(day, f_tier).items():
-                    results.append({"Day": str(day), "Series": series, **res})
-                bar.progress((i + 1) / n, text=f"{i + 1} of {n} days")
-            box.update(label=f"Finalization done: {n} day(s) as {f_tier}", state="complete")
-        st.dataframe(pd.DataFrame(results), hide_index=True, width="stretch", key="ops_fin_res")
+        run_days(
+            f_days,
+            f"Finalizing {{n}} day(s) as {f_tier}…",
+            "recomputing every window…",
+            lambda day: rt.finalize(day, f_tier),
+            f"Finalization done: {{n}} day(s) as {f_tier}",
+            "ops_fin_res",
+        )
 
     st.markdown("**Reprocess a range** (recompute windows from the whole raw log; finals stay)")
     r1, r2 = st.columns([2, 1])
@@ -402,18 +415,11 @@ with tab_run:
         args=("ops_rep_request",),
     )
     if st.session_state.pop("ops_rep_request", False):
-        days = list(r_days) if isinstance(r_days, tuple | list) else [r_days]
-        first, last = days[0], days[-1]
-        n = (last - first).days + 1
-        with st.status(f"Reprocessing {n} day(s)…", expanded=True) as box:
-            bar = st.progress(0.0)
-            results = []
-            for i in range(n):
-                day = first + timedelta(days=i)
-                start, end = business_day_bounds(day, tz)
-                box.write(f"{day:%a %d %b}: recomputing from the raw log…")
-                for series, res in rt.reprocess(start, end, reason).items():
-                    results.append({"Day": str(day), "Series": series, **res})
-                bar.progress((i + 1) / n, text=f"{i + 1} of {n} days")
-            box.update(label=f"Reprocessing done: {n} day(s)", state="complete")
-        st.dataframe(pd.DataFrame(results), hide_index=True, width="stretch", key="ops_rep_res")
+        run_days(
+            r_days,
+            "Reprocessing {n} day(s)…",
+            "recomputing from the raw log…",
+            lambda day: rt.reprocess(*business_day_bounds(day, tz), reason),
+            "Reprocessing done: {n} day(s)",
+            "ops_rep_res",
+        )
