@@ -1,7 +1,7 @@
 """latewatch: the Streamlit entry point — navigation, the shared sidebar, one runtime.
 
 Pages live in ``pages/`` and are routed by ``st.navigation``; each page calls
-``app_state.ensure_router()`` first so a deep link on a fresh server still gets
+``ui.router.ensure_router()`` after its imports so a deep link on a fresh server still gets
 the router and the sidebar.
 """
 
@@ -9,7 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_state import get_runtime, routed, sidebar
+from ui.router import routed
+from ui.runtime import get_runtime
+from ui.sidebar import sidebar
 
 ROOT = Path(__file__).parent
 

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from store_queries import BASE, GROUPS, VERSIONS, H, build  # noqa: E402
 
-from engine.store import Store  # noqa: E402
-from engine.timeutil import format_ms  # noqa: E402
+from engine.core.timeutil import format_ms  # noqa: E402
+from engine.store.db import Store  # noqa: E402
 
 KINDS = ("latest", "final", "as_of")
 

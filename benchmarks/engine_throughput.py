@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.config import PipelineSpec, WatermarkSpec, WindowSpec
-from engine.events import ORDER_TYPE, Event
-from engine.operator import WindowOperator
+from engine.core.events import ORDER_TYPE, Event
+from engine.core.operator import WindowOperator
+from engine.core.spec import PipelineSpec, WatermarkSpec, WindowSpec
 
 SOURCES = ("web", "mobile", "partner", "manual")
 SHARE = (0.6, 0.25, 0.1, 0.05)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.config import PipelineSpec, WatermarkSpec, WindowSpec  # noqa: E402
-from engine.emissions import record_emissions  # noqa: E402
-from engine.ingest import IngestOptions, Ingestor  # noqa: E402
-from engine.operator import WindowOperator  # noqa: E402
-from engine.store import Store  # noqa: E402
+from engine.core.operator import WindowOperator  # noqa: E402
+from engine.core.spec import PipelineSpec, WatermarkSpec, WindowSpec  # noqa: E402
+from engine.ingest.ingestor import IngestOptions, Ingestor  # noqa: E402
+from engine.runtime.emissions import record_emissions  # noqa: E402
+from engine.store.db import Store  # noqa: E402
 
 BASE_S = 1_795_132_800  # 2026-11-20T00:00Z
 SOURCES = ("web", "mobile", "partner", "api")

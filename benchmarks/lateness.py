@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from engine import lateness  # noqa: E402
-from engine.simulator import Simulator  # noqa: E402
+from engine.analysis import lateness  # noqa: E402
+from engine.sim.simulator import Simulator  # noqa: E402
 
 
 def timed(label: str, fn, repeat: int = 3):

@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.runtime import Runtime, RuntimeSettings  # noqa: E402
-from engine.timeutil import parse_timestamp_ms  # noqa: E402
+from engine.core.timeutil import parse_timestamp_ms  # noqa: E402
+from engine.runtime.runtime import Runtime, RuntimeSettings  # noqa: E402
 
 NOW_MS = parse_timestamp_ms("2026-11-20T15:30:00Z")
 

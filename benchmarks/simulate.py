@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.completeness import backtest  # noqa: E402
-from engine.simulator import Simulator  # noqa: E402
+from engine.analysis.completeness import backtest  # noqa: E402
+from engine.sim.simulator import Simulator  # noqa: E402
 
 
 def timed(label: str, fn):

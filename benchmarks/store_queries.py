@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.store import Store  # noqa: E402
-from engine.store_schema import METRIC_COLUMNS  # noqa: E402
+from engine.store.db import Store  # noqa: E402
+from engine.store.schema import METRIC_COLUMNS  # noqa: E402
 
 H = 3_600_000
 BASE = 1_767_225_600_000  # 2026-01-01T00:00Z

@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.config import PipelineSpec, SourcePolicy, WatermarkSpec, WindowSpec
-from engine.whatif import EventArrays, evaluate
+from engine.analysis.whatif import EventArrays, evaluate
+from engine.core.spec import PipelineSpec, SourcePolicy, WatermarkSpec, WindowSpec
 
 SOURCES = ("web", "mobile", "partner", "manual")
 SHARE = (0.6, 0.25, 0.1, 0.05)

@@ -1,17 +1,18 @@
 """Alerts: rules, the log (fired alerts, provisional warnings, contradicted warnings)
-and the policy in plain words. Reads and writes only through engine.alerts."""
+and the policy in plain words. Reads and writes only through engine.runtime.alerts."""
 
-from app_state import ensure_router
+import plotly.graph_objects as go
+import streamlit as st
+
+from engine.core.timeutil import DAY_MS
+from engine.runtime import alerts
+from engine.store.queries import DEFAULT_GROUP
+from engine.views import alerts as alert_views
+from ui.format import fmt_time
+from ui.router import ensure_router
+from ui.runtime import get_runtime
 
 ensure_router()
-
-import plotly.graph_objects as go  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from app_state import fmt_time, get_runtime  # noqa: E402
-from engine import alert_views, alerts  # noqa: E402
-from engine.store_queries import DEFAULT_GROUP  # noqa: E402
-from engine.timeutil import DAY_MS  # noqa: E402
 
 TIER_COLORS = {"live": "#f2a93b", "preliminary": "#4c8bd6", "final": "#2e7d32"}
 STATE_SYMBOLS = {

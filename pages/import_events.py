@@ -3,24 +3,24 @@ time zone of naive timestamps, see every row accounted for, then measure its
 lateness and open it in the What-if lab.
 
 Imports go into their own SQLite file per dataset (``data/imports/<name>.db``),
-never into the live store: see ``engine.import_mapping`` for why.
+never into the live store: see ``engine.ingest.mapping`` for why.
 """
+
+from pathlib import Path
+from zoneinfo import available_timezones
 
 import streamlit as st
 
-from app_state import ensure_router
+from engine.analysis import lateness
+from engine.core.events import QUARANTINE_REASONS
+from engine.core.timeutil import format_duration_ms
+from engine.ingest import mapping as im
+from ui import lab
+from ui.format import fmt_time
+from ui.router import ensure_router
+from ui.runtime import get_runtime
 
 ensure_router()
-
-from pathlib import Path  # noqa: E402
-from zoneinfo import available_timezones  # noqa: E402
-
-import ui_lab  # noqa: E402
-from app_state import fmt_time, get_runtime  # noqa: E402
-from engine import import_mapping as im  # noqa: E402
-from engine import lateness  # noqa: E402
-from engine.events import QUARANTINE_REASONS  # noqa: E402
-from engine.timeutil import format_duration_ms  # noqa: E402
 
 MAX_UPLOAD_MB = 50
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "samples"
@@ -206,7 +206,7 @@ shown = shown.rename(columns=lambda c: c.removesuffix("_ms")).rename(
     columns={"value": "value ($)", "negative_share": "arrived before it happened"}
 )
 st.dataframe(shown, hide_index=True, width="stretch")
-st.plotly_chart(ui_lab.capture_figure(capture), width="stretch", key="imp_capture")
+st.plotly_chart(lab.capture_figure(capture), width="stretch", key="imp_capture")
 b1, b2, _ = st.columns([2, 1, 3])
 if b1.button("Open in the What-if lab", type="primary", key="imp_whatif"):
     st.session_state["whatif_dataset"] = chosen_ds

@@ -1,17 +1,17 @@
 """Lateness: how late each source's events arrive, what an allowed lateness captures,
 what to configure, whether a source drifted, and how good the completeness
-projections were. Widgets -> one engine call (engine.lateness_report) -> charts and tables."""
+projections were. Widgets -> one engine call (engine.analysis.lateness_report) -> charts and tables."""
 
-from app_state import ensure_router
+import plotly.graph_objects as go
+import streamlit as st
+
+from engine.analysis.lateness_report import delay_ticks, lateness_report, range_end_ms
+from engine.core.timeutil import DAY_MS, HOUR_MS, format_duration_ms
+from ui.format import fmt_time
+from ui.router import ensure_router
+from ui.runtime import get_runtime
 
 ensure_router()
-
-import plotly.graph_objects as go  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from app_state import fmt_time, get_runtime  # noqa: E402
-from engine.lateness_report import delay_ticks, lateness_report, range_end_ms  # noqa: E402
-from engine.timeutil import DAY_MS, HOUR_MS, format_duration_ms  # noqa: E402
 
 RANGES_DAYS = (3, 7, 14, 30, 90)
 TARGETS = (0.9, 0.95, 0.99, 0.999)

@@ -6,16 +6,16 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from app_state import ensure_router
+from engine.core.timeutil import format_duration_ms
+from engine.runtime.finalize import business_day_bounds, business_day_of
+from engine.sim.simulator import SCENARIOS
+from engine.views import dashboard
+from ui import charts
+from ui.format import fmt_count, fmt_time
+from ui.router import ensure_router
+from ui.runtime import get_runtime
 
 ensure_router()
-
-import ui_charts  # noqa: E402
-from app_state import fmt_count, fmt_time, get_runtime  # noqa: E402
-from engine import views  # noqa: E402
-from engine.finalize import business_day_bounds, business_day_of  # noqa: E402
-from engine.simulator import SCENARIOS  # noqa: E402
-from engine.timeutil import format_duration_ms  # noqa: E402
 
 REFRESH_S = 3
 SPEEDS = (1, 10, 60, 300, 600, 3600)
@@ -29,12 +29,12 @@ tz = rt.settings.tz
 def load_listings(db_path: str, stamp) -> dict:
     store = get_runtime().store()
     return {
-        "jobs": views.jobs_view(store, limit=200),
-        "queue": views.side_output_summary(store),
+        "jobs": dashboard.jobs_view(store, limit=200),
+        "queue": dashboard.side_output_summary(store),
         "pending": store.late_events_frame(pending_only=True, limit=200),
         "quarantine_counts": store.quarantine_counts(),
         "quarantine": store.quarantine_frame(limit=200),
-        "ingest_totals": views.ingest_totals(store),
+        "ingest_totals": dashboard.ingest_totals(store),
         "ingests": store.ingests_frame(limit=200),
     }
 
@@ -43,7 +43,7 @@ def local(ms_values) -> list:
     return [
         None if v is None or pd.isna(v) else d
         for v, d in zip(
-            ms_values, ui_charts.wall_clock(pd.Series(ms_values).fillna(0), tz), strict=True
+            ms_values, charts.wall_clock(pd.Series(ms_values).fillna(0), tz), strict=True
         )
     ]
 
@@ -118,7 +118,7 @@ def pipeline_panel() -> None:
     status = rt.status()
     st.subheader("Pipeline now")
     st.caption(f"Live • updates every {REFRESH_S} s • {status['clock']}")
-    progress = views.catch_up_progress(status, rt.settings.history_days, tz)
+    progress = dashboard.catch_up_progress(status, rt.settings.history_days, tz)
     if progress is not None:
         st.session_state["ops_caught_up_rerun"] = True
         at = fmt_time(status["proc_ms"], rt) if status["proc_ms"] else "the start"
@@ -138,14 +138,14 @@ def pipeline_panel() -> None:
     known = wm is not None and proc is not None and wm > -(2**61)
     m1.metric(
         "Processed up to",
-        f"{views.local_datetime(proc, tz):%H:%M}" if proc else "—",
+        f"{dashboard.local_datetime(proc, tz):%H:%M}" if proc else "—",
         delta=fmt_time(proc, rt, "%a %d %b"),
         delta_color="off",
         border=True,
     )
     m2.metric(
         "Global watermark",
-        f"{views.local_datetime(wm, tz):%H:%M}" if known else "—",
+        f"{dashboard.local_datetime(wm, tz):%H:%M}" if known else "—",
         delta=f"{format_duration_ms(proc - wm)} behind" if known else None,
         delta_color="off",
         border=True,
@@ -183,12 +183,12 @@ def pipeline_panel() -> None:
         st.error(f"Last error in the pipeline: {status['last_error']}")
 
     st.markdown("**Watermarks per source** (per-key watermark, global = slowest active source)")
-    wmf = views.watermark_frame(status, "hourly")
+    wmf = dashboard.watermark_frame(status, "hourly")
     if wmf.empty:
         st.info("No watermarks yet: a source gets one with its first event.")
     else:
         w1, w2 = st.columns([1, 1])
-        w1.plotly_chart(ui_charts.watermark_lags(wmf), width="stretch", key="ops_wm_chart")
+        w1.plotly_chart(charts.watermark_lags(wmf), width="stretch", key="ops_wm_chart")
         w2.dataframe(
             pd.DataFrame(
                 {
@@ -316,7 +316,7 @@ with tab_quar:
         )
     else:
         st.plotly_chart(
-            ui_charts.counts_bar(
+            charts.counts_bar(
                 list(qc),
                 list(qc.values()),
                 "Reason",

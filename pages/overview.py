@@ -3,14 +3,14 @@ complete today is and what its final will probably be."""
 
 import streamlit as st
 
-from app_state import ensure_router
+from engine.core.timeutil import MINUTE_MS
+from engine.views import dashboard
+from ui import charts
+from ui.format import fmt_count, fmt_money, fmt_time
+from ui.router import ensure_router
+from ui.runtime import get_runtime
 
 ensure_router()
-
-import ui_charts  # noqa: E402
-from app_state import fmt_count, fmt_money, fmt_time, get_runtime  # noqa: E402
-from engine import views  # noqa: E402
-from engine.timeutil import MINUTE_MS  # noqa: E402
 
 REFRESH_S = 5
 FMT = {"revenue_cents": fmt_money, "orders": fmt_count, "items": fmt_count}
@@ -22,32 +22,32 @@ policy, tz = rt.settings.finalize, rt.settings.tz
 @st.cache_data(ttl=REFRESH_S, show_spinner=False, max_entries=32)
 def load_today(db_path: str, now_ms: int, grp: str) -> dict:
     store = get_runtime().store()
-    cmp = views.day_comparison(store, now_ms, policy, grp)
+    cmp = dashboard.day_comparison(store, now_ms, policy, grp)
     return {
         **cmp,
-        "hours": views.day_hours(store, cmp["today"], policy, grp),
-        "hours_yesterday": views.day_hours(store, cmp["yesterday"], policy, grp),
-        "days": views.recent_days(store, now_ms, policy, 14, grp),
+        "hours": dashboard.day_hours(store, cmp["today"], policy, grp),
+        "hours_yesterday": dashboard.day_hours(store, cmp["yesterday"], policy, grp),
+        "days": dashboard.recent_days(store, now_ms, policy, 14, grp),
     }
 
 
 @st.cache_data(ttl=60, show_spinner=False, max_entries=16)
 def load_completeness(db_path: str, now_ms: int, grp: str):
-    return views.day_completeness(get_runtime().store(), now_ms, policy, grp)
+    return dashboard.day_completeness(get_runtime().store(), now_ms, policy, grp)
 
 
 def day_label(ms: int) -> str:
-    return views.local_datetime(ms, tz).strftime("%a %d %b")
+    return dashboard.local_datetime(ms, tz).strftime("%a %d %b")
 
 
-def schedule_caption(schedule: views.TierSchedule) -> str:
+def schedule_caption(schedule: dashboard.TierSchedule) -> str:
     return (
         f"Live • updates every {REFRESH_S} s • preliminary tomorrow "
         f"({day_label(schedule.preliminary_ms)}), final on {day_label(schedule.final_ms)}"
     )
 
 
-def tier_title(row: dict, schedule: views.TierSchedule) -> str:
+def tier_title(row: dict, schedule: dashboard.TierSchedule) -> str:
     tier = row.get("tier")
     if tier == "final":
         return "final"
@@ -71,14 +71,14 @@ left, right = st.columns([2, 3])
 grp = left.selectbox(
     "Sources",
     ["*", *sources],
-    format_func=lambda g: ui_charts.SOURCE_LABEL.get(g, g),
+    format_func=lambda g: charts.SOURCE_LABEL.get(g, g),
     key="today_grp",
 )
 metric = right.segmented_control(
     "Chart metric",
-    list(ui_charts.METRIC_LABELS),
+    list(charts.METRIC_LABELS),
     default="revenue_cents",
-    format_func=ui_charts.METRIC_LABELS.get,
+    format_func=charts.METRIC_LABELS.get,
     key="today_metric",
 )
 metric = metric or "revenue_cents"
@@ -87,7 +87,7 @@ metric = metric or "revenue_cents"
 @st.fragment(run_every=REFRESH_S)
 def live_panel(grp: str, metric: str) -> None:
     status = rt.status()
-    progress = views.catch_up_progress(status, rt.settings.history_days, tz)
+    progress = dashboard.catch_up_progress(status, rt.settings.history_days, tz)
     if progress is not None:
         st.session_state["today_caught_up_rerun"] = True
         at = fmt_time(status["proc_ms"], rt) if status["proc_ms"] else "the start"
@@ -105,7 +105,7 @@ def live_panel(grp: str, metric: str) -> None:
     today, then, yest = data["today_live"], data["yesterday_then"], data["yesterday_latest"]
 
     st.markdown(
-        f"#### {views.local_datetime(now, tz):%A %d %B %Y} — as of {fmt_time(now, rt, '%H:%M')}"
+        f"#### {dashboard.local_datetime(now, tz):%A %d %B %Y} — as of {fmt_time(now, rt, '%H:%M')}"
     )
     st.caption(schedule_caption(data["today_schedule"]))
     if today["version"] is None:
@@ -118,8 +118,8 @@ def live_panel(grp: str, metric: str) -> None:
     c1.markdown("**Today (live)**")
     c2.markdown(f"**Yesterday at this time** ({fmt_time(data['yesterday_then_ms'], rt, '%H:%M')})")
     c3.markdown(f"**Yesterday ({tier_title(yest, data['yesterday_schedule'])})**")
-    for m in views.METRICS:
-        label = ui_charts.METRIC_LABELS[m]
+    for m in dashboard.METRICS:
+        label = charts.METRIC_LABELS[m]
         base = then[m]
         vs = (today[m] - base) / base if today[m] is not None and base else None
         c1.metric(
@@ -174,7 +174,7 @@ def live_panel(grp: str, metric: str) -> None:
         if metric != "revenue_cents":
             projection = None
 
-    st.subheader(f"{ui_charts.METRIC_LABELS[metric]} by hour — today, coloured by tier")
+    st.subheader(f"{charts.METRIC_LABELS[metric]} by hour — today, coloured by tier")
     if data["hours"].empty:
         st.info(
             "No hourly results for today yet. The first hourly result appears ~10 minutes "
@@ -182,16 +182,16 @@ def live_panel(grp: str, metric: str) -> None:
         )
     else:
         st.plotly_chart(
-            ui_charts.hourly_by_tier(data["hours"], data["hours_yesterday"], metric, tz),
+            charts.hourly_by_tier(data["hours"], data["hours_yesterday"], metric, tz),
             width="stretch",
             key="today_hours_chart",
         )
-    st.subheader(f"{ui_charts.METRIC_LABELS[metric]} — the last 14 days by tier")
+    st.subheader(f"{charts.METRIC_LABELS[metric]} — the last 14 days by tier")
     if data["days"].empty:
         st.info("No daily results yet.")
     else:
         st.plotly_chart(
-            ui_charts.days_by_tier(data["days"], metric, tz, projection),
+            charts.days_by_tier(data["days"], metric, tz, projection),
             width="stretch",
             key="today_days_chart",
         )

@@ -4,17 +4,15 @@ it did — event time across, processing time down the page, the watermark, the
 windows and every pane — and lets a learner move events and turn the knobs.
 """
 
+import pandas as pd
 import streamlit as st
 
-from app_state import ensure_router
+from engine.analysis import playground as pg
+from engine.core.timeutil import MINUTE_MS, SECOND_MS, format_duration_ms
+from ui import lab
+from ui.router import ensure_router
 
 ensure_router()
-
-import pandas as pd  # noqa: E402
-
-import ui_lab  # noqa: E402
-from engine import playground as pg  # noqa: E402
-from engine.timeutil import MINUTE_MS, SECOND_MS, format_duration_ms  # noqa: E402
 
 SIZES_MS = (MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS, 10 * MINUTE_MS)
 SLIDES_MS = (30 * SECOND_MS, MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS)
@@ -194,7 +192,7 @@ t_ms = s2.select_slider(
 s3.button("step ▶", on_click=step, args=(1, run.times_ms), key="pg_next", width="stretch")
 snap = run.at(t_ms)
 st.plotly_chart(
-    ui_lab.playground_figure(run, snap, accumulation == "discarding"),
+    lab.playground_figure(run, snap, accumulation == "discarding"),
     width="stretch",
     key="playground_chart",
 )
@@ -214,7 +212,7 @@ m = st.columns(len(pg.POINT_CLASSES))
 counts = run.points["klass"].value_counts()
 for col, klass in zip(m, pg.POINT_CLASSES, strict=True):
     col.metric(
-        ui_lab.POINT_SHORT[klass],
+        lab.POINT_SHORT[klass],
         int(counts.get(klass, 0)),
         help=pg.POINT_LABELS[klass],
         border=True,

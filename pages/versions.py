@@ -6,16 +6,16 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from app_state import ensure_router
+from engine.core.timeutil import format_duration_ms
+from engine.runtime.finalize import business_day_of
+from engine.store.queries import DELAY_BUCKETS
+from engine.views import dashboard
+from ui import charts
+from ui.format import fmt_count, fmt_money, fmt_time
+from ui.router import ensure_router
+from ui.runtime import get_runtime
 
 ensure_router()
-
-import ui_charts  # noqa: E402
-from app_state import fmt_count, fmt_money, fmt_time, get_runtime  # noqa: E402
-from engine import views  # noqa: E402
-from engine.finalize import business_day_of  # noqa: E402
-from engine.store_queries import DELAY_BUCKETS  # noqa: E402
-from engine.timeutil import format_duration_ms  # noqa: E402
 
 REFRESH_S = 10
 FMT = {"revenue_cents": fmt_money, "orders": fmt_count, "items": fmt_count}
@@ -67,11 +67,11 @@ c1, c2, c3, c4 = st.columns([1.2, 1.4, 1.4, 1.6])
 grain = c1.segmented_control(
     "Window", ["Day", "Hour"], default="Day", key="grain", bind="query-params"
 )
-series = views.HOURLY if grain == "Hour" else views.DAILY
+series = dashboard.HOURLY if grain == "Hour" else dashboard.DAILY
 grp = c2.selectbox(
     "Sources",
     ["*", *sources] if sources else ["*"],
-    format_func=lambda g: ui_charts.SOURCE_LABEL.get(g, g),
+    format_func=lambda g: charts.SOURCE_LABEL.get(g, g),
     key="source",
     bind="query-params",
 )
@@ -83,10 +83,10 @@ day = c3.date_input(
     bind="query-params",
 )
 hour = None
-if series == views.HOURLY:
+if series == dashboard.HOURLY:
     # Labels are the local start times (what the URL carries); a repeated hour on the
     # DST fall-back day is told apart by its zone abbreviation.
-    starts = [views.local_datetime(s, tz) for s, _ in views.hours_of_day(day, tz)]
+    starts = [dashboard.local_datetime(s, tz) for s, _ in dashboard.hours_of_day(day, tz)]
     plain = [f"{d:%H:%M}" for d in starts]
     labels = [
         f"{d:%H:%M %Z}" if plain.count(p) > 1 else p for d, p in zip(starts, plain, strict=True)
@@ -99,12 +99,12 @@ if series == views.HOURLY:
         bind="query-params",
     )
     hour = labels.index(label)
-start_ms, end_ms = views.window_bounds(series, day, hour, tz)
+start_ms, end_ms = dashboard.window_bounds(series, day, hour, tz)
 window_name = f"{'All sources' if grp == '*' else grp} · " + (
-    f"{views.local_datetime(start_ms, tz):%A %d %B %Y}"
-    if series == views.DAILY
+    f"{dashboard.local_datetime(start_ms, tz):%A %d %B %Y}"
+    if series == dashboard.DAILY
     else f"{fmt_time(start_ms, rt, '%a %d %b %Y, %H:%M')} – "
-    f"{views.local_datetime(end_ms, tz):%H:%M}"
+    f"{dashboard.local_datetime(end_ms, tz):%H:%M}"
 )
 st.subheader(window_name)
 
@@ -118,7 +118,7 @@ if history.empty:
     )
     st.stop()
 
-schedule = views.tier_schedule(business_day_of(start_ms, tz), policy)
+schedule = dashboard.tier_schedule(business_day_of(start_ms, tz), policy)
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -143,7 +143,7 @@ def latest_panel(series: str, start_ms: int, grp: str) -> None:
         k4.metric(
             f"Status ({last['tier']})",
             "Not final",
-            delta=f"final on {views.local_datetime(schedule.final_ms, tz):%a %d %b}",
+            delta=f"final on {dashboard.local_datetime(schedule.final_ms, tz):%a %d %b}",
             delta_color="off",
             border=True,
         )
@@ -160,22 +160,22 @@ latest_panel(series, start_ms, grp)
 st.subheader("Version timeline")
 metric = st.segmented_control(
     "Metric",
-    list(ui_charts.METRIC_LABELS),
+    list(charts.METRIC_LABELS),
     default="revenue_cents",
-    format_func=ui_charts.METRIC_LABELS.get,
+    format_func=charts.METRIC_LABELS.get,
     key="v_metric",
 )
 metric = metric or "revenue_cents"
-bands = views.tier_bands(history, now)
+bands = dashboard.tier_bands(history, now)
 st.plotly_chart(
-    ui_charts.version_timeline(history, bands, metric, tz), width="stretch", key="v_timeline"
+    charts.version_timeline(history, bands, metric, tz), width="stretch", key="v_timeline"
 )
 
 st.markdown("**All versions, with the change from the previous one**")
 table = pd.DataFrame(
     {
         "Version": history["version"],
-        f"Computed at ({tz})": ui_charts.wall_clock(history["processing_time_ms"], tz),
+        f"Computed at ({tz})": charts.wall_clock(history["processing_time_ms"], tz),
         "Tier": history["tier"],
         "Reason": history["reason"],
         "Revenue": history["revenue_cents"] / 100,
@@ -189,7 +189,7 @@ table = pd.DataFrame(
             None if w is None or pd.isna(w) else v
             for w, v in zip(
                 history["watermark_ms"],
-                ui_charts.wall_clock(history["watermark_ms"].fillna(0), tz),
+                charts.wall_clock(history["watermark_ms"].fillna(0), tz),
                 strict=True,
             )
         ],
@@ -213,7 +213,7 @@ st.dataframe(
 
 st.subheader("Explain a change")
 versions = [int(v) for v in history["version"]]
-a_default, b_default = views.default_explain_pair(history)
+a_default, b_default = dashboard.default_explain_pair(history)
 wid = f"{series}_{start_ms}_{grp}"
 e1, e2 = st.columns(2)
 va = e1.selectbox(
@@ -255,7 +255,7 @@ else:
         "That happens for windows computed before per-event contributions were recorded."
     )
 if not breakdown.empty:
-    st.plotly_chart(ui_charts.explain_bars(breakdown, metric), width="stretch", key="v_explain")
+    st.plotly_chart(charts.explain_bars(breakdown, metric), width="stretch", key="v_explain")
     bucket_order = {label: i for i, (label, _) in enumerate(DELAY_BUCKETS)}
     st.markdown("**By source and arrival delay**")
     st.dataframe(
@@ -292,8 +292,8 @@ if not breakdown.empty:
                 "Type": ev["event_type"],
                 "Amount": ev["amount_cents"] / 100,
                 "Items": ev["items"],
-                f"Event time ({tz})": ui_charts.wall_clock(ev["event_time_ms"], tz),
-                f"Arrived ({tz})": ui_charts.wall_clock(ev["arrival_time_ms"], tz),
+                f"Event time ({tz})": charts.wall_clock(ev["event_time_ms"], tz),
+                f"Arrived ({tz})": charts.wall_clock(ev["arrival_time_ms"], tz),
                 "Arrival delay": [
                     format_duration_ms(int(a - e))
                     for a, e in zip(ev["arrival_time_ms"], ev["event_time_ms"], strict=True)
@@ -315,15 +315,15 @@ st.subheader("As of: what did the dashboard show then?")
 default_at = min(end_ms - 60_000, now)  # the last minute of the window, or now
 a1, a2 = st.columns(2)
 as_day = a1.date_input(
-    f"Date ({tz})", value=views.local_datetime(default_at, tz).date(), key=f"asof_day_{wid}"
+    f"Date ({tz})", value=dashboard.local_datetime(default_at, tz).date(), key=f"asof_day_{wid}"
 )
 as_time = a2.time_input(
     f"Time ({tz})",
-    value=views.local_datetime(default_at, tz).time().replace(second=0, microsecond=0),
+    value=dashboard.local_datetime(default_at, tz).time().replace(second=0, microsecond=0),
     step=timedelta(minutes=15),
     key=f"asof_time_{wid}",
 )
-at_ms = views.local_to_ms(as_day, as_time, tz)
+at_ms = dashboard.local_to_ms(as_day, as_time, tz)
 shown = rt.store().as_of(series, start_ms, grp, at_ms)
 last = history.iloc[-1]
 if shown is None:

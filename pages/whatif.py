@@ -4,20 +4,21 @@ on-time numbers were, how long results wait, how many versions and how much stat
 — then apply it. Every knob is bound to the URL, so a proposal is a link.
 """
 
+from dataclasses import replace
+
 import streamlit as st
 
-from app_state import ensure_router
+from engine.analysis import whatif_lab
+from engine.analysis.whatif import evaluate, tradeoff, vectorized_support
+from engine.core.spec import PipelineSpec
+from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms
+from engine.ingest import mapping as import_mapping
+from ui import lab
+from ui.format import fmt_time
+from ui.router import ensure_router
+from ui.runtime import get_runtime
 
 ensure_router()
-
-from dataclasses import replace  # noqa: E402
-
-import ui_lab  # noqa: E402
-from app_state import fmt_time, get_runtime  # noqa: E402
-from engine import import_mapping, whatif_lab  # noqa: E402
-from engine.config import PipelineSpec  # noqa: E402
-from engine.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms  # noqa: E402
-from engine.whatif import evaluate, tradeoff, vectorized_support  # noqa: E402
 
 SERIES = "hourly"
 LIVE = "live"
@@ -258,13 +259,13 @@ outcomes = whatif_lab.outcome_table(res_current, res_proposed)
 st.markdown("**What happened to each event** — by count and by value")
 st.dataframe(outcomes, hide_index=True, width="stretch")
 if outcomes.iloc[1:][["Current events", "Proposed events"]].to_numpy().any():
-    st.plotly_chart(ui_lab.outcome_figure(outcomes), width="stretch", key="outcomes_chart")
+    st.plotly_chart(lab.outcome_figure(outcomes), width="stretch", key="outcomes_chart")
 else:
     st.caption("Every event was on time under both configurations.")
 
 st.markdown("**How wrong was each on-time number?** — all sources, per window")
 st.plotly_chart(
-    ui_lab.window_error_figure(
+    lab.window_error_figure(
         whatif_lab.window_errors(res_current),
         whatif_lab.window_errors(res_proposed),
         rt.settings.tz,
@@ -305,7 +306,7 @@ curve = run_tradeoff(
 )
 g1, g2 = st.columns([3, 1])
 g1.plotly_chart(
-    ui_lab.tradeoff_figure(curve, "Allowed lateness"), width="stretch", key="tradeoff_chart"
+    lab.tradeoff_figure(curve, "Allowed lateness"), width="stretch", key="tradeoff_chart"
 )
 with g2:
     st.markdown("**On your data**")

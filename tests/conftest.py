@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from engine.runtime import Runtime, RuntimeSettings
-from engine.timeutil import parse_timestamp_ms
+from engine.core.timeutil import parse_timestamp_ms
+from engine.runtime.runtime import Runtime, RuntimeSettings
 
 # No per-example deadlines: on a loaded 2-core CI box a GC pause is not a bug.
 settings.register_profile("latewatch", deadline=None, suppress_health_check=[HealthCheck.too_slow])

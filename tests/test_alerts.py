@@ -25,11 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import alert_views, alerts
-from engine import store_alerts as sql
-from engine.alert_sinks import WebhookSink
-from engine.store import NewVersion, Store
-from engine.timeutil import DAY_MS, HOUR_MS, parse_timestamp_ms
+from engine.core.timeutil import DAY_MS, HOUR_MS, parse_timestamp_ms
+from engine.runtime import alerts
+from engine.runtime.sinks import WebhookSink
+from engine.store import alerts as sql
+from engine.store.db import NewVersion, Store
+from engine.views import alerts as alert_views
 
 ROOT = Path(__file__).resolve().parents[1]
 D0 = parse_timestamp_ms("2026-03-02T05:00:00Z")  # a business-day start, any will do
@@ -365,7 +366,7 @@ def test_rule_on_seeded_data_fires_once_per_final_window_below(seeded_db):
 
 
 def test_runtime_jobs_run_the_alert_evaluation(seeded_db):
-    from engine.runtime import Runtime, RuntimeSettings
+    from engine.runtime.runtime import Runtime, RuntimeSettings
     from tests.conftest import SEED_SETTINGS
 
     store = Store.open(seeded_db)

@@ -2,7 +2,7 @@
 and lets only keyed clients write.
 
 Every expected value is computed here through the ``Store`` query functions (or
-engine.lateness) on the seeded database — never pasted — so the tests say "the
+engine.analysis.lateness) on the seeded database — never pasted — so the tests say "the
 API shows what the store holds", whatever the seeded history contains.
 """
 
@@ -14,11 +14,11 @@ import shutil
 import pytest
 from fastapi.testclient import TestClient
 
-from engine import lateness
-from engine.api import create_app
-from engine.clock import FakeClock
-from engine.store import Store
-from engine.timeutil import DAY_MS, HOUR_MS, format_ms
+from engine.analysis import lateness
+from engine.api.app import create_app
+from engine.core.timeutil import DAY_MS, HOUR_MS, format_ms
+from engine.runtime.clock import FakeClock
+from engine.store.db import Store
 from tests.conftest import SEED_NOW_MS
 
 KEY = "test-key-1"

@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
-from engine.api import create_app
-from engine.api_params import Metric
-from engine.clock import FakeClock
-from engine.store import Store
-from engine.timeutil import DAY_MS, format_ms
+from engine.api.app import create_app
+from engine.api.params import Metric
+from engine.core.timeutil import DAY_MS, format_ms
+from engine.runtime.clock import FakeClock
+from engine.store.db import Store
 from tests.conftest import SEED_NOW_MS
 
 KEY = "fuzz-key"

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import completeness as C
-from engine.simulator import Simulator
-from engine.timeutil import DAY_MS, HOUR_MS, MINUTE_MS
+from engine.analysis import completeness as C
+from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS
+from engine.sim.simulator import Simulator
 
 START = 1_750_000_000_000 // DAY_MS * DAY_MS
 

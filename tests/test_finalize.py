@@ -11,10 +11,13 @@ from datetime import date
 
 import pytest
 
-from engine.cli import main
-from engine.config import PipelineSpec, WatermarkSpec, WindowSpec
-from engine.emissions import apply_side_output, record_emissions
-from engine.finalize import (
+from engine.commands.cli import main
+from engine.core.operator import WindowOperator
+from engine.core.spec import PipelineSpec, WatermarkSpec, WindowSpec
+from engine.core.timeutil import DAY_MS, HOUR_MS, parse_timestamp_ms
+from engine.ingest.ingestor import IngestOptions, Ingestor
+from engine.runtime.emissions import apply_side_output, record_emissions
+from engine.runtime.finalize import (
     FinalizePolicy,
     batch_recompute,
     due_finalizations,
@@ -22,11 +25,8 @@ from engine.finalize import (
     reprocess,
     windows_starting_in,
 )
-from engine.ingest import IngestOptions, Ingestor
-from engine.operator import WindowOperator
-from engine.store import Store
-from engine.store_queries import aggregate
-from engine.timeutil import DAY_MS, HOUR_MS, parse_timestamp_ms
+from engine.store.db import Store
+from engine.store.queries import aggregate
 
 DAY = date(2026, 11, 20)
 BASE = parse_timestamp_ms("2026-11-20T00:00:00Z")
@@ -97,7 +97,7 @@ def dump(store):
 def test_windows_of_a_business_day_follow_the_zone():
     spec = PipelineSpec(window=WindowSpec.parse("tumbling:1h"))
     ny_start = parse_timestamp_ms("2026-11-01T04:00:00Z")  # DST ends in New York that day
-    from engine.finalize import business_day_bounds
+    from engine.runtime.finalize import business_day_bounds
 
     start, end = business_day_bounds(date(2026, 11, 1), "America/New_York")
     assert (start, end - start) == (ny_start, 25 * HOUR_MS)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine import import_samples
-from engine.import_mapping import (
+from engine.ingest import samples as import_samples
+from engine.ingest.ingestor import MalformedRow
+from engine.ingest.mapping import (
     ColumnMapping,
     dataset_events,
     dataset_name,
@@ -24,8 +25,7 @@ from engine.import_mapping import (
     read_preview,
     save_upload,
 )
-from engine.ingest import MalformedRow
-from engine.store import Store
+from engine.store.db import Store
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 NOW_MS = 1_800_000_000_000

@@ -6,11 +6,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.cli import main
-from engine.events import ParseOptions
-from engine.ingest import IngestOptions, Ingestor
-from engine.store import Store
-from engine.timeutil import parse_timestamp_ms
+from engine.commands.cli import main
+from engine.core.events import ParseOptions
+from engine.core.timeutil import parse_timestamp_ms
+from engine.ingest.ingestor import IngestOptions, Ingestor
+from engine.store.db import Store
 
 NOW = parse_timestamp_ms("2026-11-21T00:00:00Z")
 GOOD = {

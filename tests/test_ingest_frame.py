@@ -9,11 +9,11 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.events import ParseOptions, RecordError, parse_event
-from engine.ingest import IngestOptions, Ingestor
-from engine.ingest_frame import validate_frame
-from engine.simulator import Simulator
-from engine.store import Store
+from engine.core.events import ParseOptions, RecordError, parse_event
+from engine.ingest.frame import validate_frame
+from engine.ingest.ingestor import IngestOptions, Ingestor
+from engine.sim.simulator import Simulator
+from engine.store.db import Store
 
 NOW = 1_795_000_000_000
 OPTIONS = ParseOptions(max_future_ms=3_600_000)

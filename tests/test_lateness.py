@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import lateness
-from engine.simulator import Simulator
-from engine.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
+from engine.analysis import lateness
+from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
+from engine.sim.simulator import Simulator
 
 
 def frame(delays_ms, source="web", amounts_cents=None, start_ms=1_700_000_000_000):

@@ -1,6 +1,6 @@
 """The Lateness page through the entry point, on the seeded database: it runs without an
 exception, shows the key sections, and its tables and chart hold exactly what
-``engine.lateness_report`` computes for the same store, range and settings."""
+``engine.analysis.lateness_report`` computes for the same store, range and settings."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.lateness_report import lateness_report, range_end_ms
-from engine.store import Store
-from engine.timeutil import DAY_MS, HOUR_MS
+from engine.analysis.lateness_report import lateness_report, range_end_ms
+from engine.core.timeutil import DAY_MS, HOUR_MS
+from engine.store.db import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def paused_runtime(app_env):
     """The page's runtime (the same cached object AppTest's runs get), with its
     simulated clock paused so the page and the test ask about the same range."""
-    from app_state import get_runtime
+    from ui.runtime import get_runtime
 
     rt = get_runtime()
     rt.pause()

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.config import PipelineSpec, SourcePolicy, TriggerSpec, WatermarkSpec, WindowSpec
-from engine.events import Event
-from engine.operator import WindowOperator
-from engine.timeutil import parse_timestamp_ms
-from engine.windows import WindowAssigner
+from engine.core.events import Event
+from engine.core.operator import WindowOperator
+from engine.core.spec import PipelineSpec, SourcePolicy, TriggerSpec, WatermarkSpec, WindowSpec
+from engine.core.timeutil import parse_timestamp_ms
+from engine.core.windows import WindowAssigner
 
 #   window [0s, 10s), allowed lateness 5s
 #   W:  ... 9.999 | 10.000 ... 14.999 | 15.000 ...

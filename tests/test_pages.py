@@ -3,7 +3,7 @@ seeded database: no exception, the labels people rely on, numbers equal to what 
 store's queries return, and widgets that change what is shown.
 
 Expected values are computed here through the engine API (``Store`` queries,
-``engine.completeness``), never pasted from a run. ``run_every`` timers do not
+``engine.analysis.completeness``), never pasted from a run. ``run_every`` timers do not
 fire in AppTest (ecosystem notes §1.10); the browser tests cover the ticking.
 """
 
@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.completeness import estimate_window
-from engine.finalize import business_day_bounds, business_day_of
-from engine.store import Store
-from engine.timeutil import MINUTE_MS, get_zone, ms_to_datetime
+from engine.analysis.completeness import estimate_window
+from engine.core.timeutil import MINUTE_MS, get_zone, ms_to_datetime
+from engine.runtime.finalize import business_day_bounds, business_day_of
+from engine.store.db import Store
 from tests.conftest import SEED_NOW_MS
 
 ROOT = Path(__file__).parents[1]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.playground import (
+from engine.analysis.playground import (
     POINT_CLASSES,
     PRESETS,
     PlayEvent,

@@ -3,8 +3,8 @@ scheduler wiring is right, and a restart converges to the same results."""
 
 from __future__ import annotations
 
-from engine.runtime import Runtime, RuntimeSettings
-from engine.store import Store
+from engine.runtime.runtime import Runtime, RuntimeSettings
+from engine.store.db import Store
 from tests.conftest import SEED_NOW_MS, SEED_SETTINGS
 
 
@@ -34,7 +34,7 @@ def test_restart_rebuilds_the_same_operator_state(seeded_db):
 
 
 def test_scheduler_jobs_have_stable_ids(tmp_path):
-    from engine.scheduler import JOB_IDS, build_scheduler
+    from engine.runtime.scheduler import JOB_IDS, build_scheduler
 
     rt = Runtime(
         RuntimeSettings(
@@ -54,8 +54,8 @@ def test_scheduler_jobs_have_stable_ids(tmp_path):
 def test_events_ingested_by_others_stream_through_the_operators(seeded_db):
     """Rows another writer (the HTTP API, the ingest CLI) appends to the raw log are
     picked up by the next tick, not skipped by the checkpoint."""
-    from engine.clock import FakeClock
-    from engine.ingest import IngestOptions, Ingestor
+    from engine.ingest.ingestor import IngestOptions, Ingestor
+    from engine.runtime.clock import FakeClock
 
     clock = FakeClock(SEED_NOW_MS)
     rt = Runtime(RuntimeSettings(db_path=str(seeded_db), **SEED_SETTINGS), clock=clock)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from engine.commands.replay import spec_from_args
-from engine.replay import RawRecord, replay
-from engine.timeutil import parse_timestamp_ms
+from engine.core.replay import RawRecord, replay
+from engine.core.timeutil import parse_timestamp_ms
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.json"))
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.events import parse_event
-from engine.simulator import LiveFeed, Simulator, read_events_file, write_records
-from engine.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
+from engine.core.events import parse_event
+from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
+from engine.sim.simulator import LiveFeed, Simulator, read_events_file, write_records
 
 CLICKSTREAM = ("web", "api", "mobile")
 

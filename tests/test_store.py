@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.results import LateEvent
-from engine.store import NewVersion, Store, StoreError
-from engine.store_queries import DELAY_BUCKETS, delay_bucket
+from engine.core.results import LateEvent
+from engine.store.db import NewVersion, Store, StoreError
+from engine.store.queries import DELAY_BUCKETS, delay_bucket
 
 H = 3_600_000
 

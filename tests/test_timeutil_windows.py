@@ -6,15 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.config import WindowSpec
-from engine.timeutil import (
+from engine.core.spec import WindowSpec
+from engine.core.timeutil import (
     TimestampError,
     datetime_to_ms,
     format_ms,
     parse_duration_ms,
     parse_timestamp_ms,
 )
-from engine.windows import WindowAssigner, calendar_window, sliding_windows, tumbling_window
+from engine.core.windows import WindowAssigner, calendar_window, sliding_windows, tumbling_window
 
 
 def ms(text: str) -> int:

@@ -1,4 +1,4 @@
-"""engine.views: the page-shaped reads agree with the store's own queries, and the
+"""engine.views.dashboard: the page-shaped reads agree with the store's own queries, and the
 calendar helpers are right across DST."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from engine import views
-from engine.finalize import FinalizePolicy, business_day_bounds, business_day_of
-from engine.store import Store
-from engine.timeutil import HOUR_MS, parse_timestamp_ms
+from engine.core.timeutil import HOUR_MS, parse_timestamp_ms
+from engine.runtime.finalize import FinalizePolicy, business_day_bounds, business_day_of
+from engine.store.db import Store
+from engine.views import dashboard as views
 from tests.conftest import SEED_NOW_MS
 
 TZ = "America/New_York"

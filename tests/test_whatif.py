@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.config import PipelineSpec, SourcePolicy, TriggerSpec, WatermarkSpec, WindowSpec
-from engine.operator import WindowOperator
-from engine.whatif import OUTCOME_NAMES, EventArrays, Unsupported, evaluate, tradeoff
+from engine.analysis.whatif import OUTCOME_NAMES, EventArrays, Unsupported, evaluate, tradeoff
+from engine.core.operator import WindowOperator
+from engine.core.spec import PipelineSpec, SourcePolicy, TriggerSpec, WatermarkSpec, WindowSpec
 
 SOURCES = ("web", "mobile", "partner", "manual")
 

@@ -1,7 +1,7 @@
 """The three "Tuning and learning" pages through the real entry point (AppTest): they
 run without exceptions, show their key labels, react to their widgets and URL, and
 the numbers they show are the engine's — computed here again through
-``engine.whatif.evaluate`` / ``engine.playground`` for the same configuration.
+``engine.analysis.whatif.evaluate`` / ``engine.analysis.playground`` for the same configuration.
 Also ``Runtime.apply_config``, the What-if lab's "Apply"."""
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import import_samples, whatif_lab
-from engine.import_mapping import dataset_events, imports_dir_for
-from engine.playground import run_preset
-from engine.runtime import Runtime, RuntimeSettings
-from engine.store import Store
-from engine.timeutil import MINUTE_MS
-from engine.whatif import evaluate
+from engine.analysis import whatif_lab
+from engine.analysis.playground import run_preset
+from engine.analysis.whatif import evaluate
+from engine.core.timeutil import MINUTE_MS
+from engine.ingest import samples as import_samples
+from engine.ingest.mapping import dataset_events, imports_dir_for
+from engine.runtime.runtime import Runtime, RuntimeSettings
+from engine.store.db import Store
 from tests.conftest import SEED_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]

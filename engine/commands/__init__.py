@@ -1,1 +1,4 @@
-"""CLI commands, one module each (see engine.cli)."""
+"""`python -m engine <command>`: the CLI, one module per command (see ``engine.commands.cli``).
+
+The outermost part: may import any other part, nothing imports it.
+"""

@@ -10,9 +10,9 @@ import json
 from datetime import date
 
 from engine.commands.ingest import add_common, clock_from_args, db_path
-from engine.config import PipelineSpec, WindowSpec
-from engine.finalize import FinalizePolicy, finalize_day
-from engine.store import Store
+from engine.core.spec import PipelineSpec, WindowSpec
+from engine.runtime.finalize import FinalizePolicy, finalize_day
+from engine.store.db import Store
 
 
 def add_series_options(p) -> None:

@@ -7,8 +7,8 @@ with their deltas; then the adjustments booked against it once it was final.
 from __future__ import annotations
 
 from engine.commands.ingest import db_path
-from engine.store import Store
-from engine.timeutil import format_ms, parse_timestamp_ms
+from engine.core.timeutil import format_ms, parse_timestamp_ms
+from engine.store.db import Store
 
 
 def add_parser(sub) -> None:

@@ -11,10 +11,10 @@ import os
 import sys
 import time
 
-from engine.events import ParseOptions
-from engine.ingest import IngestOptions, Ingestor, ProgressBar
-from engine.store import DEFAULT_DB_PATH, Store
-from engine.timeutil import parse_duration_ms, parse_timestamp_ms
+from engine.core.events import ParseOptions
+from engine.core.timeutil import parse_duration_ms, parse_timestamp_ms
+from engine.ingest.ingestor import IngestOptions, Ingestor, ProgressBar
+from engine.store.db import DEFAULT_DB_PATH, Store
 
 PROGRESS_MIN_BYTES = 5_000_000
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from engine import lateness
-from engine.sim_io import read_events_file
-from engine.timeutil import format_duration_ms, parse_duration_ms
+from engine.analysis import lateness
+from engine.core.timeutil import format_duration_ms, parse_duration_ms
+from engine.sim.files import read_events_file
 
 
 def add_parser(sub) -> None:
@@ -34,7 +34,7 @@ def load_events(args) -> pd.DataFrame:
     if args.input:
         return read_events_file(args.input)
     from engine.commands.ingest import db_path  # the store is optional for file analysis
-    from engine.store import Store
+    from engine.store.db import Store
 
     with Store.open(db_path(args)) as store:
         return store.events_frame()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-from engine.config import PipelineSpec, SourcePolicy, TriggerSpec, WatermarkSpec, WindowSpec
-from engine.replay import read_records, replay
-from engine.timeutil import parse_duration_ms
+from engine.core.replay import read_records, replay
+from engine.core.spec import PipelineSpec, SourcePolicy, TriggerSpec, WatermarkSpec, WindowSpec
+from engine.core.timeutil import parse_duration_ms
 
 
 def add_parser(sub) -> None:

@@ -9,9 +9,9 @@ import json
 
 from engine.commands.finalize import add_series_options, resolve
 from engine.commands.ingest import add_common, clock_from_args, db_path
-from engine.finalize import reprocess
-from engine.store import Store
-from engine.timeutil import parse_timestamp_ms
+from engine.core.timeutil import parse_timestamp_ms
+from engine.runtime.finalize import reprocess
+from engine.store.db import Store
 
 
 def add_parser(sub) -> None:

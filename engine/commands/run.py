@@ -6,10 +6,10 @@ import signal
 import sys
 import threading
 
-from engine.clock import wall_ms
-from engine.runtime import Runtime, RuntimeSettings
-from engine.simulator import SCENARIOS
-from engine.timeutil import format_ms, parse_timestamp_ms
+from engine.core.timeutil import format_ms, parse_timestamp_ms
+from engine.runtime.clock import wall_ms
+from engine.runtime.runtime import Runtime, RuntimeSettings
+from engine.sim.simulator import SCENARIOS
 
 
 def add_parser(sub) -> None:

@@ -1,6 +1,6 @@
 """`python -m engine serve [--db PATH] [--host 127.0.0.1] [--port 8000]`: the HTTP API.
 
-Serves ``engine.api`` under uvicorn on a database file, beside (or without) a
+Serves ``engine.api.app`` under uvicorn on a database file, beside (or without) a
 running ``python -m engine run``. The command line is the edge, so the wall
 clock is chosen here (``SystemClock``). API keys for ``POST /events`` come from
 ``--api-keys-file`` and/or ``LATEWATCH_API_KEYS``; it binds to localhost unless
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from engine.api_support import DEFAULT_MAX_BODY_BYTES, load_api_keys
+from engine.api.support import DEFAULT_MAX_BODY_BYTES, load_api_keys
 from engine.commands.ingest import db_path
 
 
@@ -43,8 +43,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import uvicorn
 
-    from engine.api import create_app
-    from engine.clock import SystemClock
+    from engine.api.app import create_app
+    from engine.runtime.clock import SystemClock
 
     keys = load_api_keys(args.api_keys_file)
     if not keys:

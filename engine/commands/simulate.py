@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.sim_profiles import SCENARIOS
-from engine.simulator import DEFAULT_START_MS, Simulator, write_records
-from engine.timeutil import format_duration_ms, format_ms, parse_timestamp_ms
+from engine.core.timeutil import format_duration_ms, format_ms, parse_timestamp_ms
+from engine.sim.profiles import SCENARIOS
+from engine.sim.simulator import DEFAULT_START_MS, Simulator, write_records
 
 
 def add_parser(sub) -> None:

@@ -1,0 +1,447 @@
+"""How complete is a window now, what will its final be, and how good are we at saying so.
+
+Why: a live number without "how complete is it" invites wrong decisions. From
+history we know how much of a source's value has usually arrived by a given
+age of a window (age = processing time - window end; negative while the window
+is still open), so we can say "~95 % complete, projected final $1.07 M ± 1.5 %"
+and check that claim against the finals that later arrived.
+
+Model (``CompletenessModel``), fitted at a processing time ``as_of_ms`` from
+the trailing ``history_windows`` windows that are *mature* (``end +
+mature_ms <= as_of_ms``; their value by ``mature_ms`` counts as final, the T+7
+tier):
+
+- the window-level arrival curve of each source, ``c_s(age) = sum observed_s(age)
+  / sum final_s`` — it folds in both the delay distribution and how event
+  times spread over the window (diurnal traffic), so no traffic model is needed;
+- each source's share of the final value;
+- the spread of past projection errors at each age, for the interval (5th–95th
+  percentile; leave-one-out when there are few past windows, and deliberately
+  wide — the missing share could be nothing or twice its usual size — when there
+  are fewer than three).
+
+Projection at age ``a``: sources whose curve has reached ``min_ratio`` are
+scaled up, ``observed_s / c_s(a)``; sources that are still mostly missing
+(partner files before the morning delivery, manual corrections) are projected
+from their usual share relative to the reliable ones. The projection is never
+below the observed value (the interval may be: refunds and corrections arriving
+later can bring a final below it); at ``age >=
+mature_ms`` (or when the curves say everything has arrived) completeness is 1.0.
+
+``backtest`` replays this from an events frame alone: final = all events of a
+window; observed at age ``a`` = events with ``arrival <= end + a``; the model
+used at that moment sees only windows mature by then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.analysis.lateness import lateness_profile
+from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms, format_ms
+
+BACKTEST_AGES_MS = (HOUR_MS, 6 * HOUR_MS, DAY_MS, 3 * DAY_MS)
+MATURE_MS = 7 * DAY_MS
+_POSITIVE_AGES_MS = (
+    0,
+    MINUTE_MS,
+    5 * MINUTE_MS,
+    15 * MINUTE_MS,
+    30 * MINUTE_MS,
+    HOUR_MS,
+    2 * HOUR_MS,
+    3 * HOUR_MS,
+    6 * HOUR_MS,
+    9 * HOUR_MS,
+    12 * HOUR_MS,
+    18 * HOUR_MS,
+    DAY_MS,
+    30 * HOUR_MS,
+    36 * HOUR_MS,
+    2 * DAY_MS,
+    3 * DAY_MS,
+    4 * DAY_MS,
+    5 * DAY_MS,
+    7 * DAY_MS,
+    10 * DAY_MS,
+    14 * DAY_MS,
+    21 * DAY_MS,
+    28 * DAY_MS,
+    35 * DAY_MS,
+)
+
+
+LOO_BELOW = 10  # past windows under which interval errors are leave-one-out
+
+
+def age_grid(window_ms: int, extra_ms=()) -> np.ndarray:
+    """Ages at which curves are measured: 24 steps through the open window
+    (negative ages), then 0 .. 35 d, plus any ``extra_ms``."""
+    open_part = [-window_ms * k // 24 for k in range(24, 0, -1)]
+    return np.unique(np.asarray([*open_part, *_POSITIVE_AGES_MS, *extra_ms], dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class WindowArrivals:
+    """Per window and source: value (cents) arrived by each age, and the final
+    (every event of the window in the frame)."""
+
+    window_ms: int
+    offset_ms: int
+    starts_ms: np.ndarray  # (w,)
+    sources: tuple[str, ...]
+    ages_ms: np.ndarray  # (g,)
+    observed: np.ndarray  # (w, s, g)
+    final: np.ndarray  # (w, s)
+
+    @property
+    def ends_ms(self) -> np.ndarray:
+        return self.starts_ms + self.window_ms
+
+
+def window_arrivals(
+    events: pd.DataFrame, window_ms: int = DAY_MS, offset_ms: int = 0, extra_ages_ms=()
+) -> WindowArrivals:
+    """Tumbling windows ``[start, start + window_ms)`` aligned to ``offset_ms``;
+    columns used: source, amount_cents (or amount), event_time_ms, arrival_time_ms."""
+    codes, names = _source_codes(events["source"])
+    ages = age_grid(window_ms, (*BACKTEST_AGES_MS, MATURE_MS, *extra_ages_ms))
+    event_ms = events["event_time_ms"].to_numpy(dtype=np.int64)
+    win = (event_ms - offset_ms) // window_ms
+    uniq, w_idx = np.unique(win, return_inverse=True)
+    end = (win + 1) * window_ms + offset_ms
+    age = events["arrival_time_ms"].to_numpy(dtype=np.int64) - end
+    g_idx = np.searchsorted(ages, age, side="left")  # counted from the first age >= its own
+    cents = _cents(events)
+    w, s, g = uniq.size, len(names), ages.size
+    flat = (w_idx * s + codes) * (g + 1) + g_idx
+    hist = np.bincount(flat, weights=cents, minlength=w * s * (g + 1)).reshape(w, s, g + 1)
+    return WindowArrivals(
+        window_ms=window_ms,
+        offset_ms=offset_ms,
+        starts_ms=uniq * window_ms + offset_ms,
+        sources=names,
+        ages_ms=ages,
+        observed=np.cumsum(hist, axis=2)[:, :, :g],
+        final=hist.sum(axis=2),
+    )
+
+
+def _source_codes(source: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+    codes, uniques = pd.factorize(source.astype(str), sort=True)
+    return codes.astype(np.int64), tuple(uniques)
+
+
+def _cents(events: pd.DataFrame) -> np.ndarray:
+    if "amount_cents" in events:
+        return events["amount_cents"].to_numpy(dtype=np.float64)
+    return np.rint(events["amount"].to_numpy(dtype=np.float64) * 100)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A window's completeness now and its projected final (dollars)."""
+
+    window_start_ms: int
+    window_end_ms: int
+    now_ms: int
+    observed: float
+    completeness: float
+    projected: float
+    low: float
+    high: float
+    by_source: pd.DataFrame
+
+    @property
+    def age_ms(self) -> int:
+        return self.now_ms - self.window_end_ms
+
+    @property
+    def half_width_pct(self) -> float:
+        return 50 * (self.high - self.low) / self.projected if self.projected else 0.0
+
+    def label(self) -> str:
+        return (
+            f"{format_ms(self.window_start_ms)}: ${self.observed:,.0f}, "
+            f"~{self.completeness:.0%} complete, projected final ${self.projected:,.0f} "
+            f"± {self.half_width_pct:.1f}%"
+        )
+
+
+@dataclass(frozen=True)
+class CompletenessModel:
+    """See the module docstring. Build with ``CompletenessModel.fit``."""
+
+    window_ms: int
+    mature_ms: int
+    as_of_ms: int
+    sources: tuple[str, ...]
+    ages_ms: np.ndarray  # (g,)
+    ratio: np.ndarray  # (s, g) window-level arrival curve per source
+    share: np.ndarray  # (s,) share of final value
+    err_lo: np.ndarray  # (g,) 5th percentile of final/projected - 1
+    err_hi: np.ndarray  # (g,) 95th percentile
+    history_windows: int
+    min_ratio: float = 0.5
+
+    @classmethod
+    def fit(
+        cls,
+        arrivals: WindowArrivals,
+        as_of_ms: int,
+        history_windows: int = 28,
+        mature_ms: int = MATURE_MS,
+        min_ratio: float = 0.5,
+    ) -> CompletenessModel:
+        ages = arrivals.ages_ms
+        gm = int(np.searchsorted(ages, mature_ms))
+        if gm >= ages.size or ages[gm] != mature_ms:
+            raise ValueError(
+                "mature_ms must be one of the measured ages (pass it in extra_ages_ms)"
+            )
+        mature = np.flatnonzero(arrivals.ends_ms + mature_ms <= as_of_ms)[-history_windows:]
+        obs = arrivals.observed[mature][:, :, : gm + 1]  # (h, s, g') known at as_of
+        fin = obs[:, :, gm]  # (h, s)
+        fin_sum = fin.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(fin_sum[:, None] > 0, obs.sum(axis=0) / fin_sum[:, None], 0.0)
+            share = fin_sum / fin_sum.sum() if fin_sum.sum() > 0 else np.zeros_like(fin_sum)
+        model = cls(
+            window_ms=arrivals.window_ms,
+            mature_ms=mature_ms,
+            as_of_ms=as_of_ms,
+            sources=arrivals.sources,
+            ages_ms=ages[: gm + 1],
+            ratio=ratio,
+            share=share,
+            err_lo=np.zeros(gm + 1),
+            err_hi=np.zeros(gm + 1),
+            history_windows=int(mature.size),
+            min_ratio=min_ratio,
+        )
+        if mature.size == 0:
+            return model
+        totals = fin.sum(axis=1)  # (h,)
+        h = mature.size
+        if h < 3:
+            # Too few finals to measure the error: be honest and wide — what has not
+            # arrived yet could be anywhere from nothing to twice its usual share.
+            missing = 1 - np.clip((model.ratio * model.share[:, None]).sum(axis=0), 0, 1)
+            return cls(**{**model.__dict__, "err_lo": -missing, "err_hi": missing})
+        errs = np.empty((gm + 1, h))
+        if h >= LOO_BELOW:
+            for gi in range(gm + 1):
+                proj, _ = model._project(obs[:, :, gi], gi)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    errs[gi] = np.where(proj > 0, totals / proj - 1, 0.0)
+            lo, hi = np.quantile(errs, [0.05, 0.95], axis=1)
+            return cls(**{**model.__dict__, "err_lo": lo, "err_hi": hi})
+        # With few past windows, in-sample errors are biased towards 0 (each window
+        # helped fit the curve it is judged by): use leave-one-out errors instead.
+        obs_sum = obs.sum(axis=0)  # (s, g')
+        for i in range(h):
+            rest_fin = fin_sum - fin[i]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r_i = np.where(rest_fin[:, None] > 0, (obs_sum - obs[i]) / rest_fin[:, None], 0.0)
+                sh_i = rest_fin / rest_fin.sum() if rest_fin.sum() > 0 else model.share
+            loo = cls(**{**model.__dict__, "ratio": r_i, "share": sh_i})
+            for gi in range(gm + 1):
+                proj, _ = loo._project(obs[i : i + 1, :, gi], gi)
+                errs[gi, i] = totals[i] / proj[0] - 1 if proj[0] > 0 else 0.0
+        lo, hi = np.quantile(errs, [0.05, 0.95], axis=1)
+        return cls(**{**model.__dict__, "err_lo": lo, "err_hi": hi})
+
+    def _project(self, obs: np.ndarray, gi: int) -> tuple[np.ndarray, np.ndarray]:
+        """obs (n, s) cents at grid age index gi -> (projected totals (n,), per source (n, s))."""
+        c = self.ratio[:, gi]
+        reliable = (c >= self.min_ratio) & (self.share > 0)
+        per_source = obs.astype(float).copy()
+        if reliable.any():
+            per_source[:, reliable] = obs[:, reliable] / c[reliable]
+            rho_r = self.share[reliable].sum()
+            proj_r = per_source[:, reliable].sum(axis=1)
+            for si in np.flatnonzero(~reliable):
+                per_source[:, si] = proj_r * self.share[si] / rho_r
+        else:
+            c_all = float((c * self.share).sum())
+            if c_all > 0:
+                per_source = np.outer(obs.sum(axis=1) / c_all, self.share)
+        total = np.maximum(per_source.sum(axis=1), obs.sum(axis=1))
+        return total, per_source
+
+    def _age_index(self, age_ms: int) -> int | None:
+        """Grid index at or just below ``age_ms`` (conservative); None once mature."""
+        if age_ms >= self.mature_ms:
+            return None
+        return max(int(np.searchsorted(self.ages_ms, age_ms, side="right")) - 1, 0)
+
+    def project(
+        self, observed_cents: dict | np.ndarray, window_start_ms: int, now_ms: int
+    ) -> Estimate:
+        """Estimate for one window from what has arrived by ``now_ms`` per source
+        (a mapping source -> cents, or an array aligned with ``self.sources``)."""
+        if isinstance(observed_cents, dict):
+            unknown = set(observed_cents) - set(self.sources)
+            obs = np.array([float(observed_cents.get(s, 0)) for s in self.sources])
+            extra = float(sum(observed_cents[s] for s in unknown))
+        else:
+            obs, extra = np.asarray(observed_cents, dtype=float), 0.0
+        end = window_start_ms + self.window_ms
+        gi = self._age_index(now_ms - end)
+        observed = obs.sum() + extra
+        ratio = np.ones(len(self.sources))
+        if gi is None or self.history_windows == 0:
+            total, per_source, lo_e, hi_e = observed, obs, 0.0, 0.0
+        else:
+            tot, ps = self._project(obs[None, :], gi)
+            total, per_source = float(tot[0]) + extra, ps[0]
+            lo_e, hi_e = float(self.err_lo[gi]), float(self.err_hi[gi])
+            ratio = self.ratio[:, gi]
+        total = max(total, observed)
+        # The projection never goes below what has been observed, but the interval
+        # may: refunds and corrections arriving later can bring the final below it.
+        # The interval always contains the projection itself.
+        low = min(total, total * (1 + lo_e))
+        high = max(total, total * (1 + hi_e))
+        completeness = observed / total if total > 0 else 1.0
+        by_source = pd.DataFrame(
+            {
+                "source": self.sources,
+                "observed": obs / 100,
+                "usual_completeness": ratio,
+                "projected": np.maximum(per_source, obs) / 100,
+            }
+        )
+        return Estimate(
+            window_start_ms=window_start_ms,
+            window_end_ms=end,
+            now_ms=now_ms,
+            observed=observed / 100,
+            completeness=float(min(completeness, 1.0)),
+            projected=total / 100,
+            low=low / 100,
+            high=high / 100,
+            by_source=by_source,
+        )
+
+
+def estimate_window(
+    events: pd.DataFrame,
+    window_start_ms: int,
+    now_ms: int,
+    window_ms: int = DAY_MS,
+    history_windows: int = 28,
+    mature_ms: int = MATURE_MS,
+) -> Estimate:
+    """One call for the dashboard: fit on ``events`` as known at ``now_ms``
+    (arrivals after ``now_ms`` are ignored) and estimate the window."""
+    known = events.loc[events["arrival_time_ms"].to_numpy() <= now_ms]
+    arrivals = window_arrivals(known, window_ms, offset_ms=window_start_ms % window_ms)
+    model = CompletenessModel.fit(arrivals, now_ms, history_windows, mature_ms)
+    in_window = (known["event_time_ms"] >= window_start_ms) & (
+        known["event_time_ms"] < window_start_ms + window_ms
+    )
+    cents = pd.Series(_cents(known.loc[in_window]), index=known.index[in_window])
+    observed = cents.groupby(known.loc[in_window, "source"].astype(str)).sum().to_dict()
+    return model.project(observed, window_start_ms, now_ms)
+
+
+def arrival_curves(events: pd.DataFrame, by: str = "value") -> pd.DataFrame:
+    """Event-level arrival curves for charts: per source, the share of value (or
+    count) that arrived within each delay. Long form: source, delay_ms, share."""
+    profile = lateness_profile(events)
+    parts = [profile.curve(src, by).assign(source=src) for src in profile.rows()]
+    return pd.concat(parts, ignore_index=True)[["source", "delay_ms", "share"]]
+
+
+def backtest_detail(
+    events: pd.DataFrame,
+    window_ms: int = DAY_MS,
+    ages_ms=BACKTEST_AGES_MS,
+    history_windows: int = 28,
+    mature_ms: int = MATURE_MS,
+    min_history: int = 3,
+    offset_ms: int = 0,
+) -> pd.DataFrame:
+    """One row per (window, age): the projection made at ``end + age`` with only
+    what was known then, against the final (all events of the window). Windows
+    are used when their final is known: ``end + mature_ms <= last arrival``."""
+    arrivals = window_arrivals(events, window_ms, offset_ms, extra_ages_ms=(*ages_ms, mature_ms))
+    last_arrival = int(events["arrival_time_ms"].max()) if len(events) else 0
+    finals = arrivals.final.sum(axis=1)
+    rows = []
+    for age in ages_ms:
+        gi_all = int(np.searchsorted(arrivals.ages_ms, age))
+        for wi, end in enumerate(arrivals.ends_ms):
+            if end + mature_ms > last_arrival:
+                continue
+            model = CompletenessModel.fit(arrivals, int(end + age), history_windows, mature_ms)
+            if model.history_windows < min_history:
+                continue
+            est = model.project(
+                arrivals.observed[wi, :, gi_all], int(end - window_ms), int(end + age)
+            )
+            final = finals[wi] / 100
+            rows.append(
+                {
+                    "window_start_ms": int(end - window_ms),
+                    "age_ms": int(age),
+                    "history_windows": model.history_windows,
+                    "observed": est.observed,
+                    "completeness": est.completeness,
+                    "true_completeness": est.observed / final if final else np.nan,
+                    "projected": est.projected,
+                    "low": est.low,
+                    "high": est.high,
+                    "final": final,
+                    "abs_pct_error": abs(est.projected / final - 1) * 100 if final else np.nan,
+                    "observed_pct_error": abs(est.observed / final - 1) * 100 if final else np.nan,
+                    "in_interval": bool(est.low <= final <= est.high),
+                    "final_below_observed": bool(final < est.observed),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def backtest(events: pd.DataFrame, **kwargs) -> pd.DataFrame:
+    """The table the dashboard shows: per age, how far projections landed from
+    the finals (median and p90 absolute % error), next to the naive error of
+    reading the observed number as final, the share within 2 % and how often
+    the interval held the final. ``final_below_observed`` is the share of windows
+    whose final came out below what was already observed (net refunds arriving
+    later) — the projection never goes below the observed value, the interval can.
+    Arguments as ``backtest_detail``."""
+    detail = backtest_detail(events, **kwargs)
+    columns = [
+        "age",
+        "age_ms",
+        "windows",
+        "median_abs_pct_error",
+        "p90_abs_pct_error",
+        "within_2pct",
+        "interval_coverage",
+        "final_below_observed",
+        "median_observed_pct_error",
+        "median_completeness",
+    ]
+    if detail.empty:
+        return pd.DataFrame(columns=columns)
+    out = (
+        detail.groupby("age_ms")
+        .agg(
+            windows=("final", "size"),
+            median_abs_pct_error=("abs_pct_error", "median"),
+            p90_abs_pct_error=("abs_pct_error", lambda s: s.quantile(0.9)),
+            within_2pct=("abs_pct_error", lambda s: (s <= 2).mean()),
+            interval_coverage=("in_interval", "mean"),
+            final_below_observed=("final_below_observed", "mean"),
+            median_observed_pct_error=("observed_pct_error", "median"),
+            median_completeness=("completeness", "median"),
+        )
+        .reset_index()
+    )
+    out.insert(0, "age", out["age_ms"].map(format_duration_ms))
+    return out[columns]

@@ -1,0 +1,279 @@
+"""What the HTTP API says about a version, a window and a period, built from engine queries.
+
+Why these shapes: a consumer of the API must never mistake a provisional number
+for a final one, so every value travels with its tier, label, version,
+``computed_at`` and staleness; a window that is not final also carries how
+complete it probably is and what its final is projected to be (engine.analysis.completeness).
+Times go out twice — ISO-8601 for people, ``*_ms`` for programs — and money stays
+integer cents, as in the store. Nothing here reads the clock: ``now_ms`` comes in.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from engine.analysis import lateness, whatif
+from engine.analysis.completeness import MATURE_MS, CompletenessModel, window_arrivals
+from engine.analysis.whatif_panes import OUTCOME_NAMES
+from engine.core.spec import PipelineSpec
+from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_ms
+from engine.store.db import Store
+from engine.store.schema import METRIC_COLUMNS
+
+VALUE_COLUMNS = (*METRIC_COLUMNS, "event_count")
+HISTORY_WINDOWS = 28  # trailing mature windows the completeness model learns from
+# The operator replay behind on-time / late / too-late rates is event-at-a-time for
+# the live specs (timer triggers); beyond this many events it would take seconds.
+REPLAY_MAX_EVENTS = 200_000
+_SCALED = ("orders", "items", "events", "event_count")
+
+
+def jsonable(value):
+    """numpy / pandas scalars, NaN and ±inf -> plain JSON values (NaN/inf -> None)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    return [jsonable(r) for r in frame.to_dict("records")]
+
+
+def window_view(start_ms: int, end_ms: int) -> dict:
+    return {
+        "key": str(start_ms),
+        "start": format_ms(start_ms),
+        "end": format_ms(end_ms),
+        "start_ms": start_ms,
+        "end_ms": end_ms,
+    }
+
+
+def version_view(row: dict, metric: str, now_ms: int) -> dict:
+    """One version row: the metric's value with everything needed to judge it."""
+    computed = row["processing_time_ms"]
+    return {
+        "version": row["version"],
+        "value": jsonable(row[metric]),
+        "tier": row["tier"],
+        "is_final": row["tier"] == "final",
+        "label": "final" if row["tier"] == "final" else f"{row['tier']} (not final)",
+        "timing": row["timing"],
+        "reason": row["reason"],
+        "computed_at": format_ms(computed),
+        "computed_at_ms": computed,
+        "watermark": format_ms(row["watermark_ms"]),
+        "watermark_ms": row["watermark_ms"],
+        "event_count": row["event_count"],
+        "staleness_ms": None if computed is None else max(0, now_ms - computed),
+        "values": {c: jsonable(row[c]) for c in VALUE_COLUMNS},
+    }
+
+
+def history_view(rows: list[dict], metric: str) -> list[dict]:
+    """``Store.history`` rows, oldest first, each with its delta for ``metric``."""
+    return [
+        {
+            "version": r["version"],
+            "value": jsonable(r[metric]),
+            "delta": jsonable(r[f"delta_{metric}"]),
+            "tier": r["tier"],
+            "timing": r["timing"],
+            "reason": r["reason"],
+            "computed_at": format_ms(r["processing_time_ms"]),
+            "computed_at_ms": r["processing_time_ms"],
+            "event_count": r["event_count"],
+        }
+        for r in rows
+    ]
+
+
+def _model_window_ms(start_ms: int, end_ms: int) -> int:
+    """Calendar days are 23-25 h across DST; the arrival model grids days at 24 h."""
+    length = end_ms - start_ms
+    return DAY_MS if abs(length - DAY_MS) <= HOUR_MS else length
+
+
+class ModelCache:
+    """Fitted completeness models, reused for a minute of API-clock time.
+
+    Fitting reads weeks of the raw log (tens of ms to seconds); a model only
+    changes as events arrive, so one fit per (window length, alignment, group,
+    minute, raw-log size) serves every request in between.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple, CompletenessModel | None] = OrderedDict()
+        self.size = size
+
+    def model(self, store: Store, window_ms: int, offset_ms: int, grp: str, now_ms: int):
+        key = (window_ms, offset_ms, grp, now_ms // MINUTE_MS, store.raw_event_count())
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        fit_now = key[3] * MINUTE_MS
+        from_ms = fit_now - MATURE_MS - (HISTORY_WINDOWS + 1) * window_ms
+        sources = None if grp == "*" else [grp]
+        events = store.events_frame(from_ms, fit_now - MATURE_MS, sources=sources)
+        known = events.loc[events["arrival_time_ms"].to_numpy() <= fit_now]
+        model = None
+        if not known.empty:
+            arrivals = window_arrivals(known, window_ms, offset_ms=offset_ms)
+            model = CompletenessModel.fit(arrivals, fit_now, HISTORY_WINDOWS, MATURE_MS)
+        with self._lock:
+            self._items[key] = model
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return model
+
+
+def completeness_view(
+    store: Store,
+    models: ModelCache,
+    start_ms: int,
+    end_ms: int,
+    grp: str,
+    metric: str,
+    latest_value,
+    now_ms: int,
+) -> dict:
+    """How complete a not-yet-final window is now and its projected final.
+
+    The model (engine.analysis.completeness) learns value arrival curves from the trailing
+    mature windows of the raw log, as known at ``now_ms`` (to the minute). Its
+    projection is of revenue; other additive metrics are scaled by the same
+    completeness (said in ``method``), non-additive ones get no projection.
+    """
+    window_ms = _model_window_ms(start_ms, end_ms)
+    out = {"as_of": format_ms(now_ms), "basis": "revenue arrival curves of the raw log"}
+    model = models.model(store, window_ms, start_ms % window_ms, grp, now_ms)
+    if model is None or model.history_windows == 0:
+        return out | {
+            "estimate": None,
+            "note": "no mature windows (older than 7 days) to learn arrival curves from",
+        }
+    part = store.events_frame(start_ms, end_ms, sources=None if grp == "*" else [grp])
+    part = part.loc[part["arrival_time_ms"].to_numpy() <= now_ms]
+    observed = part.groupby(part["source"].astype(str))["amount_cents"].sum().to_dict()
+    est = model.project(observed, start_ms, now_ms)
+    projected = None
+    method = None
+    if metric == "revenue_cents":
+        projected, method = round(est.projected * 100), "projected revenue"
+    elif metric in _SCALED and latest_value is not None and est.completeness > 0:
+        projected = round(latest_value / est.completeness)
+        method = "latest value / revenue completeness"
+    return out | {
+        "estimate": est.completeness,
+        "history_windows": model.history_windows,
+        "observed_revenue_cents": round(est.observed * 100),
+        "projected_revenue_cents": round(est.projected * 100),
+        "projected_revenue_low_cents": round(est.low * 100),
+        "projected_revenue_high_cents": round(est.high * 100),
+        "projected_final": projected,
+        "projected_final_method": method,
+        "label": est.label(),
+    }
+
+
+def windows_page(frame: pd.DataFrame) -> list[dict]:
+    """``Store.windows_in_range`` rows as JSON: window, latest and final values, tier."""
+    out = []
+    for r in records(frame):
+        start, end = r["window_start_ms"], r["window_end_ms"]
+        out.append(
+            {
+                "window": window_view(start, end),
+                "group": r["grp"],
+                "versions": r["versions"],
+                "label": r["label"],
+                "is_final": r["is_final"],
+                "latest": {
+                    "version": r["latest_version"],
+                    "tier": r["latest_tier"],
+                    "reason": r["latest_reason"],
+                    "computed_at": format_ms(r["latest_processing_time_ms"]),
+                    "values": {c: r[f"latest_{c}"] for c in VALUE_COLUMNS},
+                },
+                "final": None
+                if r["final_version"] is None
+                else {
+                    "version": r["final_version"],
+                    "values": {c: r[f"final_{c}"] for c in VALUE_COLUMNS},
+                },
+            }
+        )
+    return out
+
+
+def outcome_rates(events: pd.DataFrame, spec: PipelineSpec) -> dict:
+    """On-time / late / side-output / dropped / too-late shares per source: the raw
+    log in arrival order replayed through the series' spec (engine.analysis.whatif, which
+    equals the operator). A replay of a slice starts with a fresh watermark, so
+    the first minutes of the range can differ a little from what the live run did."""
+    result = whatif.evaluate(events, spec)
+    codes = pd.Series(result.record_outcomes, index=events.index)
+    names = dict(enumerate(OUTCOME_NAMES))
+    rows = {}
+    groups = [("all", codes)] + [
+        (str(src), codes[events["source"] == src]) for src in sorted(events["source"].unique())
+    ]
+    for src, part in groups:
+        counts = part.map(names).value_counts()
+        n = len(part)
+        rows[src] = {
+            "events": n,
+            **{f"{name}_count": int(counts.get(name, 0)) for name in names.values()},
+            **{f"{name}_rate": counts.get(name, 0) / n if n else None for name in names.values()},
+        }
+    return {"method": result.method, "by_source": jsonable(rows)}
+
+
+def lateness_view(
+    events: pd.DataFrame,
+    drift_events: pd.DataFrame,
+    spec: PipelineSpec | None,
+    now_ms: int,
+    target: float,
+) -> dict:
+    """The data-quality report for a period: rates, percentiles, recommendations, drift."""
+    if events.empty:
+        return {"events": 0, "outcomes": None, "percentiles": [], "recommendations": []} | {
+            "drift": records(lateness.drift(drift_events, now_ms)) if len(drift_events) else []
+        }
+    profile = lateness.lateness_profile(events)
+    if spec is None:
+        outcomes = {"note": "no pipeline spec stored for this series"}
+    elif len(events) > REPLAY_MAX_EVENTS:
+        outcomes = {
+            "note": f"more than {REPLAY_MAX_EVENTS:,} events: narrow the range for the "
+            "on-time / late / too-late replay"
+        }
+    else:
+        outcomes = outcome_rates(events, spec)
+    return {
+        "events": len(events),
+        "outcomes": outcomes,
+        "percentiles": records(lateness.summary(profile, "count")),
+        "recommendations": records(lateness.recommend(profile, target, "value")),
+        "drift": records(lateness.drift(drift_events, now_ms)),
+    }

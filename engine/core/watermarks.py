@@ -1,0 +1,123 @@
+"""Watermark generators. The watermark W says "no more events with event time < W
+are expected"; it only moves forward, and says so (an assertion, as in bytewax).
+
+Strategies (``WatermarkSpec.kind``):
+- ``bounded``: W = max event time seen - delay (per-source delays use the largest
+  delay of the sources seen, so no source is cut short);
+- ``per-key``: one bounded watermark per source (or per event key) with its own
+  delay; global W = min over *active* keys. A key whose last event arrived
+  more than ``idle_ms`` of processing time ago is idle and stops holding W back;
+  when every key is idle, W = max over keys (nothing holds it back);
+- ``punctuated``: W moves only on watermark records carried in the input;
+- ``processing-time``: W = processing time - delay.
+
+Order of operations (see engine.core.operator): an event is classified against the
+watermark as it stood *before* the event, then the generator observes it — an
+event can never make itself late (Flink emits the watermark after the element).
+"""
+
+from __future__ import annotations
+
+from engine.core.spec import PipelineSpec
+from engine.core.timeutil import NEG_INF_MS
+
+
+class WatermarkGenerator:
+    def __init__(self, spec: PipelineSpec) -> None:
+        self.spec = spec
+        wm = spec.watermark
+        self.kind = wm.kind
+        self.idle_ms = wm.idle_ms
+        self.key_by_source = wm.key_by == "source"
+        self._current = NEG_INF_MS
+        self._max_seen = NEG_INF_MS
+        self._per_key_max: dict[str, int] = {}
+        self._per_key_seen_at: dict[str, int | None] = {}
+        self._delay_cache: dict[str, int] = {}
+        self._bounded_delay = wm.delay_ms
+
+    # -- observations ------------------------------------------------------------
+    def _delay(self, source: str) -> int:
+        delay = self._delay_cache.get(source)
+        if delay is None:
+            delay = self.spec.watermark_delay_for(source)
+            self._delay_cache[source] = delay
+            if self.kind == "bounded" and delay > self._bounded_delay:
+                self._bounded_delay = delay
+        return delay
+
+    def observe(self, event_time_ms: int, source: str, key: str | None, proc_ms: int | None) -> int:
+        """Account for one event; returns the (possibly advanced) watermark."""
+        kind = self.kind
+        if kind == "bounded":
+            self._delay(source)
+            if event_time_ms > self._max_seen:
+                self._max_seen = event_time_ms
+            return self._advance(self._max_seen - self._bounded_delay)
+        if kind == "per-key":
+            k = source if self.key_by_source or key is None else key
+            mark = event_time_ms - self._delay(source)
+            if mark > self._per_key_max.get(k, NEG_INF_MS):
+                self._per_key_max[k] = mark
+            self._per_key_seen_at[k] = proc_ms
+            return self._advance(self._combined(proc_ms))
+        return self._current
+
+    def observe_bounded(self, event_time_ms: int, source: str) -> int:
+        """``observe`` for the bounded strategy, without the dispatch (the hot path)."""
+        if source not in self._delay_cache:
+            self._delay(source)
+        if event_time_ms > self._max_seen:
+            self._max_seen = event_time_ms
+            candidate = event_time_ms - self._bounded_delay
+            if candidate > self._current:
+                self._current = candidate
+        return self._current
+
+    def on_processing_time(self, proc_ms: int) -> int:
+        """Processing time moved: processing-time watermarks and idleness react."""
+        if self.kind == "processing-time":
+            return self._advance(proc_ms - self.spec.watermark.delay_ms)
+        if self.kind == "per-key" and self.idle_ms is not None and self._per_key_max:
+            return self._advance(self._combined(proc_ms))
+        return self._current
+
+    def punctuate(self, watermark_ms: int) -> int:
+        """A watermark record from the input (punctuated strategy only)."""
+        if self.kind == "punctuated":
+            return self._advance(watermark_ms)
+        return self._current
+
+    # -- combination ---------------------------------------------------------------
+    def idle_keys(self, proc_ms: int | None) -> list[str]:
+        if self.idle_ms is None or proc_ms is None:
+            return []
+        return [
+            k
+            for k, seen in self._per_key_seen_at.items()
+            if seen is not None and proc_ms - seen > self.idle_ms
+        ]
+
+    def _combined(self, proc_ms: int | None) -> int:
+        idle = set(self.idle_keys(proc_ms))
+        active = [m for k, m in self._per_key_max.items() if k not in idle]
+        if active:
+            return min(active)
+        return max(self._per_key_max.values())
+
+    def _advance(self, candidate: int) -> int:
+        if candidate > self._current:
+            self._current = candidate
+        return self._current
+
+    def force(self, watermark_ms: int) -> int:
+        """End of input: jump to +inf (or any later point)."""
+        return self._advance(watermark_ms)
+
+    @property
+    def current(self) -> int:
+        return self._current
+
+    def per_key(self) -> dict[str, int]:
+        """Each key's own watermark (per-key strategy), for the operations page."""
+        return dict(self._per_key_max)

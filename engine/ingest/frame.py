@@ -1,0 +1,149 @@
+"""Vectorized validation of typed event frames — the fast twin of ``parse_event``.
+
+Simulator output and typed columnar files (Parquet, pandas) already carry
+integer milliseconds and numbers; validating them row by row in Python costs
+most of the ingest time. ``validate_frame`` applies the same rules as
+``engine.core.events.parse_event`` with numpy, and returns the accepted rows as
+``Event`` objects plus one quarantine row (with the same reason codes) for each
+rejected row. A test checks both paths agree row for row.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from engine.core.events import DEFAULT_EVENT_TYPE, MAX_ABS_AMOUNT, Event, ParseOptions
+
+REQUIRED = ("event_id", "event_time_ms")
+
+
+def _blank(series: pd.Series) -> np.ndarray:
+    values = series.astype(object).to_numpy()
+    return pd.isna(values) | (values == "")
+
+
+def validate_frame(
+    frame: pd.DataFrame, options: ParseOptions, now_ms: int, first_line: int = 1
+) -> tuple[list[tuple[int, dict | None, Event]], list[dict]]:
+    """Rows of ``frame`` (columns event_id, source, key, event_type, amount_cents or
+    amount, items, event_time_ms, arrival_time_ms) -> (accepted (line, None, Event)
+    triples, quarantine rows). A missing arrival time means "arrived now"."""
+    n = len(frame)
+    lines = np.arange(first_line, first_line + n)
+    reason = np.full(n, None, dtype=object)
+    detail = np.full(n, None, dtype=object)
+
+    def reject(mask: np.ndarray, code: str, text: str) -> None:
+        fresh = mask & (reason == None)  # noqa: E711 - elementwise on an object array
+        reason[fresh] = code
+        detail[fresh] = text
+
+    for col in REQUIRED:
+        if col not in frame:
+            raise ValueError(f"frame has no {col!r} column")
+        reject(_blank(frame[col]), "missing_field", f"missing field {col!r}")
+
+    source = (
+        frame["source"].astype(object).to_numpy() if "source" in frame else np.full(n, None, object)
+    )
+    no_source = pd.isna(source) | (source == "")
+    if options.default_source is not None:
+        source = np.where(no_source, options.default_source, source)
+        no_source = np.zeros(n, dtype=bool)
+    reject(no_source, "missing_field", "missing field 'source'")
+
+    etype = (
+        frame["event_type"].astype(object).to_numpy()
+        if "event_type" in frame
+        else np.full(n, None, object)
+    )
+    etype = np.where(pd.isna(etype) | (etype == ""), DEFAULT_EVENT_TYPE, etype)
+    if options.known_event_types is not None:
+        reject(
+            ~np.isin(etype, list(options.known_event_types)),
+            "unknown_event_type",
+            "unknown event type",
+        )
+
+    if "amount_cents" in frame:
+        cents_f = pd.to_numeric(frame["amount_cents"], errors="coerce").to_numpy(float)
+        cents_f = np.where(np.isnan(cents_f) & _blank(frame["amount_cents"]), 0.0, cents_f)
+        amount = cents_f / 100
+    elif "amount" in frame:
+        amount = pd.to_numeric(frame["amount"], errors="coerce").to_numpy(float)
+        amount = np.where(np.isnan(amount) & _blank(frame["amount"]), 0.0, amount)
+    else:
+        amount = np.zeros(n)
+    bad_amount = ~np.isfinite(amount) | (np.abs(np.nan_to_num(amount)) > MAX_ABS_AMOUNT)
+    reject(bad_amount, "invalid_amount", "amount is not a finite number within range")
+    cents = np.round(np.where(bad_amount, 0.0, amount) * 100).astype(np.int64)
+
+    if "items" in frame:
+        items_f = pd.to_numeric(frame["items"], errors="coerce").to_numpy(float)
+        items_f = np.where(np.isnan(items_f) & _blank(frame["items"]), 0.0, items_f)
+    else:
+        items_f = np.zeros(n)
+    with np.errstate(invalid="ignore"):
+        bad_items = (
+            ~np.isfinite(items_f)
+            | (items_f < 0)
+            | (items_f > 1_000_000)
+            | (items_f != np.floor(items_f))
+        )
+    items_f = np.where(bad_items, 0.0, items_f)
+    reject(bad_items, "invalid_items", "items is not a whole count")
+
+    et = pd.to_numeric(frame["event_time_ms"], errors="coerce").to_numpy(float)
+    reject(~np.isfinite(et), "unparseable_timestamp", "event_time: not a number of ms")
+    if "arrival_time_ms" in frame:
+        at = pd.to_numeric(frame["arrival_time_ms"], errors="coerce").to_numpy(float)
+    else:
+        at = np.full(n, np.nan)
+    at = np.where(np.isnan(at), float(now_ms), at)
+    if options.max_future_ms is not None:
+        ahead = np.nan_to_num(et) - at
+        reject(
+            ahead > options.max_future_ms,
+            "future_event_time",
+            "event time is further ahead of its arrival than the clock-skew tolerance",
+        )
+
+    ok = reason == None  # noqa: E711
+    ids = frame["event_id"].astype(object).to_numpy()
+    keys = frame["key"].astype(object).to_numpy() if "key" in frame else np.full(n, None, object)
+    keys = np.where(pd.isna(keys) | (keys == ""), None, keys)
+    idx = np.flatnonzero(ok)
+    accepted = [
+        (int(line), None, Event(str(eid), str(src), int(e), int(a), int(c), int(i), str(t), k))
+        for line, eid, src, e, a, c, i, t, k in zip(
+            lines[idx].tolist(),
+            ids[idx].tolist(),
+            source[idx].tolist(),
+            et[idx].astype(np.int64).tolist(),
+            at[idx].astype(np.int64).tolist(),
+            cents[idx].tolist(),
+            items_f[idx].astype(np.int64).tolist(),
+            etype[idx].tolist(),
+            keys[idx].tolist(),
+            strict=True,
+        )
+    ]
+    quarantined = []
+    bad = np.flatnonzero(~ok)
+    if len(bad):
+        rows = frame.iloc[bad]
+        for pos, (_, row) in zip(bad.tolist(), rows.iterrows(), strict=True):
+            eid = ids[pos]
+            quarantined.append(
+                {
+                    "line": int(lines[pos]),
+                    "event_id": None if pd.isna(eid) or eid == "" else str(eid),
+                    "reason": reason[pos],
+                    "detail": detail[pos],
+                    "raw": json.dumps(row.to_dict(), default=str, sort_keys=True),
+                }
+            )
+    return accepted, quarantined

@@ -1,0 +1,250 @@
+"""Where streaming emissions go once batch jobs exist, and side-output patches.
+
+Split from ``engine.runtime.finalize`` (tiers and batch jobs), which this builds on:
+- a pane for a window whose stored state the operator still describes is
+  appended as is; otherwise (a batch/patch version came in between, or the
+  operator restarted) it is rebased on the stored version using the events it
+  adds (``added_ids``), so a late pane never undoes a correction;
+- a pane or a queued late event for a *final* window becomes an adjustment in
+  the current open period, linked to the window;
+- queued late events (the side output) become patch versions: additive metrics
+  add up, non-additive ones are recomputed over the window's events.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engine.core.results import LateEvent, Version
+from engine.core.spec import PipelineSpec
+from engine.runtime.finalize import (
+    SIDE_OUTPUT_ACTIONS,
+    FinalizePolicy,
+    JobResult,
+    _adjustment_rows,
+    _rows_by_id,
+    _run_job,
+    open_period,
+)
+from engine.store.db import NewVersion, Store, values_to_columns
+from engine.store.queries import aggregate, event_metrics
+from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS
+
+
+# -- streaming output and side-output patches ---------------------------------------
+def _rebased_values(store, latest, new_rows, all_ids, spec_metrics) -> dict:
+    values = {
+        c: (latest[c] or 0)
+        + sum(event_metrics(r["event_type"], r["amount_cents"], r["items"])[c] for r in new_rows)
+        for c in ADDITIVE_COLUMNS
+    }
+    if any(m in spec_metrics for m in ("avg_order_value", "median_order_value", "distinct_users")):
+        full = aggregate(_rows_by_id(store, all_ids), spec_metrics)
+        values.update({c: full[c] for c in METRIC_COLUMNS if c not in ADDITIVE_COLUMNS})
+    return values
+
+
+@dataclass
+class EmissionReport:
+    appended: int = 0
+    rebased: int = 0
+    skipped: int = 0
+    adjustments: int = 0
+    late_events: int = 0
+
+
+def record_emissions(
+    store: Store,
+    series: str,
+    versions: Sequence[Version],
+    late: Sequence[LateEvent],
+    now_ms: int,
+    policy: FinalizePolicy | None = None,
+    metrics: Sequence[str] = (),
+) -> EmissionReport:
+    """Store what the operator drained, in one transaction.
+
+    A pane for a window whose stored state the operator still describes is
+    appended as is; otherwise (a batch/patch version came in between, or the
+    operator restarted) it is rebased on the stored version using the events it
+    adds; a pane for a final window becomes adjustments.
+    """
+    policy = policy or FinalizePolicy()
+    rep = EmissionReport()
+    seen: dict[tuple[int, str], dict | None] = {}  # latest row per window, kept current
+    numbers: dict[tuple[int, str], tuple[int, str | None]] = {}
+
+    def append(nv: NewVersion) -> None:
+        key = (nv.window_start_ms, nv.grp)
+        number = store.append_version_in_txn(series, nv, numbers)
+        seen[key] = {
+            **dict.fromkeys(METRIC_COLUMNS),
+            **nv.values,
+            "version": number,
+            "tier": nv.tier,
+            "grp": nv.grp,
+            "watermark_ms": nv.watermark_ms,
+        }
+
+    with store.transaction():
+        for v in versions:
+            key = (v.window_start_ms, v.group)
+            nv = NewVersion.from_operator(v)
+            if key not in seen:
+                seen[key] = store.latest(series, v.window_start_ms, v.group)
+            latest = seen[key]
+            if latest is None:
+                append(nv)
+                rep.appended += 1
+                continue
+            prev = values_to_columns(
+                {
+                    k: v.values[k] - v.deltas.get(k, 0)
+                    for k in ("revenue", "orders", "items", "events")
+                    if k in v.values
+                }
+            )
+            consistent = all(prev.get(c) == latest[c] for c in ADDITIVE_COLUMNS if c in prev)
+            is_final = latest["tier"] == "final"
+            nv.tier = latest["tier"]  # a window's tier never goes back
+            if consistent and not is_final:
+                append(nv)
+                rep.appended += 1
+                continue
+            if not v.added_ids:  # contributions not tracked: rebase on the pane's deltas
+                _rebase_untracked(store, series, v, nv, latest, is_final, now_ms, policy, rep)
+                seen.pop(key, None)
+                numbers.pop(key, None)
+                continue
+            contributed = store.contributed_ids(series, v.window_start_ms, v.group)
+            new_ids = set(v.added_ids) - contributed
+            if not new_ids:
+                rep.skipped += 1
+                continue
+            new_rows = _rows_by_id(store, new_ids)
+            if is_final:
+                rep.adjustments += store.insert_adjustments(
+                    series,
+                    _adjustment_rows(
+                        store, series, v.window, latest, new_rows, now_ms, policy, "late_data", None
+                    ),
+                )
+                continue
+            nv.values = _rebased_values(store, latest, new_rows, contributed | new_ids, metrics)
+            nv.event_count = nv.values["events"]
+            nv.added_ids = sorted(new_ids)
+            append(nv)
+            rep.rebased += 1
+        rep.late_events = store.record_late_events(series, late)
+    return rep
+
+
+def _rebase_untracked(store, series, v, nv, latest, is_final, now_ms, policy, rep) -> None:
+    delta = values_to_columns(v.deltas)
+    if not any(delta.get(c) for c in ADDITIVE_COLUMNS):
+        rep.skipped += 1
+        return
+    if is_final:
+        period = open_period(now_ms, policy.tz)
+        rep.adjustments += store.insert_adjustments(
+            series,
+            [
+                {
+                    "window_start_ms": v.window_start_ms,
+                    "window_end_ms": v.window_end_ms,
+                    "grp": v.group,
+                    "final_version": latest["version"],
+                    "event_id": None,
+                    **{c: int(delta.get(c, 0)) for c in ADDITIVE_COLUMNS},
+                    "period_start_ms": period[0],
+                    "period_end_ms": period[1],
+                    "booked_at_ms": now_ms,
+                    "reason": "late_data",
+                    "job_id": None,
+                }
+            ],
+        )
+        return
+    nv.values = {c: (latest[c] or 0) + delta.get(c, 0) for c in ADDITIVE_COLUMNS}
+    nv.event_count = nv.values["events"]
+    store.append_versions(series, [nv])
+    rep.rebased += 1
+
+
+def apply_side_output(
+    store: Store,
+    series: str,
+    now_ms: int,
+    policy: FinalizePolicy | None = None,
+    spec: PipelineSpec | None = None,
+) -> JobResult:
+    """Turn queued late events into patch versions (additive metrics add up, non-additive
+    ones are recomputed over the window's events) or, for final windows, adjustments.
+    Marks the queue rows absorbed by the patch job. Nothing queued: nothing written."""
+    policy = policy or FinalizePolicy()
+    spec = spec or store.config(series) or PipelineSpec()
+    marks = ",".join("?" * len(SIDE_OUTPUT_ACTIONS))
+    pending = store.conn.execute(
+        "SELECT id, event_id, window_start_ms, window_end_ms, grp FROM late_events "
+        f"WHERE series = ? AND absorbed_by_job IS NULL AND action IN ({marks}) ORDER BY id",
+        (series, *SIDE_OUTPUT_ACTIONS),
+    ).fetchall()
+    if not pending:
+        return JobResult(None, "nothing_to_do", {})
+    by_window: dict[tuple[int, int, str], list[str]] = defaultdict(list)
+    for _, eid, ws, we, grp in pending:
+        by_window[(ws, we, grp)].append(eid)
+
+    def body(job_id: int) -> dict:
+        counts = defaultdict(int)
+        for (ws, we, grp), ids in sorted(by_window.items()):
+            latest = store.latest(series, ws, grp)
+            contributed = store.contributed_ids(series, ws, grp)
+            new_rows = _rows_by_id(store, set(ids) - contributed)
+            if not new_rows:
+                counts["already_counted"] += len(ids)
+                continue
+            if latest is not None and store.final(series, ws, grp)["is_final"]:
+                counts["adjustments"] += store.insert_adjustments(
+                    series,
+                    _adjustment_rows(
+                        store, series, (ws, we), latest, new_rows, now_ms, policy, "patch", job_id
+                    ),
+                )
+                continue
+            all_ids = contributed | {r["event_id"] for r in new_rows}
+            if latest is None:
+                values = aggregate(new_rows, spec.metrics)
+            else:
+                values = _rebased_values(store, latest, new_rows, all_ids, spec.metrics)
+            store.append_versions(
+                series,
+                [
+                    NewVersion(
+                        window_start_ms=ws,
+                        window_end_ms=we,
+                        grp=grp,
+                        values=values,
+                        event_count=values["events"],
+                        timing="batch",
+                        tier=latest["tier"] if latest else "live",
+                        reason="patch",
+                        processing_time_ms=now_ms,
+                        watermark_ms=latest["watermark_ms"] if latest else None,
+                        added_ids=sorted(r["event_id"] for r in new_rows),
+                        job_id=job_id,
+                    )
+                ],
+            )
+            counts["versions_written"] += 1
+            counts["events_patched"] += len(new_rows)
+        store.mark_late_absorbed([row[0] for row in pending], job_id)
+        counts["late_events_absorbed"] = len(pending)
+        return dict(counts)
+
+    fields = dict(
+        series=series, label=f"{len(pending)} queued late events", reason="patch", cutoff_ms=now_ms
+    )
+    return _run_job(store, f"patch:{series}:{pending[-1][0]}", "patch", now_ms, fields, body)

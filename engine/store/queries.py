@@ -1,0 +1,494 @@
+"""The read side of the store: every query the pages, API and jobs use, values as parameters.
+
+Why the queries look the way they do:
+- A window is addressed by ``(series, window_start_ms, grp)``; every lookup is a
+  prefix of the ``UNIQUE(series, window_start_ms, grp, version)`` index, so
+  ``latest``/``final``/``as_of``/``history`` touch only that window's few rows
+  (≤ 5 ms with a million version rows; see ``benchmarks/store_queries.py``).
+- ``explain`` is exact because the store keeps *which version first counted
+  each event* (``contributions``): the events behind versions (a, b] are
+  exactly the delta, so per-event additive metrics sum to it to the cent.
+- What an event adds to the additive metrics is defined once, here
+  (``event_metrics``), and the batch recompute in ``engine.runtime.finalize`` uses the
+  same definition, so streaming and batch numbers agree.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from engine.core.events import ORDER_TYPE
+from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_ms
+from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS
+
+# Arrival-delay buckets for explain: (label, upper bound exclusive).
+DELAY_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("< 1 min", MINUTE_MS),
+    ("1–10 min", 10 * MINUTE_MS),
+    ("10–60 min", HOUR_MS),
+    ("1–6 h", 6 * HOUR_MS),
+    ("6–24 h", DAY_MS),
+    ("1–7 d", 7 * DAY_MS),
+    ("> 7 d", float("inf")),
+)
+DEFAULT_GROUP = "*"  # the operator's group for "all sources together"
+EVENT_COLUMNS = (
+    "event_id",
+    "source",
+    "key",
+    "event_type",
+    "amount_cents",
+    "items",
+    "event_time_ms",
+    "arrival_time_ms",
+)
+_INT_EVENT_COLUMNS = ("amount_cents", "items", "event_time_ms", "arrival_time_ms")
+VERSION_COLUMNS = (
+    "series",
+    "window_start_ms",
+    "window_end_ms",
+    "grp",
+    "version",
+    "timing",
+    "tier",
+    "reason",
+    "processing_time_ms",
+    "watermark_ms",
+    *METRIC_COLUMNS,
+    "event_count",
+    "superseded_by_start_ms",
+    "superseded_by_end_ms",
+    "job_id",
+)
+_SELECT_VERSION = "SELECT " + ", ".join(VERSION_COLUMNS) + " FROM versions "
+_WINDOW = "series = ? AND window_start_ms = ? AND grp = ? "
+
+
+def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def delay_bucket(delay_ms: int | None) -> str:
+    if delay_ms is None:
+        return "unknown"
+    for label, upper in DELAY_BUCKETS:
+        if delay_ms < upper:
+            return label
+    return DELAY_BUCKETS[-1][0]  # pragma: no cover - inf bound
+
+
+def event_metrics(event_type: str, amount_cents: int, items: int) -> dict[str, int]:
+    """What one event adds to the additive metrics of a window."""
+    return {
+        "revenue_cents": int(amount_cents),
+        "orders": 1 if event_type == ORDER_TYPE else 0,
+        "items": int(items),
+        "events": 1,
+    }
+
+
+def aggregate(rows: Iterable[dict], metrics: Sequence[str] | None = None) -> dict:
+    """Window values from event rows (dicts with event_type, amount_cents, items, key).
+
+    Non-additive metrics (average/median order value in cents, distinct users)
+    are filled only when ``metrics`` names them; otherwise they stay ``None``.
+    """
+    out = dict.fromkeys(ADDITIVE_COLUMNS, 0)
+    order_amounts: list[int] = []
+    users: set[str] = set()
+    for r in rows:
+        for k, v in event_metrics(r["event_type"], r["amount_cents"], r["items"]).items():
+            out[k] += v
+        if r["event_type"] == ORDER_TYPE:
+            order_amounts.append(r["amount_cents"])
+        if r.get("key") is not None:
+            users.add(r["key"])
+    wanted = set(metrics or ())
+    out["avg_order_value_cents"] = (
+        (sum(order_amounts) / len(order_amounts) if order_amounts else None)
+        if "avg_order_value" in wanted
+        else None
+    )
+    out["median_order_value_cents"] = (
+        (float(statistics.median(order_amounts)) if order_amounts else None)
+        if "median_order_value" in wanted
+        else None
+    )
+    out["distinct_users"] = len(users) if "distinct_users" in wanted else None
+    return out
+
+
+@dataclass
+class Explanation:
+    """The change between versions ``a`` and ``b`` of one window.
+
+    ``delta``: b − a per additive metric, from the version rows.
+    ``breakdown``: rows per (source, delay bucket) with the summed metrics.
+    ``events``: the events behind the change (``sign`` −1 = removed by a recompute).
+    ``unexplained``: delta − sum(breakdown); all zeros when contributions are complete.
+    """
+
+    series: str
+    window_start_ms: int
+    grp: str
+    version_a: int
+    version_b: int
+    delta: dict[str, int]
+    breakdown: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+    unexplained: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exact(self) -> bool:
+        return not any(self.unexplained.values())
+
+    def breakdown_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            self.breakdown,
+            columns=["source", "delay_bucket", "n_events", *ADDITIVE_COLUMNS],
+        )
+
+    def events_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            self.events, columns=[*EVENT_COLUMNS, "version", "sign", "delay_bucket"]
+        )
+
+
+class StoreQueries:
+    """Mixed into ``engine.store.db.Store``; needs ``self.conn`` (a sqlite3 connection)."""
+
+    conn: sqlite3.Connection
+
+    # -- single window ----------------------------------------------------------
+    def _versions(self, where: str, params: Sequence) -> list[dict]:
+        cur = self.conn.execute(_SELECT_VERSION + where, params)
+        return [dict(zip(VERSION_COLUMNS, row, strict=True)) for row in cur]
+
+    def _one(self, where: str, params: Sequence) -> dict | None:
+        rows = self._versions(where, params)
+        return rows[0] if rows else None
+
+    def version(self, series: str, window_start_ms: int, grp: str, version: int) -> dict | None:
+        return self._one(
+            "WHERE " + _WINDOW + "AND version = ?", (series, window_start_ms, grp, version)
+        )
+
+    def latest(self, series: str, window_start_ms: int, grp: str = DEFAULT_GROUP) -> dict | None:
+        """The newest version of a window (any tier), or None if it never fired."""
+        return self._one(
+            "WHERE " + _WINDOW + "ORDER BY version DESC LIMIT 1", (series, window_start_ms, grp)
+        )
+
+    def final(self, series: str, window_start_ms: int, grp: str = DEFAULT_GROUP) -> dict | None:
+        """The final version if there is one, else the latest — with ``is_final`` and a
+        ``label`` saying which, so no page can show a provisional number as final.
+
+        Tiers never go back and only adjustments may follow a final version, so the
+        window is final exactly when its latest version's tier is 'final'.
+        """
+        row = self.latest(series, window_start_ms, grp)
+        if row is None:
+            return None
+        if row["tier"] == "final":
+            return {**row, "is_final": True, "label": "final"}
+        return {**row, "is_final": False, "label": f"{row['tier']} (not final)"}
+
+    def as_of(self, series: str, window_start_ms: int, grp: str, t_ms: int) -> dict | None:
+        """What a dashboard showed at processing time ``t_ms``: the newest version
+        whose processing time is ≤ t (None if the window had not fired yet)."""
+        return self._one(
+            "WHERE " + _WINDOW + "AND processing_time_ms <= ? ORDER BY version DESC LIMIT 1",
+            (series, window_start_ms, grp, t_ms),
+        )
+
+    def history(self, series: str, window_start_ms: int, grp: str = DEFAULT_GROUP) -> list[dict]:
+        """All versions, oldest first, each with ``delta_<metric>`` against the previous
+        version (the first version's deltas are its values)."""
+        rows = self._versions(
+            "WHERE " + _WINDOW + "ORDER BY version", (series, window_start_ms, grp)
+        )
+        prev: dict | None = None
+        for row in rows:
+            for col in METRIC_COLUMNS + ("event_count",):
+                cur_v = row[col]
+                prev_v = prev[col] if prev is not None else 0
+                row[f"delta_{col}"] = None if cur_v is None or prev_v is None else cur_v - prev_v
+            prev = row
+        return rows
+
+    def history_frame(
+        self, series: str, window_start_ms: int, grp: str = DEFAULT_GROUP
+    ) -> pd.DataFrame:
+        return pd.DataFrame(self.history(series, window_start_ms, grp))
+
+    def _resolve(self, series: str, window_start_ms: int, grp: str, ref: int | str) -> dict | None:
+        if ref == "latest":
+            return self.latest(series, window_start_ms, grp)
+        if ref == "final":
+            row = self.final(series, window_start_ms, grp)
+            return row if row and row["is_final"] else None
+        if ref == "first":
+            return self.version(series, window_start_ms, grp, 1)
+        return self.version(series, window_start_ms, grp, int(ref))
+
+    def compare(
+        self,
+        series: str,
+        window_start_ms: int,
+        grp: str,
+        a: int | str,
+        b: int | str = "latest",
+    ) -> dict:
+        """Two versions side by side: per metric ``a``, ``b``, ``delta`` and ``pct``.
+        ``a``/``b`` are version numbers or 'first' / 'latest' / 'final'."""
+        va = self._resolve(series, window_start_ms, grp, a)
+        vb = self._resolve(series, window_start_ms, grp, b)
+        if va is None or vb is None:
+            raise KeyError(f"version {a if va is None else b!r} of that window does not exist")
+        metrics = {}
+        for col in METRIC_COLUMNS + ("event_count",):
+            x, y = va[col], vb[col]
+            if x is None and y is None:
+                continue
+            delta = None if x is None or y is None else y - x
+            pct = None if delta is None or not x else 100.0 * delta / abs(x)
+            metrics[col] = {"a": x, "b": y, "delta": delta, "pct": pct}
+        return {"a": va, "b": vb, "metrics": metrics}
+
+    def explain(self, series: str, window_start_ms: int, grp: str, va: int, vb: int) -> Explanation:
+        """Why the window changed from version ``va`` to ``vb`` (``va`` may be 0 =
+        nothing): the events first counted in versions (va, vb], grouped by source
+        and arrival-delay bucket. Additive metrics sum exactly to the delta."""
+        if va > vb:
+            raise ValueError("explain needs va <= vb (swap them for the reverse change)")
+        row_b = self.version(series, window_start_ms, grp, vb)
+        if row_b is None:
+            raise KeyError(f"version {vb} of that window does not exist")
+        row_a = self.version(series, window_start_ms, grp, va) if va > 0 else None
+        if va > 0 and row_a is None:
+            raise KeyError(f"version {va} of that window does not exist")
+        delta = {c: (row_b[c] or 0) - ((row_a[c] or 0) if row_a else 0) for c in ADDITIVE_COLUMNS}
+        cur = self.conn.execute(
+            "SELECT r.event_id, r.source, r.key, r.event_type, r.amount_cents, r.items, "
+            "r.event_time_ms, r.arrival_time_ms, c.version, c.sign "
+            "FROM contributions c JOIN raw_events r ON r.event_id = c.event_id "
+            "WHERE c.series = ? AND c.window_start_ms = ? AND c.grp = ? "
+            "AND c.version > ? AND c.version <= ? ORDER BY c.version, r.arrival_time_ms",
+            (series, window_start_ms, grp, va, vb),
+        )
+        events = []
+        groups: dict[tuple[str, str], dict] = {}
+        totals = dict.fromkeys(ADDITIVE_COLUMNS, 0)
+        for row in cur:
+            ev = dict(zip((*EVENT_COLUMNS, "version", "sign"), row, strict=True))
+            bucket = delay_bucket(ev["arrival_time_ms"] - ev["event_time_ms"])
+            ev["delay_bucket"] = bucket
+            events.append(ev)
+            g = groups.setdefault(
+                (ev["source"], bucket),
+                {"source": ev["source"], "delay_bucket": bucket, "n_events": 0}
+                | dict.fromkeys(ADDITIVE_COLUMNS, 0),
+            )
+            g["n_events"] += ev["sign"]
+            for k, v in event_metrics(ev["event_type"], ev["amount_cents"], ev["items"]).items():
+                g[k] += ev["sign"] * v
+                totals[k] += ev["sign"] * v
+        order = {label: i for i, (label, _) in enumerate(DELAY_BUCKETS)}
+        breakdown = sorted(
+            groups.values(), key=lambda g: (g["source"], order.get(g["delay_bucket"], 99))
+        )
+        return Explanation(
+            series=series,
+            window_start_ms=window_start_ms,
+            grp=grp,
+            version_a=va,
+            version_b=vb,
+            delta=delta,
+            breakdown=breakdown,
+            events=events,
+            unexplained={c: delta[c] - totals[c] for c in ADDITIVE_COLUMNS},
+        )
+
+    # -- ranges for pages -------------------------------------------------------
+    def windows_in_range(
+        self, series: str, from_ms: int, to_ms: int, grp: str | None = None
+    ) -> pd.DataFrame:
+        """Every window starting in [from_ms, to_ms): latest and final values and tiers.
+
+        Columns: window_start_ms, window_end_ms, grp, versions, latest_version,
+        latest_tier, latest_reason, latest_<metric>…, final_version (NA if not final),
+        final_<metric>…, is_final, label.
+        """
+        params: list = [series, from_ms, to_ms]
+        grp_sql = ""
+        if grp is not None:
+            grp_sql = "AND grp = ? "
+            params.append(grp)
+        latest = pd.read_sql_query(
+            _SELECT_VERSION
+            + "WHERE id IN (SELECT id FROM versions v WHERE series = ? AND window_start_ms >= ? "
+            "AND window_start_ms < ? "
+            + grp_sql
+            + "AND version = (SELECT max(version) FROM versions w WHERE w.series = v.series "
+            "AND w.window_start_ms = v.window_start_ms AND w.grp = v.grp)) "
+            "ORDER BY window_start_ms, grp",
+            self.conn,
+            params=params,
+        )
+        metric_cols = [*METRIC_COLUMNS, "event_count"]
+        out = latest[["window_start_ms", "window_end_ms", "grp"]].copy()
+        out["versions"] = latest["version"]
+        out["latest_version"] = latest["version"]
+        out["latest_tier"] = latest["tier"]
+        out["latest_reason"] = latest["reason"]
+        out["latest_processing_time_ms"] = latest["processing_time_ms"]
+        for c in metric_cols:
+            out[f"latest_{c}"] = latest[c]
+        # Tiers never go back, so a final window's latest version is its final one.
+        is_final = latest["tier"] == "final"
+        out["final_version"] = latest["version"].where(is_final).astype("Int64")
+        for c in metric_cols:
+            out[f"final_{c}"] = latest[c].where(is_final)
+        out["is_final"] = out["final_version"].notna()
+        out["label"] = [
+            "final" if fin else f"{tier} (not final)"
+            for fin, tier in zip(out["is_final"], out["latest_tier"], strict=True)
+        ]
+        return out
+
+    def events_frame(
+        self,
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        sources: Sequence[str] | None = None,
+        by: str = "event_time",
+    ) -> pd.DataFrame:
+        """Raw events with ``by`` ('event_time' or 'arrival_time') in [from_ms, to_ms).
+
+        Columns exactly: event_id, source, key, event_type, amount_cents, items,
+        event_time_ms, arrival_time_ms (the last four int64). Lateness analysis and
+        what-if replays rely on this shape.
+        """
+        col = {"event_time": "event_time_ms", "arrival_time": "arrival_time_ms"}[by]
+        where, params = [], []
+        if from_ms is not None:
+            where.append(f"{col} >= ?")
+            params.append(from_ms)
+        if to_ms is not None:
+            where.append(f"{col} < ?")
+            params.append(to_ms)
+        if sources:
+            where.append(f"source IN ({','.join('?' * len(sources))})")
+            params.extend(sources)
+        sql = "SELECT " + ", ".join(EVENT_COLUMNS) + " FROM raw_events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq"
+        df = pd.read_sql_query(sql, self.conn, params=params)
+        return df.astype({c: "int64" for c in _INT_EVENT_COLUMNS})
+
+    # -- operations page listings -----------------------------------------------
+    def _frame(self, sql: str, params: Sequence = ()) -> pd.DataFrame:
+        return pd.read_sql_query(sql, self.conn, params=list(params))
+
+    def quarantine_frame(
+        self, limit: int = 1000, reason: str | None = None, ingest_id: int | None = None
+    ) -> pd.DataFrame:
+        where, params = [], []
+        if reason is not None:
+            where.append("reason = ?")
+            params.append(reason)
+        if ingest_id is not None:
+            where.append("ingest_id = ?")
+            params.append(ingest_id)
+        sql = "SELECT * FROM quarantine" + (" WHERE " + " AND ".join(where) if where else "")
+        return self._frame(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
+
+    def quarantine_counts(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason"))
+
+    def late_events_frame(
+        self, series: str | None = None, pending_only: bool = False, limit: int = 1000
+    ) -> pd.DataFrame:
+        where, params = [], []
+        if series is not None:
+            where.append("series = ?")
+            params.append(series)
+        if pending_only:
+            where.append("absorbed_by_job IS NULL")
+        sql = "SELECT * FROM late_events" + (" WHERE " + " AND ".join(where) if where else "")
+        return self._frame(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
+
+    def jobs_frame(self, limit: int = 200, kind: str | None = None) -> pd.DataFrame:
+        if kind is None:
+            return self._frame("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", [limit])
+        return self._frame(
+            "SELECT * FROM jobs WHERE kind = ? ORDER BY id DESC LIMIT ?", [kind, limit]
+        )
+
+    def job_diffs_frame(self, job_id: int) -> pd.DataFrame:
+        return self._frame(
+            "SELECT * FROM job_diffs WHERE job_id = ? ORDER BY window_start_ms, grp", [job_id]
+        )
+
+    def ingests_frame(self, limit: int = 200) -> pd.DataFrame:
+        return self._frame("SELECT * FROM ingests ORDER BY id DESC LIMIT ?", [limit])
+
+    def adjustments_frame(
+        self, series: str | None = None, window_start_ms: int | None = None, limit: int = 1000
+    ) -> pd.DataFrame:
+        where, params = [], []
+        if series is not None:
+            where.append("series = ?")
+            params.append(series)
+        if window_start_ms is not None:
+            where.append("window_start_ms = ?")
+            params.append(window_start_ms)
+        sql = "SELECT * FROM adjustments" + (" WHERE " + " AND ".join(where) if where else "")
+        return self._frame(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
+
+    def series_names(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT series FROM config_versions "
+                "UNION SELECT DISTINCT series FROM versions"
+            )
+        ]
+
+    @staticmethod
+    def _job_row(row: sqlite3.Row | tuple) -> dict:
+        names = (
+            "id",
+            "kind",
+            "series",
+            "range_start_ms",
+            "range_end_ms",
+            "label",
+            "tier",
+            "reason",
+            "status",
+            "idempotency_key",
+            "requested_key",
+            "cutoff_ms",
+            "counts",
+            "error",
+            "created_ms",
+            "started_ms",
+            "finished_ms",
+        )
+        return dict(zip(names, row, strict=True))
+
+    def job(self, job_id: int) -> dict | None:
+        row = self.conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return self._job_row(row) if row else None
+
+
+def describe_window(window_start_ms: int, window_end_ms: int) -> str:
+    return f"[{format_ms(window_start_ms)}, {format_ms(window_end_ms)})"

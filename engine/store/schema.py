@@ -1,0 +1,422 @@
+"""The SQLite schema of the versioned store, as named migrations, and the connection rules.
+
+Why this shape:
+- Every table is created by a named ``sqlite_utils.Migrations`` step, recorded in
+  the same transaction, so a half-applied schema cannot exist.
+- ``versions`` and ``raw_events`` are append-only, and the database says so:
+  triggers refuse UPDATE and DELETE, refuse a version number that is not
+  ``max + 1`` for its window, and refuse a non-adjustment version after a final
+  one. The Python code checks the same things first to give better messages;
+  the triggers hold even for a writer that bypasses it.
+- Times are integer epoch milliseconds (``*_ms``), money is integer cents: no
+  'NaT' strings, no float drift between streaming and batch numbers.
+- Writes go through ``write_txn`` (``BEGIN IMMEDIATE``): a deferred ``BEGIN``
+  cannot wait to upgrade its lock and fails with "database is locked" under a
+  second writer (ecosystem notes §3). WAL lets readers run during a write.
+- One connection per thread: ``open_database`` keeps sqlite3's
+  ``check_same_thread`` guard on, so sharing one by mistake fails loudly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+BUSY_TIMEOUT_MS = 30_000
+TIERS = ("live", "preliminary", "final")
+TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
+
+# Metric columns of a version row. Additive ones are integers that sum exactly.
+ADDITIVE_COLUMNS = ("revenue_cents", "orders", "items", "events")
+NON_ADDITIVE_COLUMNS = ("avg_order_value_cents", "median_order_value_cents", "distinct_users")
+METRIC_COLUMNS = ADDITIVE_COLUMNS + NON_ADDITIVE_COLUMNS
+
+migrations = Migrations("latewatch.store")
+
+
+@migrations()
+def m001_raw_log(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE raw_events (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            event_time_ms INTEGER NOT NULL,
+            arrival_time_ms INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            key TEXT,
+            event_type TEXT NOT NULL,
+            amount_cents INTEGER NOT NULL,
+            items INTEGER NOT NULL,
+            ingest_id INTEGER
+        )"""
+    )
+    db.execute("CREATE INDEX raw_events_event_time ON raw_events (event_time_ms)")
+    db.execute("CREATE INDEX raw_events_arrival ON raw_events (arrival_time_ms)")
+    for op in ("UPDATE", "DELETE"):
+        db.execute(
+            f"""CREATE TRIGGER raw_events_no_{op.lower()} BEFORE {op} ON raw_events
+            BEGIN SELECT RAISE(ABORT, 'raw_events is append-only'); END"""
+        )
+    db.execute(
+        """
+        CREATE TABLE ingests (
+            id INTEGER PRIMARY KEY,
+            source_name TEXT,
+            file TEXT,
+            started_ms INTEGER,
+            finished_ms INTEGER,
+            rows_read INTEGER NOT NULL DEFAULT 0,
+            accepted INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            quarantined INTEGER NOT NULL DEFAULT 0,
+            quarantined_by_reason TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'running'
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            ingest_id INTEGER,
+            line INTEGER,
+            event_id TEXT,
+            reason TEXT NOT NULL,
+            detail TEXT,
+            raw TEXT,
+            at_ms INTEGER NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX quarantine_at ON quarantine (at_ms)")
+    db.execute("CREATE INDEX quarantine_reason ON quarantine (reason, at_ms)")
+
+
+@migrations()
+def m002_versions(db: Database) -> None:
+    metric_cols = ",\n".join(
+        f"{c} INTEGER" if c in ADDITIVE_COLUMNS or c == "distinct_users" else f"{c} REAL"
+        for c in METRIC_COLUMNS
+    )
+    db.execute(
+        f"""
+        CREATE TABLE versions (
+            id INTEGER PRIMARY KEY,
+            series TEXT NOT NULL,
+            window_start_ms INTEGER NOT NULL,
+            window_end_ms INTEGER NOT NULL,
+            grp TEXT NOT NULL,
+            version INTEGER NOT NULL CHECK (version >= 1),
+            timing TEXT NOT NULL,
+            tier TEXT NOT NULL CHECK (tier IN ('live', 'preliminary', 'final')),
+            reason TEXT NOT NULL,
+            processing_time_ms INTEGER,
+            watermark_ms INTEGER,
+            {metric_cols},
+            event_count INTEGER NOT NULL,
+            superseded_by_start_ms INTEGER,
+            superseded_by_end_ms INTEGER,
+            job_id INTEGER,
+            UNIQUE (series, window_start_ms, grp, version)
+        )"""
+    )
+    # as_of: newest version of a window at processing time t.
+    db.execute(
+        "CREATE INDEX versions_as_of ON versions (series, window_start_ms, grp, processing_time_ms)"
+    )
+    for op in ("UPDATE", "DELETE"):
+        db.execute(
+            f"""CREATE TRIGGER versions_no_{op.lower()} BEFORE {op} ON versions
+            BEGIN SELECT RAISE(ABORT, 'versions are append-only'); END"""
+        )
+    db.execute(
+        """CREATE TRIGGER versions_gap_free BEFORE INSERT ON versions
+        WHEN NEW.version != 1 + coalesce((SELECT max(version) FROM versions
+             WHERE series = NEW.series AND window_start_ms = NEW.window_start_ms
+               AND grp = NEW.grp), 0)
+        BEGIN SELECT RAISE(ABORT, 'version numbers must be gap-free'); END"""
+    )
+    db.execute(
+        """CREATE TRIGGER versions_final_is_final BEFORE INSERT ON versions
+        WHEN NEW.reason != 'adjustment' AND EXISTS (SELECT 1 FROM versions
+             WHERE series = NEW.series AND window_start_ms = NEW.window_start_ms
+               AND grp = NEW.grp AND tier = 'final')
+        BEGIN SELECT RAISE(ABORT, 'window is final: only adjustments may follow'); END"""
+    )
+    db.execute(
+        """
+        CREATE TABLE contributions (
+            series TEXT NOT NULL,
+            window_start_ms INTEGER NOT NULL,
+            grp TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            sign INTEGER NOT NULL DEFAULT 1 CHECK (sign IN (-1, 1))
+        )"""
+    )
+    db.execute(
+        "CREATE INDEX contributions_window ON contributions (series, window_start_ms, grp, version)"
+    )
+    db.execute(
+        """
+        CREATE TABLE late_events (
+            id INTEGER PRIMARY KEY,
+            series TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            source TEXT,
+            window_start_ms INTEGER NOT NULL,
+            window_end_ms INTEGER NOT NULL,
+            grp TEXT NOT NULL,
+            action TEXT NOT NULL,
+            late_by_ms INTEGER,
+            watermark_ms INTEGER,
+            processing_time_ms INTEGER,
+            event_time_ms INTEGER,
+            amount_cents INTEGER,
+            absorbed_by_job INTEGER
+        )"""
+    )
+    db.execute("CREATE INDEX late_events_pending ON late_events (series, absorbed_by_job)")
+    db.execute("CREATE INDEX late_events_time ON late_events (processing_time_ms)")
+
+
+@migrations()
+def m003_jobs_and_adjustments(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            series TEXT,
+            range_start_ms INTEGER,
+            range_end_ms INTEGER,
+            label TEXT,
+            tier TEXT,
+            reason TEXT,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'failed')),
+            idempotency_key TEXT UNIQUE,
+            requested_key TEXT,
+            cutoff_ms INTEGER,
+            counts TEXT NOT NULL DEFAULT '{}',
+            error TEXT,
+            created_ms INTEGER,
+            started_ms INTEGER,
+            finished_ms INTEGER
+        )"""
+    )
+    db.execute("CREATE INDEX jobs_created ON jobs (created_ms)")
+    db.execute(
+        """
+        CREATE TABLE job_diffs (
+            job_id INTEGER NOT NULL,
+            series TEXT NOT NULL,
+            window_start_ms INTEGER NOT NULL,
+            grp TEXT NOT NULL,
+            streaming_version INTEGER,
+            streaming_revenue_cents INTEGER,
+            streaming_events INTEGER,
+            batch_revenue_cents INTEGER,
+            batch_events INTEGER,
+            diff_revenue_cents INTEGER,
+            diff_events INTEGER,
+            written_version INTEGER
+        )"""
+    )
+    db.execute("CREATE INDEX job_diffs_job ON job_diffs (job_id)")
+    db.execute("CREATE INDEX job_diffs_window ON job_diffs (series, window_start_ms, grp)")
+    db.execute(
+        """
+        CREATE TABLE adjustments (
+            id INTEGER PRIMARY KEY,
+            series TEXT NOT NULL,
+            window_start_ms INTEGER NOT NULL,
+            window_end_ms INTEGER NOT NULL,
+            grp TEXT NOT NULL,
+            final_version INTEGER NOT NULL,
+            event_id TEXT,
+            revenue_cents INTEGER NOT NULL DEFAULT 0,
+            orders INTEGER NOT NULL DEFAULT 0,
+            items INTEGER NOT NULL DEFAULT 0,
+            events INTEGER NOT NULL DEFAULT 0,
+            period_start_ms INTEGER NOT NULL,
+            period_end_ms INTEGER NOT NULL,
+            booked_at_ms INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            job_id INTEGER,
+            UNIQUE (series, window_start_ms, grp, event_id)
+        )"""
+    )
+    db.execute("CREATE INDEX adjustments_period ON adjustments (series, period_start_ms)")
+
+
+@migrations()
+def m004_config_and_checkpoints(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE config_versions (
+            id INTEGER PRIMARY KEY,
+            series TEXT NOT NULL,
+            spec_json TEXT NOT NULL,
+            applied_at_ms INTEGER NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX config_versions_series ON config_versions (series, id)")
+    db.execute(
+        """
+        CREATE TABLE kv (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_ms INTEGER
+        )"""
+    )
+
+
+@migrations()
+def m005_tier_triggers_use_the_latest_version(db: Database) -> None:
+    """The final check scanned every version of a window (a window with thousands of
+    late panes made each insert slow); the latest version's tier says it all once
+    tiers can never go back, which this migration also enforces."""
+    latest_tier = (
+        "(SELECT tier FROM versions WHERE series = NEW.series "
+        "AND window_start_ms = NEW.window_start_ms AND grp = NEW.grp "
+        "ORDER BY version DESC LIMIT 1)"
+    )
+    rank = "CASE {} WHEN 'live' THEN 0 WHEN 'preliminary' THEN 1 WHEN 'final' THEN 2 END"
+    db.execute("DROP TRIGGER IF EXISTS versions_final_is_final")
+    db.execute(
+        f"""CREATE TRIGGER versions_final_is_final BEFORE INSERT ON versions
+        WHEN NEW.reason != 'adjustment' AND {latest_tier} = 'final'
+        BEGIN SELECT RAISE(ABORT, 'window is final: only adjustments may follow'); END"""
+    )
+    db.execute(
+        f"""CREATE TRIGGER versions_tier_never_goes_back BEFORE INSERT ON versions
+        WHEN {rank.format("NEW.tier")} < coalesce({rank.format(latest_tier)}, 0)
+        BEGIN SELECT RAISE(ABORT, 'a window''s tier never goes back'); END"""
+    )
+
+
+@migrations()
+def m006_alerts(db: Database) -> None:
+    """Alert rules and the alert log (engine.runtime.alerts, engine.store.alerts).
+
+    ``alert_log`` holds one row per fired alert (once per rule, window and tier)
+    and one per provisional warning (once per rule and window): the UNIQUE key is
+    what makes re-running the evaluation change nothing. A warning's ``status``
+    moves from 'provisional' to 'confirmed' or 'contradicted' when the number the
+    rule alerts on arrives. ``alert_deliveries`` records each sink's attempt to
+    deliver a notice (webhook POSTs), failures included.
+    """
+    db.execute(
+        """
+        CREATE TABLE alert_rules (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            metric TEXT NOT NULL CHECK (metric IN ('revenue', 'orders', 'items', 'events')),
+            series TEXT NOT NULL,
+            grp TEXT NOT NULL DEFAULT '*',
+            comparator TEXT NOT NULL CHECK (comparator IN ('below', 'above')),
+            threshold REAL NOT NULL,
+            live_margin REAL NOT NULL DEFAULT 0.1 CHECK (live_margin >= 0 AND live_margin < 1),
+            alert_tier TEXT NOT NULL DEFAULT 'final'
+                CHECK (alert_tier IN ('preliminary', 'final')),
+            webhook_url TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            origin TEXT NOT NULL DEFAULT 'user',
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE alert_log (
+            id INTEGER PRIMARY KEY,
+            rule_id INTEGER NOT NULL REFERENCES alert_rules (id),
+            kind TEXT NOT NULL CHECK (kind IN ('alert', 'warning')),
+            once_per TEXT NOT NULL,
+            series TEXT NOT NULL,
+            window_start_ms INTEGER NOT NULL,
+            window_end_ms INTEGER NOT NULL,
+            grp TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            version_processing_ms INTEGER,
+            metric TEXT NOT NULL,
+            value REAL,
+            threshold REAL NOT NULL,
+            comparator TEXT NOT NULL,
+            margin REAL NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('fired', 'provisional', 'confirmed', 'contradicted')),
+            backfill INTEGER NOT NULL DEFAULT 0,
+            raised_ms INTEGER NOT NULL,
+            resolved_ms INTEGER,
+            resolved_tier TEXT,
+            resolved_version INTEGER,
+            resolved_value REAL,
+            message TEXT NOT NULL,
+            UNIQUE (rule_id, window_start_ms, kind, once_per)
+        )"""
+    )
+    db.execute("CREATE INDEX alert_log_raised ON alert_log (raised_ms)")
+    db.execute("CREATE INDEX alert_log_open ON alert_log (rule_id, status)")
+    db.execute(
+        """
+        CREATE TABLE alert_deliveries (
+            id INTEGER PRIMARY KEY,
+            log_id INTEGER NOT NULL REFERENCES alert_log (id),
+            sink TEXT NOT NULL,
+            event TEXT NOT NULL,
+            target TEXT,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            payload TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            last_attempt_ms INTEGER,
+            UNIQUE (log_id, sink, event)
+        )"""
+    )
+    db.execute("CREATE INDEX alert_deliveries_status ON alert_deliveries (status)")
+
+
+def open_database(path: str | Path) -> Database:
+    """A sqlite-utils ``Database`` on a fresh connection owned by the calling thread."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db = Database(conn)
+    if str(path) != ":memory:":
+        db.enable_wal()
+    # WAL + NORMAL: a commit survives a process kill (the restart test's SIGKILL);
+    # only an OS crash could lose the last commits.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if migrations.pending(db):
+        with write_txn(db):
+            # Re-checked under the write lock: another process may have migrated.
+            migrations.apply(db)  # nested atomic() blocks become SAVEPOINTs
+    return db
+
+
+@contextlib.contextmanager
+def write_txn(db: Database) -> Iterator[Database]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; nests as a SAVEPOINT inside an open transaction."""
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")

@@ -1,0 +1,167 @@
+"""The alert log and rules as the Alerts page shows them: plain-words labels,
+values in display units, and each rule's recent windows against its threshold.
+Read-only views over ``engine.store.alerts``; the policy lives in ``engine.runtime.alerts``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from engine.core.timeutil import DAY_MS
+from engine.runtime.alerts import (
+    AlertRule,
+    by_window,
+    display_value,
+    list_rules,
+)
+from engine.store import alerts as sql
+from engine.store.db import Store
+from engine.store.schema import TIER_RANK
+
+STATUS_LABELS = {
+    ("alert", "fired"): "Alert fired",
+    ("alert", "contradicted"): "Alert (preliminary) contradicted by the final number",
+    ("warning", "provisional"): "Warning — provisional",
+    ("warning", "confirmed"): "Warning — confirmed by the alert-tier number",
+    ("warning", "contradicted"): "Warning — contradicted by a later number",
+}
+
+
+def log_frame(store: Store, limit: int = 500) -> pd.DataFrame:
+    """The log for people: one row per entry with a plain-words label, values in
+    display units (dollars for revenue), newest first."""
+    rows = sql.log_entries(store, limit)
+    columns = [
+        "id",
+        "what",
+        "kind",
+        "status",
+        "rule_id",
+        "rule_name",
+        "series",
+        "grp",
+        "window_start_ms",
+        "window_end_ms",
+        "tier",
+        "version",
+        "metric",
+        "value",
+        "threshold",
+        "resolved_tier",
+        "resolved_version",
+        "resolved_value",
+        "backfill",
+        "raised_ms",
+        "resolved_ms",
+        "message",
+    ]
+    out = []
+    for r in rows:
+        out.append(
+            {
+                **{c: r.get(c) for c in columns},
+                "what": STATUS_LABELS.get((r["kind"], r["status"]), f"{r['kind']} {r['status']}"),
+                "value": display_value(r["metric"], r["value"]),
+                "threshold": display_value(r["metric"], r["threshold"]),
+                "resolved_value": display_value(r["metric"], r["resolved_value"]),
+                "backfill": bool(r["backfill"]),
+            }
+        )
+    return pd.DataFrame(out, columns=columns)
+
+
+def log_summary(store: Store) -> dict[str, int]:
+    counts = sql.log_counts(store)
+    return {
+        "alerts_fired": sum(n for (k, _), n in counts.items() if k == "alert"),
+        "warnings_provisional": counts.get(("warning", "provisional"), 0),
+        "warnings_confirmed": counts.get(("warning", "confirmed"), 0),
+        "warnings_contradicted": counts.get(("warning", "contradicted"), 0),
+        "alerts_contradicted": counts.get(("alert", "contradicted"), 0),
+    }
+
+
+def rules_frame(store: Store) -> pd.DataFrame:
+    """Rules with thresholds and warning lines in display units."""
+    rows = []
+    for r in list_rules(store):
+        rows.append(
+            {
+                "id": r.id,
+                "enabled": r.enabled,
+                "name": r.name,
+                "metric": r.metric,
+                "grain": r.series,
+                "group": r.grp,
+                "comparator": r.comparator,
+                "threshold": display_value(r.metric, r.threshold),
+                "live_margin": r.live_margin,
+                "warning_line": display_value(r.metric, r.warning_line),
+                "alert_tier": r.alert_tier,
+                "webhook": r.webhook_url or "",
+                "origin": r.origin,
+                "created_ms": r.created_ms,
+            }
+        )
+    cols = [
+        "id",
+        "enabled",
+        "name",
+        "metric",
+        "grain",
+        "group",
+        "comparator",
+        "threshold",
+        "live_margin",
+        "warning_line",
+        "alert_tier",
+        "webhook",
+        "origin",
+        "created_ms",
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def rule_timeline(
+    store: Store, rule: AlertRule, now_ms: int, lookback_ms: int = 14 * DAY_MS, tz: str = "UTC"
+) -> pd.DataFrame:
+    """Per window of the rule's series and group: the current number (display
+    units), its tier, and what the rule makes of it now ('alert', 'warning',
+    'within', 'in progress') — the data behind the page's rule chart.
+    ``window_start`` is the wall-clock start in ``tz`` (naive, for chart axes)."""
+    rows = sql.window_versions(
+        store, rule.series, rule.grp, rule.column, now_ms - lookback_ms, now_ms
+    )
+    alert_rank = TIER_RANK[rule.alert_tier]
+    out = []
+    for ws, w in by_window(rows).items():
+        latest = w["latest"]
+        decisive = TIER_RANK[latest["tier"]] >= alert_rank
+        ended = now_ms >= w["end"]
+        if decisive:
+            state = "alert" if rule.beyond(latest["value"]) else "within"
+        elif not ended and rule.comparator == "below":
+            state = "in progress"
+        else:
+            state = "warning" if rule.beyond(latest["value"], rule.live_margin) else "within"
+        out.append(
+            {
+                "window_start_ms": ws,
+                "window_end_ms": w["end"],
+                "tier": latest["tier"],
+                "version": latest["version"],
+                "value": display_value(rule.metric, latest["value"]),
+                "state": state,
+            }
+        )
+    frame = pd.DataFrame(
+        out, columns=["window_start_ms", "window_end_ms", "tier", "version", "value", "state"]
+    )
+    frame.insert(
+        1,
+        "window_start",
+        pd.to_datetime(frame["window_start_ms"], unit="ms", utc=True)
+        .dt.tz_convert(tz)
+        .dt.tz_localize(None),
+    )
+    return frame

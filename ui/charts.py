@@ -1,0 +1,274 @@
+"""Plotly figures and display constants shared by the dashboard pages.
+
+Why a module: pages should read like a description of the UI (widgets → one
+engine call → a chart), so figure building — axis titles, legends, tier
+colours, local wall-clock axes — lives here, once. Like ``app_state`` it sits
+outside ``pages/`` (legacy auto-discovery would list it as a page) and outside
+``engine/`` (the engine does not draw).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from engine.store.queries import DELAY_BUCKETS
+from engine.views.dashboard import local_datetime
+
+TIER_COLORS = {"live": "#F28E2B", "preliminary": "#4E79A7", "final": "#59A14F"}
+TIER_LABELS = {
+    "live": "Live (streaming)",
+    "preliminary": "Preliminary (T+1 batch)",
+    "final": "Final (T+7)",
+}
+METRIC_LABELS = {"revenue_cents": "Revenue", "orders": "Orders", "items": "Items"}
+SOURCE_LABEL = {"*": "All sources"}
+
+
+def metric_axis(metric: str) -> str:
+    return "Revenue (USD)" if metric.endswith("_cents") else METRIC_LABELS.get(metric, metric)
+
+
+def metric_values(series: pd.Series, metric: str) -> pd.Series:
+    """Cents become dollars for charts; counts stay counts."""
+    return series / 100 if metric.endswith("_cents") else series
+
+
+def wall_clock(ms_values, tz: str) -> list:
+    """Local wall-clock datetimes without offset: Plotly draws them as given, and the
+    axis title names the zone."""
+    return [local_datetime(int(v), tz).replace(tzinfo=None) for v in ms_values]
+
+
+def _layout(fig: go.Figure, x_title: str, y_title: str, legend_title: str, height=360) -> None:
+    fig.update_layout(
+        height=height,
+        margin=dict(l=10, r=10, t=60, b=10),
+        legend=dict(title=dict(text=legend_title), orientation="h", y=1.02, yanchor="bottom", x=0),
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        hovermode="closest",
+    )
+
+
+def hourly_by_tier(today: pd.DataFrame, yesterday: pd.DataFrame, metric: str, tz: str):
+    """Today's hours as bars coloured by tier; yesterday's hours (latest) as a line."""
+    traces = []
+    hover = "%{x|%H:%M}: %{y:,.2f}<extra>%{fullData.name}</extra>"
+    for tier in TIER_COLORS:
+        part = today.loc[today["tier"] == tier]
+        if part.empty:
+            continue
+        traces.append(
+            go.Bar(
+                x=[h.hour for h in part["hour"]],
+                y=metric_values(part[metric], metric),
+                name=f"Today — {TIER_LABELS[tier]}",
+                marker_color=TIER_COLORS[tier],
+                customdata=part["versions"],
+                hovertemplate="%{x}:00 · %{y:,.2f} · %{customdata} versions<extra>%{fullData.name}</extra>",
+            )
+        )
+    if not yesterday.empty:
+        traces.append(
+            go.Scatter(
+                x=[h.hour for h in yesterday["hour"]],
+                y=metric_values(yesterday[metric], metric),
+                name="Yesterday (latest numbers)",
+                mode="lines+markers",
+                line=dict(color="#9AA0A6", dash="dot"),
+                hovertemplate=hover.replace("%{x|%H:%M}", "%{x}:00"),
+            )
+        )
+    fig = go.Figure(data=traces)
+    _layout(fig, f"Hour of day ({tz})", metric_axis(metric), "Colour = tier of each hour")
+    fig.update_xaxes(dtick=2, range=[-0.5, 23.5])
+    return fig
+
+
+def days_by_tier(days: pd.DataFrame, metric: str, tz: str, projection=None):
+    """Recent business days as bars coloured by tier; today's projected final (if
+    any) as a marker with its interval."""
+    traces = []
+    for tier in TIER_COLORS:
+        part = days.loc[days["tier"] == tier]
+        if part.empty:
+            continue
+        traces.append(
+            go.Bar(
+                x=[str(d) for d in part["day"]],
+                y=metric_values(part[metric], metric),
+                name=TIER_LABELS[tier],
+                marker_color=TIER_COLORS[tier],
+                hovertemplate="%{x}: %{y:,.2f}<extra>%{fullData.name}</extra>",
+            )
+        )
+    if projection is not None:
+        day, value, low, high = projection
+        traces.append(
+            go.Scatter(
+                x=[str(day)],
+                y=[value],
+                mode="markers",
+                marker=dict(symbol="diamond", size=12, color="#333333"),
+                error_y=dict(
+                    type="data", symmetric=False, array=[high - value], arrayminus=[value - low]
+                ),
+                name="Today — projected final (interval)",
+                hovertemplate="projected %{y:,.2f}<extra></extra>",
+            )
+        )
+    fig = go.Figure(data=traces)
+    _layout(fig, f"Business day ({tz})", metric_axis(metric), "Colour = tier of each day")
+    fig.update_xaxes(
+        type="category", categoryorder="array", categoryarray=[str(d) for d in days["day"]]
+    )
+    return fig
+
+
+def version_timeline(history: pd.DataFrame, bands: pd.DataFrame, metric: str, tz: str):
+    """The window's value over processing time as a step chart; shaded bands show
+    which tier the number had; markers carry each version's reason. Built in one
+    ``go.Figure(data, layout)`` call: incremental ``add_*`` re-validates every time."""
+    shapes = []
+    for row in bands.itertuples(index=False):
+        x0, x1 = wall_clock([row.start_ms, row.end_ms], tz)
+        shapes.append(
+            dict(
+                type="rect",
+                xref="x",
+                yref="paper",
+                x0=x0,
+                x1=x1,
+                y0=0,
+                y1=1,
+                fillcolor=TIER_COLORS.get(row.tier, "#cccccc"),
+                opacity=0.12,
+                line_width=0,
+                layer="below",
+            )
+        )
+    present = set(bands["tier"])
+    data = [
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            name=f"Band: {TIER_LABELS[tier]}",
+            marker=dict(symbol="square", size=12, color=color, opacity=0.4),
+        )
+        for tier, color in TIER_COLORS.items()
+        if tier in present
+    ]
+    x = wall_clock(history["processing_time_ms"], tz)
+    y = metric_values(history[metric], metric).tolist()
+    data.append(
+        go.Scatter(
+            x=x,
+            y=y,
+            mode="lines",
+            line=dict(shape="hv", color="#555555"),
+            name="Value shown (step)",
+            hoverinfo="skip",
+        )
+    )
+    tiers = history["tier"].tolist()
+    custom = history[["version", "reason"]].to_numpy()
+    for tier, color in TIER_COLORS.items():
+        idx = [i for i, t in enumerate(tiers) if t == tier]
+        if not idx:
+            continue
+        data.append(
+            go.Scatter(
+                x=[x[i] for i in idx],
+                y=[y[i] for i in idx],
+                mode="markers",
+                marker=dict(color=color, size=9, line=dict(color="white", width=1)),
+                name=f"Version ({tier})",
+                customdata=custom[idx],
+                hovertemplate="v%{customdata[0]} · %{customdata[1]}<br>%{x|%a %d %b %H:%M}"
+                "<br>%{y:,.2f}<extra></extra>",
+            )
+        )
+    fig = go.Figure(data=data, layout=dict(shapes=shapes))
+    _layout(
+        fig,
+        f"Processing time — when the number was computed ({tz})",
+        metric_axis(metric),
+        "Versions and tier bands",
+        height=400,
+    )
+    fig.update_xaxes(type="date")  # the legend-only traces would make it linear
+    return fig
+
+
+def explain_bars(breakdown: pd.DataFrame, metric: str):
+    """The change split by arrival-delay bucket (x) and source (colour)."""
+    traces = []
+    for source, part in breakdown.groupby("source", sort=True):
+        traces.append(
+            go.Bar(
+                x=part["delay_bucket"],
+                y=metric_values(part[metric], metric),
+                name=str(source),
+                hovertemplate="%{x}: %{y:,.2f}<extra>%{fullData.name}</extra>",
+            )
+        )
+    fig = go.Figure(data=traces)
+    _layout(
+        fig,
+        "Arrival delay of the events behind the change",
+        f"Change in {metric_axis(metric).lower()}",
+        "Source",
+        height=320,
+    )
+    fig.update_layout(barmode="relative")
+    present = set(breakdown["delay_bucket"])
+    order = [label for label, _ in DELAY_BUCKETS if label in present]
+    order += sorted(present - set(order))
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=order)
+    return fig
+
+
+def watermark_lags(wm: pd.DataFrame):
+    """How far each source's watermark trails processing time (log scale)."""
+    colors = [
+        "#9AA0A6" if idle else ("#E15759" if hold else "#4E79A7")
+        for idle, hold in zip(wm["idle"], wm["holding_back"], strict=True)
+    ]
+    fig = go.Figure(
+        go.Bar(
+            x=wm["lag_ms"] / 60_000,
+            y=wm["source"],
+            orientation="h",
+            marker_color=colors,
+            name="Watermark lag",
+            hovertemplate="%{y}: %{x:,.1f} min behind<extra></extra>",
+            showlegend=False,
+        )
+    )
+    for label, color in (
+        ("Holding the global watermark back", "#E15759"),
+        ("Active", "#4E79A7"),
+        ("Idle (not holding it back)", "#9AA0A6"),
+    ):
+        fig.add_scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker=dict(color=color, symbol="square", size=12),
+            name=label,
+        )
+    _layout(fig, "Lag behind processing time (minutes, log scale)", "Source", "Colour", height=320)
+    top = max(float(wm["lag_ms"].max()) / 60_000, 1.0)
+    fig.update_xaxes(type="log", range=[-1.5, math.log10(top) + 0.2])  # from ~2 s
+    return fig
+
+
+def counts_bar(labels, values, x_title: str, y_title: str, legend_title: str, color="#4E79A7"):
+    fig = go.Figure(go.Bar(x=list(labels), y=list(values), marker_color=color, name=y_title))
+    fig.update_traces(showlegend=True)
+    _layout(fig, x_title, y_title, legend_title, height=280)
+    return fig
