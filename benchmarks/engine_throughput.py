@@ -1,6 +1,6 @@
 """Throughput of the in-memory WindowOperator on 1 M simulated events.
 
-    /work/venv/bin/python benchmarks/engine_throughput.py [--events 1000000]
+    python benchmarks/engine_throughput.py [--events 1000000]
 
 Tumbling 1 h windows, bounded 5 min watermark, allowed lateness 1 h with the
 ``update`` action, metrics revenue/orders/items, versions emitted (drained at the

@@ -1,6 +1,6 @@
 """What-if replay of one configuration on 10 M events, against a plain numpy sort.
 
-    /work/venv/bin/python benchmarks/whatif.py [--events 10000000] [--repeat 3]
+    python benchmarks/whatif.py [--events 10000000] [--repeat 3]
 
 Target (issue 6): <= 0.5 s. The events are synthetic numpy arrays (a week of
 arrivals, four sources with exponential delays from seconds to hours); the ratio is

@@ -6,8 +6,8 @@ import streamlit as st
 
 from engine.core.timeutil import DAY_MS
 from engine.runtime import alerts
-from engine.store.queries import DEFAULT_GROUP
 from engine.views import alerts as alert_views
+from engine.views.dashboard import ALL_SOURCES as DEFAULT_GROUP
 from ui.format import fmt_time
 from ui.router import ensure_router
 from ui.runtime import get_runtime

@@ -6,8 +6,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from engine.core.timeutil import format_duration_ms
-from engine.runtime.finalize import business_day_bounds, business_day_of
+from engine.core.timeutil import business_day_bounds, business_day_of, format_duration_ms
 from engine.sim.simulator import SCENARIOS
 from engine.views import dashboard
 from ui import charts

@@ -6,10 +6,9 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from engine.core.timeutil import format_duration_ms
-from engine.runtime.finalize import business_day_of
-from engine.store.queries import DELAY_BUCKETS
+from engine.core.timeutil import business_day_of, format_duration_ms
 from engine.views import dashboard
+from engine.views.dashboard import DELAY_BUCKETS
 from ui import charts
 from ui.format import fmt_count, fmt_money, fmt_time
 from ui.router import ensure_router

@@ -14,8 +14,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from engine.store.queries import DELAY_BUCKETS
-from engine.views.dashboard import local_datetime
+from engine.views.dashboard import DELAY_BUCKETS, local_datetime
 
 TIER_COLORS = {"live": "#F28E2B", "preliminary": "#4E79A7", "final": "#59A14F"}
 TIER_LABELS = {

@@ -25,6 +25,7 @@ from engine.analysis.completeness import MATURE_MS, CompletenessModel, Estimate,
 from engine.core.timeutil import DAY_MS, datetime_to_ms, get_zone, ms_to_datetime
 from engine.runtime.finalize import FinalizePolicy, business_day_bounds, business_day_of
 from engine.store.db import Store
+from engine.store.queries import DELAY_BUCKETS
 from engine.store.schema import ADDITIVE_COLUMNS, TIERS
 
 HOURLY, DAILY = "hourly", "daily"
@@ -354,6 +355,7 @@ __all__ = [
     "ADDITIVE_COLUMNS",
     "ALL_SOURCES",
     "DAILY",
+    "DELAY_BUCKETS",
     "HOURLY",
     "METRICS",
     "TIERS",
