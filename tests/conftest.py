@@ -4,6 +4,7 @@ past week, and per-test copies of it so tests never see each other's writes."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -14,9 +15,16 @@ from hypothesis import HealthCheck, settings
 from engine.core.timeutil import parse_timestamp_ms
 from engine.runtime.runtime import Runtime, RuntimeSettings
 
-# No per-example deadlines: on a loaded 2-core CI box a GC pause is not a bug.
-settings.register_profile("latewatch", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("latewatch")
+# Two hypothesis profiles. "ci" (the default, what `.ci/run` and the README's test
+# command use) is derandomized with no example database, so every run gives the same
+# answer. "explore" draws fresh random examples, many of them, and is what developers
+# run before they finish (`HYPOTHESIS_PROFILE=explore .venv/bin/python -m pytest`);
+# whatever it finds is kept as an @example on the property. No per-example deadlines:
+# on a loaded 2-core box a GC pause is not a bug.
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", derandomize=True, database=None, **_COMMON)
+settings.register_profile("explore", derandomize=False, max_examples=500, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # A fixed "now" makes the seeded history (and every number in it) reproducible.
 SEED_NOW_MS = parse_timestamp_ms("2026-11-20T15:30:00Z")
