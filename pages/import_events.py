@@ -15,6 +15,7 @@ from engine.analysis import lateness
 from engine.core.events import QUARANTINE_REASONS
 from engine.core.timeutil import format_duration_ms
 from engine.ingest import mapping as im
+from engine.ingest.inspect import check_file, scan_file, zone_suggestions
 from ui import lab
 from ui.format import fmt_time
 from ui.router import ensure_router
@@ -58,7 +59,9 @@ upload = up.file_uploader(
     max_upload_size=MAX_UPLOAD_MB,
     key="imp_upload",
 )
-samples = sorted(p.name for p in SAMPLES_DIR.glob("*") if p.suffix in (".csv", ".parquet"))
+samples = sorted(
+    p.name for p in SAMPLES_DIR.glob("*") if p.suffix in (".csv", ".parquet", ".jsonl")
+)
 sample = sample_col.selectbox(
     "…or try a sample shipped with latewatch",
     [None, *samples],
@@ -82,8 +85,41 @@ elif sample is not None:
 else:
     st.session_state.pop("imp_path", None)
 
+
+def use_zone(key: str, zone: str) -> None:
+    st.session_state[key] = zone
+
+
+def rename(old: str) -> None:
+    try:
+        new = im.rename_dataset(imports_dir, old, st.session_state[f"imp_rename_{old}"])
+    except ValueError as exc:
+        st.session_state["imp_rename_error"] = str(exc)
+        return
+    st.session_state["imp_ds"] = new
+    result = st.session_state.get("imp_result")
+    if result and result["dataset"] == old:
+        result["dataset"] = new
+
+
+def remove(name: str, db_path: str) -> None:
+    im.delete_dataset(db_path)
+    st.session_state.pop("imp_confirm_delete", None)
+    st.session_state.pop("imp_ds", None)
+    result = st.session_state.get("imp_result")
+    if result and result["dataset"] == name:
+        st.session_state.pop("imp_result", None)
+
+
 path = st.session_state.get("imp_path")
-if path:
+check = check_file(path, st.session_state.get("imp_name")) if path else None
+if check is not None and not check.ok:
+    st.error(check.message)
+    st.caption(
+        "latewatch reads CSV with a header row, JSON lines (one object per line) and "
+        "Parquet, each row an event with an event time and an arrival time."
+    )
+if check is not None and check.ok:
     token, name = st.session_state["imp_token"], st.session_state["imp_name"]
     st.markdown(f"**First rows of `{name}`** — as read, before any mapping")
     st.dataframe(im.read_preview(path, 10), hide_index=True, width="stretch")
@@ -123,6 +159,24 @@ if path:
     problems = mapping.problems(columns)
     for p in problems:
         st.warning(p)
+    outcome = scan_file(path, mapping, assume_tz)
+    if not problems and outcome.no_offset and assume_tz is None:
+        share = outcome.no_offset / max(outcome.scanned, 1)
+        st.warning(
+            f"**{share:.0%} of the first {outcome.scanned:,} rows have timestamps without a "
+            "UTC offset** (like `2026-03-02 11:00:00`), so they would be quarantined as "
+            "`no_offset`. Pick the time zone they were written in above — latewatch never "
+            "guesses local time. Servers usually log in UTC; exports made by people are "
+            f"usually in the business zone ({rt.settings.tz})."
+        )
+        zone_cols = st.columns(len(zone_suggestions(rt.settings.tz)) + 2)
+        for col, z in zip(zone_cols, zone_suggestions(rt.settings.tz), strict=False):
+            col.button(
+                f"Read them as {z}",
+                key=f"imp_use_{z}",
+                on_click=use_zone,
+                args=(f"imp_tz_{token}", z),
+            )
     st.markdown(
         "**How the rows will be read** — the first ten, then every row of the first 2,000 "
         "that will be quarantined"
@@ -136,14 +190,25 @@ if path:
     # -- 3. import ---------------------------------------------------------------------
     st.subheader("3. Import")
     dataset = st.text_input("Dataset name", value=im.dataset_name(name), key=f"imp_dataset_{token}")
-    if st.button("Import", type="primary", disabled=bool(problems), key="imp_go"):
+    nothing = outcome.all_quarantined and not problems
+    if nothing:
+        st.caption(
+            f":material/block: Import is off: none of the first {outcome.scanned:,} rows would "
+            "be accepted ("
+            + ", ".join(f"{k}: {v:,}" for k, v in outcome.by_reason.items())
+            + "). Fix the mapping or the time zone first."
+        )
+    if st.button("Import", type="primary", disabled=bool(problems) or nothing, key="imp_go"):
         with st.status(f"Importing {name}…") as status:
             result = im.import_file(
                 path, mapping, imports_dir, dataset, rt.now_ms(), assume_tz, file_label=name
             )
             status.update(label="Imported", state="complete")
+        if result.kept:
+            st.session_state["imp_ds"] = result.dataset  # analyse the dataset just imported
         st.session_state["imp_result"] = {
             "dataset": result.dataset,
+            "kept": result.kept,
             "file": name,
             **result.accounting(),
             "by_reason": result.report.quarantined_by_reason,
@@ -159,6 +224,11 @@ if report:
     r2.metric("Accepted", f"{report['accepted']:,}", border=True)
     r3.metric("Duplicates", f"{report['duplicates']:,}", border=True)
     r4.metric("Quarantined", f"{report['quarantined']:,}", border=True)
+    if not report.get("kept", True):
+        st.warning(
+            f"No row was accepted, so no dataset `{report['dataset']}` was created. The "
+            "reasons are below."
+        )
     verdict = "✓" if report["balanced"] else "✗ does not add up"
     st.caption(
         f"{report['accepted']:,} accepted + {report['duplicates']:,} duplicates + "
@@ -184,13 +254,51 @@ if datasets.empty:
     st.caption("No datasets yet: import a file above.")
     st.stop()
 names = list(datasets["dataset"])
-default = report["dataset"] if report and report["dataset"] in names else names[0]
-chosen_ds = st.selectbox("Dataset", names, index=names.index(default), key="imp_ds")
+if st.session_state.get("imp_ds") not in names:
+    st.session_state.pop("imp_ds", None)
+if "imp_ds" not in st.session_state:
+    st.session_state["imp_ds"] = (
+        report["dataset"] if report and report["dataset"] in names else names[0]
+    )
+chosen_ds = st.selectbox("Dataset", names, key="imp_ds")
 row = datasets.set_index("dataset").loc[chosen_ds]
 db_path = row["path"]
 n_events, summary, capture = load_lateness(db_path, int(row["events"]), int(row["ingests"]))
+b1, b2, b3 = st.columns([2, 2, 2])
+if b1.button("Open in the What-if lab", type="primary", key="imp_whatif"):
+    st.session_state["whatif_dataset"] = chosen_ds
+    st.switch_page("pages/whatif.py", query_params={"data": chosen_ds})
+with b2.popover("Rename this dataset", icon=":material/edit:"):
+    st.text_input("New name", value=chosen_ds, key=f"imp_rename_{chosen_ds}")
+    st.button("Rename", key="imp_rename_go", on_click=rename, args=(chosen_ds,))
+    if st.session_state.get("imp_rename_error"):
+        st.error(st.session_state.pop("imp_rename_error"))
+if st.session_state.get("imp_confirm_delete") != chosen_ds:
+    b3.button(
+        "Remove this dataset",
+        key="imp_delete",
+        icon=":material/delete:",
+        on_click=st.session_state.update,
+        kwargs={"imp_confirm_delete": chosen_ds},
+    )
+else:
+    b3.warning(f"Remove `{chosen_ds}` ({n_events:,} events) for good? This cannot be undone.")
+    y, n = b3.columns(2)
+    y.button(
+        "Yes, remove",
+        type="primary",
+        key="imp_delete_yes",
+        on_click=remove,
+        args=(chosen_ds, db_path),
+    )
+    n.button(
+        "Cancel",
+        key="imp_delete_no",
+        on_click=st.session_state.pop,
+        args=("imp_confirm_delete", None),
+    )
 if n_events == 0:
-    st.info("This dataset has no accepted events.")
+    st.info("This dataset has no accepted events: remove it, or import a file into it.")
     st.stop()
 ingests = im.dataset_ingests(db_path)
 st.caption(
@@ -207,11 +315,3 @@ shown = shown.rename(columns=lambda c: c.removesuffix("_ms")).rename(
 )
 st.dataframe(shown, hide_index=True, width="stretch")
 st.plotly_chart(lab.capture_figure(capture), width="stretch", key="imp_capture")
-b1, b2, _ = st.columns([2, 1, 3])
-if b1.button("Open in the What-if lab", type="primary", key="imp_whatif"):
-    st.session_state["whatif_dataset"] = chosen_ds
-    st.switch_page("pages/whatif.py", query_params={"data": chosen_ds})
-if b2.button("Remove this dataset", key="imp_delete"):
-    im.delete_dataset(db_path)
-    st.session_state.pop("imp_result", None)
-    st.rerun()

@@ -145,8 +145,9 @@ def test_shipped_samples_are_what_the_generator_writes(tmp_path):
         "events_sample.csv": 3_000,
         "events_renamed.parquet": 2_000,
         "events_broken.csv": import_samples.BROKEN_ROWS,
+        "events_sample.jsonl": 1_500,
     }
-    for name in ("events_sample.csv", "events_broken.csv"):
+    for name in ("events_sample.csv", "events_broken.csv", "events_sample.jsonl"):
         assert (tmp_path / name).read_bytes() == (SAMPLES / name).read_bytes(), name
     shipped = pd.read_parquet(SAMPLES / "events_renamed.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "events_renamed.parquet"), shipped)

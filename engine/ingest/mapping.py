@@ -265,6 +265,7 @@ class ImportResult:
     db_path: Path
     report: IngestReport
     quarantine: pd.DataFrame = field(default_factory=pd.DataFrame)
+    kept: bool = True  # False: nothing was accepted into a new dataset, so no file was kept
 
     @property
     def rows(self) -> int:
@@ -313,11 +314,13 @@ def import_file(
 
     ``now_ms`` is the processing time of the import (injected; the page passes the
     runtime clock). Importing into an existing dataset appends; repeated rows count
-    as duplicates, exactly as in the live ingest."""
+    as duplicates, exactly as in the live ingest. A *new* dataset that would hold no
+    accepted event is not kept (the report still says why every row was refused)."""
     problems = mapping.problems(file_columns(path))
     if problems:
         raise ValueError("; ".join(problems))
     db_path = dataset_path(imports_dir, dataset)
+    existed = db_path.exists()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     options = IngestOptions(
         parse=parse_options(mapping, assume_tz),
@@ -330,7 +333,26 @@ def import_file(
             map_records(read_file(path), mapping)
         )
         quarantine = store.quarantine_frame(limit=100_000, ingest_id=report.ingest_id)
-    return ImportResult(dataset_name(dataset), db_path, report, quarantine)
+    kept = existed or report.accepted > 0
+    if not kept:
+        delete_dataset(db_path)
+    return ImportResult(dataset_name(dataset), db_path, report, quarantine, kept)
+
+
+def rename_dataset(imports_dir: str | Path, old: str, new: str) -> str:
+    """Rename a dataset's file; returns the new (safe) name. Refuses to overwrite."""
+    src, dst = dataset_path(imports_dir, old), dataset_path(imports_dir, new)
+    if not src.exists():
+        raise ValueError(f"there is no dataset {old!r}")
+    if dst == src:
+        return dst.stem
+    if dst.exists():
+        raise ValueError(f"a dataset named {dst.stem!r} already exists")
+    for suffix in ("-wal", "-shm", ""):  # the companions travel with the file
+        q = src.with_name(src.name + suffix)
+        if q.exists():
+            q.rename(dst.with_name(dst.name + suffix))
+    return dst.stem
 
 
 def list_datasets(imports_dir: str | Path) -> pd.DataFrame:
@@ -430,5 +452,6 @@ __all__ = [
     "mapped_preview",
     "parse_options",
     "read_preview",
+    "rename_dataset",
     "save_upload",
 ]

@@ -9,6 +9,9 @@ the seeded simulator so they can be rebuilt byte for byte:
   ``channel``, ``occurred_at``, ``received_at``, ``value`` …) and *naive* local
   timestamps written in America/Chicago: shows the column mapping and the time
   zone choice (without a zone every row is quarantined as ``no_offset``);
+- ``events_sample.jsonl`` — 1,500 events as JSON lines (one object per line, the
+  shape ``POST /events`` takes) with times written in New York local time *with* their
+  offset (``2026-03-02T09:15:00.123-05:00``): imports as is, offsets honoured;
 - ``events_broken.csv`` — 41 rows of which 13 are broken on purpose (one per
   quarantine reason that applies to imports, a duplicate and a conflicting resend); a test checks
   that every row is reported.
@@ -17,6 +20,7 @@ the seeded simulator so they can be rebuilt byte for byte:
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -75,6 +79,18 @@ def write_renamed_parquet(path: Path) -> int:
     )
     out.to_parquet(path, index=False)
     return len(out)
+
+
+def write_sample_jsonl(path: Path) -> int:
+    rec = _records(13, 1_500)
+    for c in ("event_time", "arrival_time"):
+        local = pd.to_datetime(rec[c], utc=True).dt.tz_convert("America/New_York")
+        text = local.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3]
+        rec[c] = text + local.dt.strftime("%z").str.replace(r"(\d\d)$", r":\1", regex=True)
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        for row in rec.to_dict(orient="records"):
+            fh.write(json.dumps(row, separators=(",", ":")) + "\n")
+    return len(rec)
 
 
 def broken_rows() -> list[list[str]]:
@@ -189,6 +205,7 @@ def write_samples(out_dir: str | Path) -> dict[str, int]:
         "events_sample.csv": write_sample_csv(out / "events_sample.csv"),
         "events_renamed.parquet": write_renamed_parquet(out / "events_renamed.parquet"),
         "events_broken.csv": write_broken_csv(out / "events_broken.csv"),
+        "events_sample.jsonl": write_sample_jsonl(out / "events_sample.jsonl"),
     }
 
 
