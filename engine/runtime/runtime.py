@@ -1,4 +1,4 @@
-"""The runtime: clock + simulator feed + ingest + operators + store + jobs, wired.
+"""The runtime: clock + sources + operators + store + jobs, wired (the pipeline loop).
 
 One ``Runtime`` per process (the Streamlit app holds it in ``st.cache_resource``;
 ``python -m engine run`` holds it headless). The scheduler thread calls
@@ -12,72 +12,39 @@ Restart without loss, by construction:
 - on start, operator state is rebuilt by replaying the raw log up to the
   checkpoint (outputs discarded: they are stored already), then the raw rows
   after the checkpoint (committed but never processed) are processed normally;
-- the simulator feed is deterministic per (scenario, seed, start); it is
-  re-positioned at the checkpoint, and anything it delivers twice is caught by
-  the ingest de-duplication (counted as duplicates, never stored twice);
+- the simulator feed (engine.runtime.feed) is re-positioned where it stopped;
+  anything it delivers twice is caught by the ingest de-duplication;
 - jobs are idempotent (engine.runtime.finalize).
 
-Time is injected: the runtime reads only its ``Clock``.
+Time is injected: the runtime reads only its ``Clock``. The status summary is
+engine.runtime.status; settings and the tick report are engine.runtime.settings.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import zlib
-from dataclasses import dataclass, field
-from datetime import timedelta
 
-from engine.core.events import ParseOptions
 from engine.core.operator import WindowOperator
 from engine.core.spec import PipelineSpec
-from engine.core.timeutil import DAY_MS, HOUR_MS
-from engine.ingest.ingestor import IngestOptions, Ingestor
 from engine.runtime.alerts import run_alert_job
 from engine.runtime.clock import Clock, SimulatedClock, wall_ms
 from engine.runtime.emissions import apply_side_output, record_emissions
-from engine.runtime.finalize import (
-    FinalizePolicy,
-    business_day_bounds,
-    business_day_of,
-    due_finalizations,
-    finalize_day,
-    reprocess,
-)
+from engine.runtime.feed import CATCH_UP_STEP_MS, SimulatorFeed, catch_up, first_start_state
+from engine.runtime.finalize import FinalizePolicy, due_finalizations, finalize_day, reprocess
 from engine.runtime.pipelines import default_series
-from engine.sim.simulator import SCENARIOS, LiveFeed
-from engine.store.db import DEFAULT_DB_PATH, Store
+from engine.runtime.settings import DEFAULT_TZ, STATE_KEY, RuntimeSettings, TickReport
+from engine.runtime.status import runtime_status
+from engine.store.db import Store
 
-DEFAULT_TZ = "America/New_York"
-STATE_KEY = "runtime"
-CATCH_UP_STEP_MS = 2 * HOUR_MS
-
-
-@dataclass
-class RuntimeSettings:
-    db_path: str = DEFAULT_DB_PATH
-    scenario: str = "steady"
-    seed: int = 7
-    speed: float = 60.0  # simulated seconds per real second
-    tz: str = DEFAULT_TZ
-    history_days: int = 8  # simulated past, run through the real pipeline on first start
-    events_per_day: float | None = 20_000
-    tick_seconds: float = 1.0
-    jobs_seconds: float = 3.0
-    now_ms: int | None = None  # "now" at first start (None: the clock's); fixes seeded demos
-    finalize: FinalizePolicy = field(default_factory=lambda: FinalizePolicy(tz=DEFAULT_TZ))
-
-
-@dataclass
-class TickReport:
-    now_ms: int
-    arrived: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    versions: int = 0
-    late_events: int = 0
-    catching_up: bool = False
+__all__ = [
+    "CATCH_UP_STEP_MS",
+    "DEFAULT_TZ",
+    "STATE_KEY",
+    "Runtime",
+    "RuntimeSettings",
+    "TickReport",
+]
 
 
 class Runtime:
@@ -105,7 +72,7 @@ class Runtime:
         self.clock: Clock | None = clock
         self._injected_clock = clock is not None
         self.operators: dict[str, WindowOperator] = {}
-        self.feed: LiveFeed | None = None
+        self.feed: SimulatorFeed | None = None
         self.state: dict = {}
         self.scheduler = None
         self.last_tick: TickReport | None = None
@@ -168,26 +135,10 @@ class Runtime:
     def _first_start(self, store: Store) -> None:
         s = self.settings
         now = s.now_ms or (self.clock.now_ms() if self.clock is not None else wall_ms())
-        today = business_day_of(now, s.tz)
-        start_day = today - timedelta(days=s.history_days)
-        start_ms = business_day_bounds(start_day, s.tz)[0]
-        self.state = {
-            "scenario": s.scenario,
-            "seed": s.seed,
-            "feed_seed": s.seed,
-            "feed_start_ms": start_ms,
-            "feed_pos_ms": start_ms,
-            "clock_ms": start_ms,
-            "catch_up_to_ms": now,
-            "speed": s.speed,
-            "paused": False,
-            "processed_seq": 0,
-            "proc_ms": None,
-            "events_per_day": s.events_per_day,
-        }
+        self.state = first_start_state(s, now)
         with store.transaction():
             for name, spec in self.series.items():
-                store.save_config(name, spec, start_ms)
+                store.save_config(name, spec, self.state["feed_start_ms"])
             self._save_state(store)
 
     def _make_clock(self) -> None:
@@ -198,22 +149,13 @@ class Runtime:
             clock.pause()
         self.clock = clock
 
-    def _new_feed(self) -> LiveFeed:
-        return LiveFeed(
-            self.state["scenario"],
-            seed=self.state["feed_seed"],
-            start_ms=self.state["feed_start_ms"],
-            events_per_day=self.state.get("events_per_day"),
-        )
-
     def _rebuild(self, store: Store) -> None:
         """Operators from the raw log up to the checkpoint; then the rows after it."""
         self.operators = {
             name: WindowOperator(spec, track_contributions=True, collect_lateness=False)
             for name, spec in self.series.items()
         }
-        self.feed = self._new_feed()
-        self.feed.arrivals_until(self.state["feed_pos_ms"])  # already delivered
+        self.feed = SimulatorFeed(self.state)
         checkpoint = self.state.get("processed_seq", 0)
         pending = []
         for seq, event in store.iter_raw_events(0):
@@ -250,57 +192,18 @@ class Runtime:
         with self._lock:
             try:
                 if self.catching_up:
-                    return self._catch_up(budget_ms)
+                    return catch_up(self, budget_ms)
                 return self._tick_to(self.clock.now_ms())
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 raise
-
-    def _catch_up(self, budget_ms: int) -> TickReport:
-        target = self.state["catch_up_to_ms"]
-        deadline = wall_ms() + budget_ms
-        report = TickReport(now_ms=self.clock.now_ms(), catching_up=True)
-        while wall_ms() < deadline:
-            position = self.state.get("proc_ms") or self.state["feed_start_ms"]
-            step_to = min(position + CATCH_UP_STEP_MS, target)
-            self.clock.jump_to(step_to)
-            part = self._tick_to(step_to)
-            self.run_due_jobs()
-            report.arrived += part.arrived
-            report.accepted += part.accepted
-            report.versions += part.versions
-            report.now_ms = step_to
-            if step_to >= target:
-                self.state["catch_up_to_ms"] = None
-                if not self.state.get("paused") and hasattr(self.clock, "resume"):
-                    self.clock.resume()
-                self._save_state(self.store())
-                break
-        report.catching_up = self.catching_up
-        self.last_tick = report
-        return report
 
     def _tick_to(self, now: int) -> TickReport:
         store = self.store()
         report = TickReport(now_ms=now)
         if self.state.get("proc_ms") is not None and now <= self.state["proc_ms"]:
             return report
-        frame = self.feed.arrivals_until(now)
-        report.arrived = len(frame)
-        if len(frame):
-            ingestor = Ingestor(
-                store,
-                IngestOptions(
-                    parse=ParseOptions(max_future_ms=DAY_MS),
-                    source_name=f"simulator:{self.state['scenario']}",
-                    keep_events=False,
-                ),
-                clock=lambda: now,
-            )
-            ingest = ingestor.ingest_frame(frame)
-            report.accepted = ingest.accepted
-            report.duplicates = ingest.duplicates
-            report.quarantined = ingest.quarantined
+        self.feed.deliver(store, now, report)
         # The operators read the raw log, not the feed: events ingested by anyone
         # else (the HTTP API, `python -m engine ingest`) stream through them too.
         last_seq = self.state.get("processed_seq", 0)
@@ -308,7 +211,6 @@ class Runtime:
         for seq, event in store.iter_raw_events(last_seq):
             events.append(event)
             last_seq = seq
-        self.state["feed_pos_ms"] = now
         versions, late = self._process(store, events, last_seq, now)
         report.versions, report.late_events = versions, late
         self.last_tick = report
@@ -417,19 +319,10 @@ class Runtime:
             self._save_state(self.store())
 
     def set_scenario(self, scenario: str) -> None:
-        """Switch the simulator's scenario from now on. The new feed gets its own seed
-        (derived from the switch time), so its event ids never collide with the old."""
-        if scenario not in SCENARIOS:
-            raise ValueError(f"unknown scenario {scenario!r}; choose one of {sorted(SCENARIOS)}")
+        """Switch the simulator's scenario from now on (engine.runtime.feed)."""
         with self._lock:
             now = self.state.get("proc_ms") or self.clock.now_ms()
-            day_start = now - now % DAY_MS
-            self.state["scenario"] = scenario
-            self.state["feed_seed"] = zlib.crc32(f"{self.state['seed']}:{scenario}:{now}".encode())
-            self.state["feed_start_ms"] = min(day_start, now)
-            self.state["feed_pos_ms"] = now
-            self.feed = self._new_feed()
-            self.feed.arrivals_until(now)  # what the new feed "had" before now never arrived
+            self.feed.switch(scenario, now)
             self._save_state(self.store())
 
     def apply_config(self, series: str, spec: PipelineSpec) -> int:
@@ -468,32 +361,4 @@ class Runtime:
     # ------------------------------------------------------------------ reading
     def status(self) -> dict:
         """A small, thread-safe summary for the sidebar and the operations page."""
-        now = self.clock.now_ms() if self.clock is not None else None
-        ops = {}
-        for name, op in self.operators.items():
-            metrics = op.metrics()
-            ops[name] = {
-                "watermark_ms": metrics["watermark_ms"],
-                "per_key_watermarks_ms": metrics["per_key_watermarks_ms"],
-                "idle_keys": metrics["idle_keys"],
-                "state": metrics["state"],
-                "outcomes": metrics["outcomes"],
-            }
-        return {
-            "now_ms": now,
-            "clock": self.clock.describe() if self.clock is not None else "not started",
-            "simulated": bool(self.clock and self.clock.simulated),
-            "paused": bool(self.state.get("paused")),
-            "catching_up": self.catching_up,
-            "catch_up_to_ms": self.state.get("catch_up_to_ms"),
-            "speed": self.state.get("speed"),
-            "scenario": self.state.get("scenario"),
-            "db_path": self.settings.db_path,
-            "tz": self.settings.tz,
-            "processed_seq": self.state.get("processed_seq"),
-            "proc_ms": self.state.get("proc_ms"),
-            "last_tick": self.last_tick.__dict__ if self.last_tick else None,
-            "last_error": self.last_error,
-            "operators": ops,
-            "series": {name: spec.to_dict()["describe"] for name, spec in self.series.items()},
-        }
+        return runtime_status(self)
