@@ -9,7 +9,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.analysis.whatif import OUTCOME_NAMES, EventArrays, Unsupported, evaluate, tradeoff
@@ -157,8 +157,50 @@ def operator_run(df: pd.DataFrame, spec: PipelineSpec):
     return op, outcomes, versions, peak
 
 
+# Issue 11: the vectorized path counted recompute windows with the first source's
+# action for every source whenever all actions mapped to the same outcome code
+# (side_output and recompute both queue): 0 windows here, the operator 2.
+ISSUE11_RECOMPUTE_STREAM = frame(
+    [
+        (1001036, 1002500, -226, "web"),
+        (1000127, 1003200, 1838, "mobile"),
+        (1003168, 1003900, 4699, "web"),
+        (869002, 1003910, 2911, "partner"),
+        (965959, 1003920, 1422, "mobile"),
+        (1003621, 1003920, 4973, "web"),
+        (1003686, 1003920, 2820, "web"),
+        (1003512, 1003920, 4719, "web"),
+        (1003788, 1003920, -411, "web"),
+        (991504, 1006420, 2030, "mobile"),
+        (1004999, 1007120, 4092, "mobile"),
+        (976682, 1009620, 3667, "mobile"),
+        (1009181, 1010320, 1741, "web"),
+        (679759, 1011020, 2235, "manual"),
+        (-884118, 1013520, 1811, "manual"),
+        (1012066, 1014220, 2411, "mobile"),
+        (1009330, 1014920, 766, "mobile"),
+        (1009676, 1015620, 3821, "mobile"),
+        (1015939, 1016320, -73, "web"),
+        (1018353, 1018820, 1780, "web"),
+        (1008112, 1018830, 1050, "mobile"),
+        (1018839, 1021330, 3539, "mobile"),
+        (1021032, 1022030, 3621, "web"),
+        (1021782, 1022030, 3411, "web"),
+        (1008412, 1022040, 4584, "partner"),
+    ]
+)
+ISSUE11_RECOMPUTE_SPEC = PipelineSpec(
+    window=WindowSpec(kind="tumbling", size_ms=10_000),
+    watermark=WatermarkSpec(kind="bounded", delay_ms=0),
+    allowed_lateness_ms=5_000,
+    late_action="recompute",
+    sources=(SourcePolicy(source="web", late_action="side_output"),),
+)
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams, specs())
+@example(ISSUE11_RECOMPUTE_STREAM, ISSUE11_RECOMPUTE_SPEC)
 def test_vectorized_agrees_with_operator(df, spec):
     result = evaluate(df, spec, method="vectorized")
     op, outcomes, versions, peak = operator_run(df, spec)
@@ -171,6 +213,9 @@ def test_vectorized_agrees_with_operator(df, spec):
     assert result.outcome_cents == {k: cents[k] for k in OUTCOME_NAMES}
     assert result.pair_counts == {k: op.outcomes.pairs.get(k, 0) for k in OUTCOME_NAMES}
     assert result.recompute_windows == len(op.recompute_windows)
+    flagged = result.windows[result.windows["recompute"]]
+    cols = (flagged["group"], flagged["window_start_ms"], flagged["window_end_ms"])
+    assert set(zip(*cols, strict=True)) == op.recompute_windows
     assert result.peak_open_windows == peak
 
     panes = defaultdict(list)

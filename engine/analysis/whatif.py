@@ -52,7 +52,9 @@ class WhatIfResult:
     (group, window) holding at least one event; ``*_cents`` columns are exact.
     ``on_time_*`` is the on-time pane (0 when the window had none: nothing was
     published on time), ``last_*`` the last version, ``final_*`` a batch recompute
-    over every event of the window."""
+    over every event of the window; ``recompute`` says whether a late event of a
+    ``recompute`` source flagged the window for a recompute from the raw log
+    (``recompute_windows`` counts them)."""
 
     method: str
     spec: PipelineSpec
@@ -175,6 +177,7 @@ def _evaluate_vectorized(a: EventArrays, spec: PipelineSpec, track=None, pairs=N
     cols["fired_at_end"] = on & (t.on_time_row >= n)
     cols["last_version_at_ms"] = pd.array(last_at, dtype="Int64")
     cols["last_version_at_ms"][cols["versions"] == 0] = pd.NA
+    cols["recompute"] = t.recompute
     if pairs.per_record == 1:  # one pair per record: record outcomes are pair outcomes
         counts, cents = t.pair_counts, t.pair_cents
     else:
@@ -191,7 +194,7 @@ def _evaluate_vectorized(a: EventArrays, spec: PipelineSpec, track=None, pairs=N
         cents,
         pcounts,
         t.peak_open,
-        cl.recompute_windows,
+        int(t.recompute.sum()),
         cl.record_code,
     )
 
@@ -259,10 +262,11 @@ def _evaluate_operator(a: EventArrays, spec: PipelineSpec, reason: str) -> WhatI
         row["on_time_at_ms"] = on.processing_time_ms if on else pd.NA
         row["fired_at_end"] = bool(on and on.watermark_ms >= POS_INF_MS)
         row["last_version_at_ms"] = last.processing_time_ms if last else pd.NA
+        row["recompute"] = key in op.recompute_windows
         rows.append(row)
     cols = pd.DataFrame(rows, columns=_COLUMNS)
     for c in _COLUMNS[3:]:
-        if c != "fired_at_end":
+        if c not in ("fired_at_end", "recompute"):
             cols[c] = cols[c].astype("Int64")
     if spec.window.kind != "session":
         for c in [c for c in _COLUMNS if c.startswith(("final_", "on_time_", "last_"))]:
@@ -271,6 +275,7 @@ def _evaluate_operator(a: EventArrays, spec: PipelineSpec, reason: str) -> WhatI
     cols["late_updates"] = cols["late_updates"].astype("int64")
     cols["versions"] = cols["versions"].astype("int64")
     cols["fired_at_end"] = cols["fired_at_end"].astype(bool)
+    cols["recompute"] = cols["recompute"].astype(bool)
     counts = np.bincount(codes, minlength=5)[:5]
     cents = np.zeros(5, np.int64)
     np.add.at(cents, codes, a.amount_cents)
@@ -304,6 +309,7 @@ _COLUMNS = [
     "on_time_at_ms",
     "fired_at_end",
     "last_version_at_ms",
+    "recompute",
 ]
 
 

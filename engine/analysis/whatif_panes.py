@@ -244,7 +244,7 @@ class Classified:
     record_code: np.ndarray
     late_rows: np.ndarray  # records of accepted late pairs (pairs order)
     late_wids: np.ndarray
-    recompute_windows: int
+    recompute_wids: np.ndarray  # windows flagged for a recompute from the raw log
 
 
 def classify(a, track: Track, pairs: Pairs, spec: PipelineSpec) -> Classified:
@@ -275,11 +275,18 @@ def classify(a, track: Track, pairs: Pairs, spec: PipelineSpec) -> Classified:
     if pairs.valid is not None:
         code[~pairs.valid] = INVALID
 
-    recompute = 0
-    if "recompute" in {spec.action_for(s) for s in a.source_names}:
-        is_rec = np.array([spec.action_for(s) == "recompute" for s in a.source_names])
-        flag = (code == SIDE) & (is_rec[0] if src is None else is_rec[src])
-        recompute = len(np.unique(pairs.wid[flag]))
+    # Flagged for recompute: a queued pair of a source whose action is recompute.
+    # side_output and recompute share the SIDE code, so ``act`` cannot tell them
+    # apart: look the action up per source, whatever the other sources do.
+    recompute_wids = np.zeros(0, np.int64)
+    is_rec = np.array([spec.action_for(s) == "recompute" for s in a.source_names] or [False])
+    if is_rec.any():
+        if is_rec.all():
+            flag = code == SIDE
+        else:
+            rec_src = a.source_codes if per == 1 else np.repeat(a.source_codes, per)
+            flag = (code == SIDE) & is_rec[rec_src]
+        recompute_wids = np.unique(pairs.wid[flag])
 
     late_idx = np.flatnonzero(code == LATE)
     cap = spec.max_updates_per_window
@@ -301,7 +308,7 @@ def classify(a, track: Track, pairs: Pairs, spec: PipelineSpec) -> Classified:
         record_code=record_code,
         late_rows=late_idx // per,
         late_wids=pairs.wid[late_idx],
-        recompute_windows=recompute,
+        recompute_wids=recompute_wids,
     )
 
 
@@ -320,6 +327,7 @@ class WindowTable:
     items: np.ndarray
     on_time_row: np.ndarray  # record row of the on-time firing (n = end of input)
     last_late_row: np.ndarray  # -1 when no late version
+    recompute: np.ndarray  # bool: flagged for a recompute from the raw log
     peak_open: int
     pair_counts: np.ndarray  # (5,)
     pair_cents: np.ndarray
@@ -367,6 +375,8 @@ def aggregate(a, track: Track, pairs: Pairs, cl: Classified, spec: PipelineSpec)
     on_time_row[has_on_time] = fire_row
     last_late_row = np.full(nw, -1, np.int64)
     np.maximum.at(last_late_row, cl.late_wids, cl.late_rows)
+    recompute = np.zeros(nw, bool)
+    recompute[cl.recompute_wids] = True
 
     # Open state sampled after each record: created at row c, gone from the first
     # row whose watermark reaches end + max lateness (cleanup), as in the operator.
@@ -392,6 +402,7 @@ def aggregate(a, track: Track, pairs: Pairs, cl: Classified, spec: PipelineSpec)
         items=classes(items)[keep],
         on_time_row=on_time_row[keep],
         last_late_row=last_late_row[keep],
+        recompute=recompute[keep],
         peak_open=peak,
         pair_counts=counts.sum(axis=(0, 2))[:5],
         pair_cents=cents.sum(axis=(0, 2))[:5],
