@@ -6,6 +6,7 @@ import streamlit as st
 
 from engine.runtime.runtime import Runtime
 from ui.format import fmt_time
+from ui.guard import operator_panel
 
 
 def sidebar(rt: Runtime) -> None:
@@ -27,3 +28,4 @@ def sidebar(rt: Runtime) -> None:
             st.caption(f"Last error: {status['last_error']}")
         st.caption(f"Business time zone: {status['tz']}")
         st.caption(f"Database: `{status['db_path']}`")
+        operator_panel()

@@ -392,7 +392,13 @@ def delete_dataset(db_path: str | Path) -> None:
             q.unlink()
 
 
-def save_upload(chunks: Iterable[bytes], target: str | Path, max_bytes: int) -> int:
+UPLOAD_LIMIT_MB = 50  # MiB, as Streamlit counts; .streamlit/config.toml says the same
+UPLOAD_LIMIT_BYTES = UPLOAD_LIMIT_MB * 1024 * 1024
+
+
+def save_upload(
+    chunks: Iterable[bytes], target: str | Path, max_bytes: int = UPLOAD_LIMIT_BYTES
+) -> int:
     """Write an uploaded file to disk in chunks, refusing more than ``max_bytes``."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -403,7 +409,7 @@ def save_upload(chunks: Iterable[bytes], target: str | Path, max_bytes: int) -> 
             if written > max_bytes:
                 fh.close()
                 target.unlink(missing_ok=True)
-                raise ValueError(f"the file is larger than {max_bytes / 1e6:.0f} MB")
+                raise ValueError(f"the file is larger than {max_bytes / 2**20:g} MB")
             fh.write(chunk)
     return written
 
