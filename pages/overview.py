@@ -167,8 +167,7 @@ def live_panel(grp: str, metric: str) -> None:
         days = "day" if comp.history_days == 1 else "days"
         st.caption(
             f"From the arrival curves of the last {comp.history_days} past {days} per source "
-            f"(estimated at {fmt_time(est.now_ms, rt, '%H:%M')}; with few past days the "
-            "range is narrow because it is measured on few samples, not because it is certain)."
+            f"(estimated at {fmt_time(est.now_ms, rt, '%H:%M')}). Range: {est.interval_note()}."
         )
         projection = (data["today"], est.projected, est.low, est.high)
         if metric != "revenue_cents":

@@ -15,10 +15,18 @@ tier):
   / sum final_s`` — it folds in both the delay distribution and how event
   times spread over the window (diurnal traffic), so no traffic model is needed;
 - each source's share of the final value;
-- the spread of past projection errors at each age, for the interval (5th–95th
-  percentile; leave-one-out when there are few past windows, and deliberately
-  wide — the missing share could be nothing or twice its usual size — when there
-  are fewer than three).
+- a calibrated interval (split-conformal, per age): every past window's projection
+  is replayed as it would have been made at ``end + age`` — from a model fitted
+  only on windows that were mature by then — and its error against the final it
+  later got is kept (``residual_table``). The 90 % interval at an age spans the
+  conformal quantiles of those out-of-sample errors (the ⌊(n+1)·5 %⌋-th and
+  ⌈(n+1)·95 %⌉-th of n), which holds 90 % coverage whenever the past windows are
+  exchangeable with the next one. From 9 to 18 errors the bound is the conformal
+  quantile of |error| on both sides; with fewer than 9 no finite calibrated bound
+  exists, so the interval is twice the largest error seen or the share still
+  missing, whichever is wider, and labelled not calibrated.
+  ``coverage`` is what was measured: how often past finals fell inside the
+  interval they would have been given at that age.
 
 Projection at age ``a``: sources whose curve has reached ``min_ratio`` are
 scaled up, ``observed_s / c_s(a)``; sources that are still mostly missing
@@ -28,9 +36,10 @@ below the observed value (the interval may be: refunds and corrections arriving
 later can bring a final below it); at ``age >=
 mature_ms`` (or when the curves say everything has arrived) completeness is 1.0.
 
-``backtest`` replays this from an events frame alone: final = all events of a
-window; observed at age ``a`` = events with ``arrival <= end + a``; the model
-used at that moment sees only windows mature by then.
+``backtest`` replays this from an events frame alone: final = what the window holds
+at ``end + mature_ms`` (the final tier's number; later arrivals become adjustments);
+observed at age ``a`` = events with ``arrival <= end + a``; the model used at that
+moment sees only windows mature by then.
 """
 
 from __future__ import annotations
@@ -74,7 +83,10 @@ _POSITIVE_AGES_MS = (
 )
 
 
-LOO_BELOW = 10  # past windows under which interval errors are leave-one-out
+INTERVAL_LEVEL = 0.90
+CALIBRATED_MIN = 19  # errors for signed 90 % conformal bounds: ceil(0.95 (n+1)) <= n
+SYMMETRIC_MIN = 9  # errors for a 90 % conformal bound on |error|: ceil(0.9 (n+1)) <= n
+MIN_FIT_WINDOWS = 2  # a replayed past projection needs at least this many mature windows
 
 
 def age_grid(window_ms: int, extra_ms=()) -> np.ndarray:
@@ -154,6 +166,28 @@ class Estimate:
     low: float
     high: float
     by_source: pd.DataFrame
+    errors_n: int = 0  # past out-of-sample errors behind the interval
+    coverage: float | None = None  # measured: past finals inside their interval at this age
+    coverage_n: int = 0  # past windows behind ``coverage``
+
+    @property
+    def calibrated(self) -> bool:
+        """The interval is a calibrated 90 % interval (enough past errors at this age)."""
+        return self.errors_n >= SYMMETRIC_MIN
+
+    def interval_note(self) -> str:
+        """One honest sentence about the interval, for captions."""
+        if self.low == self.high:
+            return "final: every event this window will count has arrived"
+        if not self.calibrated:
+            return (
+                f"not calibrated: only {self.errors_n} past windows to learn the error "
+                "from, so the range is deliberately wide"
+            )
+        note = f"90 % interval calibrated on {self.errors_n} past windows"
+        if self.coverage is not None and self.coverage_n:
+            note += f"; it held {self.coverage:.0%} of {self.coverage_n} past finals"
+        return note
 
     @property
     def age_ms(self) -> int:
@@ -182,10 +216,13 @@ class CompletenessModel:
     ages_ms: np.ndarray  # (g,)
     ratio: np.ndarray  # (s, g) window-level arrival curve per source
     share: np.ndarray  # (s,) share of final value
-    err_lo: np.ndarray  # (g,) 5th percentile of final/projected - 1
-    err_hi: np.ndarray  # (g,) 95th percentile
+    err_lo: np.ndarray  # (g,) lower conformal bound of final/projected - 1
+    err_hi: np.ndarray  # (g,) upper bound
     history_windows: int
     min_ratio: float = 0.5
+    errors_n: np.ndarray | None = None  # (g,) out-of-sample errors behind each bound
+    coverage: np.ndarray | None = None  # (g,) measured share of past finals in their interval
+    coverage_n: np.ndarray | None = None  # (g,) past windows that measurement used
 
     @classmethod
     def fit(
@@ -195,7 +232,12 @@ class CompletenessModel:
         history_windows: int = 28,
         mature_ms: int = MATURE_MS,
         min_ratio: float = 0.5,
+        residuals: ResidualTable | None = None,
+        measure_coverage: bool = False,
     ) -> CompletenessModel:
+        """``residuals``: a ``residual_table`` of the same arrivals and settings, to
+        share between many fits (the backtest); ``measure_coverage`` also replays how
+        often past finals fell inside their interval (the dashboard shows it)."""
         ages = arrivals.ages_ms
         gm = int(np.searchsorted(ages, mature_ms))
         if gm >= ages.size or ages[gm] != mature_ms:
@@ -224,53 +266,26 @@ class CompletenessModel:
         )
         if mature.size == 0:
             return model
-        totals = fin.sum(axis=1)  # (h,)
-        h = mature.size
-        if h < 3:
-            # Too few finals to measure the error: be honest and wide — what has not
-            # arrived yet could be anywhere from nothing to twice its usual share.
-            missing = 1 - np.clip((model.ratio * model.share[:, None]).sum(axis=0), 0, 1)
-            return cls(**{**model.__dict__, "err_lo": -missing, "err_hi": missing})
-        errs = np.empty((gm + 1, h))
-        if h >= LOO_BELOW:
-            for gi in range(gm + 1):
-                proj, _ = model._project(obs[:, :, gi], gi)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    errs[gi] = np.where(proj > 0, totals / proj - 1, 0.0)
-            lo, hi = np.quantile(errs, [0.05, 0.95], axis=1)
-            return cls(**{**model.__dict__, "err_lo": lo, "err_hi": hi})
-        # With few past windows, in-sample errors are biased towards 0 (each window
-        # helped fit the curve it is judged by): use leave-one-out errors instead.
-        obs_sum = obs.sum(axis=0)  # (s, g')
-        for i in range(h):
-            rest_fin = fin_sum - fin[i]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r_i = np.where(rest_fin[:, None] > 0, (obs_sum - obs[i]) / rest_fin[:, None], 0.0)
-                sh_i = rest_fin / rest_fin.sum() if rest_fin.sum() > 0 else model.share
-            loo = cls(**{**model.__dict__, "ratio": r_i, "share": sh_i})
-            for gi in range(gm + 1):
-                proj, _ = loo._project(obs[i : i + 1, :, gi], gi)
-                errs[gi, i] = totals[i] / proj[0] - 1 if proj[0] > 0 else 0.0
-        lo, hi = np.quantile(errs, [0.05, 0.95], axis=1)
-        return cls(**{**model.__dict__, "err_lo": lo, "err_hi": hi})
+        table = residuals or residual_table(arrivals, history_windows, mature_ms, min_ratio)
+        missing = 1 - np.clip((model.ratio * model.share[:, None]).sum(axis=0), 0, 1)
+        lo, hi, n = _bounds(table.errors[mature], missing)
+        cov, cov_n = (
+            _measured_coverage(table, mature, missing) if measure_coverage else (None, None)
+        )
+        return cls(
+            **{
+                **model.__dict__,
+                "err_lo": lo,
+                "err_hi": hi,
+                "errors_n": n,
+                "coverage": cov,
+                "coverage_n": cov_n,
+            }
+        )
 
     def _project(self, obs: np.ndarray, gi: int) -> tuple[np.ndarray, np.ndarray]:
         """obs (n, s) cents at grid age index gi -> (projected totals (n,), per source (n, s))."""
-        c = self.ratio[:, gi]
-        reliable = (c >= self.min_ratio) & (self.share > 0)
-        per_source = obs.astype(float).copy()
-        if reliable.any():
-            per_source[:, reliable] = obs[:, reliable] / c[reliable]
-            rho_r = self.share[reliable].sum()
-            proj_r = per_source[:, reliable].sum(axis=1)
-            for si in np.flatnonzero(~reliable):
-                per_source[:, si] = proj_r * self.share[si] / rho_r
-        else:
-            c_all = float((c * self.share).sum())
-            if c_all > 0:
-                per_source = np.outer(obs.sum(axis=1) / c_all, self.share)
-        total = np.maximum(per_source.sum(axis=1), obs.sum(axis=1))
-        return total, per_source
+        return _project_with(self.ratio[:, gi], self.share, self.min_ratio, obs)
 
     def _age_index(self, age_ms: int) -> int | None:
         """Grid index at or just below ``age_ms`` (conservative); None once mature."""
@@ -293,6 +308,7 @@ class CompletenessModel:
         gi = self._age_index(now_ms - end)
         observed = obs.sum() + extra
         ratio = np.ones(len(self.sources))
+        errors_n, coverage, coverage_n = 0, None, 0
         if gi is None or self.history_windows == 0:
             total, per_source, lo_e, hi_e = observed, obs, 0.0, 0.0
         else:
@@ -300,6 +316,10 @@ class CompletenessModel:
             total, per_source = float(tot[0]) + extra, ps[0]
             lo_e, hi_e = float(self.err_lo[gi]), float(self.err_hi[gi])
             ratio = self.ratio[:, gi]
+            if self.errors_n is not None:
+                errors_n = int(self.errors_n[gi])
+            if self.coverage is not None and self.coverage_n[gi]:
+                coverage, coverage_n = float(self.coverage[gi]), int(self.coverage_n[gi])
         total = max(total, observed)
         # The projection never goes below what has been observed, but the interval
         # may: refunds and corrections arriving later can bring the final below it.
@@ -325,7 +345,127 @@ class CompletenessModel:
             low=low / 100,
             high=high / 100,
             by_source=by_source,
+            errors_n=errors_n,
+            coverage=coverage,
+            coverage_n=coverage_n,
         )
+
+
+def _project_with(
+    c: np.ndarray, share: np.ndarray, min_ratio: float, obs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Project observed cents ``obs`` (n, s) with arrival ratios ``c`` (s,) at one age:
+    reliable sources scaled up, the rest from their usual share of the reliable ones."""
+    reliable = (c >= min_ratio) & (share > 0)
+    per_source = obs.astype(float).copy()
+    if reliable.any():
+        per_source[:, reliable] = obs[:, reliable] / c[reliable]
+        rho_r = share[reliable].sum()
+        proj_r = per_source[:, reliable].sum(axis=1)
+        for si in np.flatnonzero(~reliable):
+            per_source[:, si] = proj_r * share[si] / rho_r
+    else:
+        c_all = float((c * share).sum())
+        if c_all > 0:
+            per_source = np.outer(obs.sum(axis=1) / c_all, share)
+    total = np.maximum(per_source.sum(axis=1), obs.sum(axis=1))
+    return total, per_source
+
+
+@dataclass(frozen=True)
+class ResidualTable:
+    """Every window's projection replayed at every age (see the module docstring):
+    ``fit_lo``/``fit_hi`` are the windows [lo, hi) the replayed model was fitted on."""
+
+    projected: np.ndarray  # (w, g) cents; NaN where too few windows were mature
+    errors: np.ndarray  # (w, g) final / projected - 1
+    observed: np.ndarray  # (w, g) cents
+    final: np.ndarray  # (w,) cents by mature age
+    fit_lo: np.ndarray  # (w, g)
+    fit_hi: np.ndarray  # (w, g)
+
+
+def residual_table(
+    arrivals: WindowArrivals, history_windows: int, mature_ms: int, min_ratio: float = 0.5
+) -> ResidualTable:
+    """Out-of-sample projection errors: window j at age a is projected by a model
+    fitted at ``end_j + a`` on the trailing ``history_windows`` windows mature then."""
+    ages = arrivals.ages_ms
+    gm = int(np.searchsorted(ages, mature_ms))
+    obs = arrivals.observed[:, :, : gm + 1].astype(float)  # (w, s, g)
+    fin = obs[:, :, gm]  # (w, s)
+    w, _, g = obs.shape
+    cum_obs = np.concatenate([np.zeros((1, *obs.shape[1:])), np.cumsum(obs, axis=0)])
+    cum_fin = np.concatenate([np.zeros((1, fin.shape[1])), np.cumsum(fin, axis=0)])
+    ends = arrivals.ends_ms
+    when = ends[:, None] + ages[None, : gm + 1]  # (w, g) when each projection is made
+    hi = np.minimum(np.searchsorted(ends + mature_ms, when, side="right"), np.arange(w)[:, None])
+    lo = np.maximum(hi - history_windows, 0)
+    projected = np.full((w, g), np.nan)
+    fitted: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    for j in range(w):
+        for gi in range(g):
+            a, b = int(lo[j, gi]), int(hi[j, gi])
+            if b - a < MIN_FIT_WINDOWS:
+                continue
+            if (a, b) not in fitted:
+                f = cum_fin[b] - cum_fin[a]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.where(f[:, None] > 0, (cum_obs[b] - cum_obs[a]) / f[:, None], 0.0)
+                fitted[(a, b)] = (ratio, f / f.sum() if f.sum() > 0 else np.zeros_like(f))
+            ratio, share = fitted[(a, b)]
+            total, _ = _project_with(ratio[:, gi], share, min_ratio, obs[j : j + 1, :, gi])
+            projected[j, gi] = max(float(total[0]), float(obs[j, :, gi].sum()))
+    final = fin.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        errors = np.where(projected > 0, final[:, None] / projected - 1, np.nan)
+    errors[(projected == 0) & (final[:, None] == 0)] = 0.0
+    return ResidualTable(projected, errors, obs.sum(axis=1), final, lo, hi)
+
+
+def _bounds(errors: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per age, 90 % bounds from n out-of-sample errors (m, g):
+    n >= ``CALIBRATED_MIN``: the signed conformal quantiles (keeps a known bias);
+    n >= ``SYMMETRIC_MIN``: the conformal quantile of |error|, both sides;
+    fewer: no finite calibrated bound exists — twice the largest |error| or the share
+    still missing, whichever is wider (labelled not calibrated)."""
+    g = errors.shape[1]
+    lo, hi, n = np.zeros(g), np.zeros(g), np.zeros(g, dtype=np.int64)
+    tail = (1 - INTERVAL_LEVEL) / 2
+    for gi in range(g):
+        r = np.sort(errors[:, gi][np.isfinite(errors[:, gi])])
+        k = n[gi] = r.size
+        if k >= CALIBRATED_MIN:
+            lo[gi] = r[max(int(np.floor((k + 1) * tail)), 1) - 1]
+            hi[gi] = r[min(int(np.ceil((k + 1) * (1 - tail))), k) - 1]
+        elif k >= SYMMETRIC_MIN:
+            q = np.sort(np.abs(r))[min(int(np.ceil((k + 1) * INTERVAL_LEVEL)), k) - 1]
+            lo[gi], hi[gi] = -q, q
+        else:
+            widest = max(2 * float(np.abs(r).max()) if k else 0.0, float(missing[gi]))
+            lo[gi], hi[gi] = -widest, widest
+    return lo, hi, n
+
+
+def _measured_coverage(
+    table: ResidualTable, windows: np.ndarray, missing: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per age: the share of ``windows`` whose final fell inside the interval they
+    would have been given then (bounds from the errors known at that moment)."""
+    g = table.errors.shape[1]
+    hits, counts = np.zeros(g), np.zeros(g, dtype=np.int64)
+    for j in windows:
+        for gi in range(g):
+            proj = table.projected[j, gi]
+            if not np.isfinite(proj):
+                continue
+            known = table.errors[table.fit_lo[j, gi] : table.fit_hi[j, gi], gi : gi + 1]
+            lo, hi, _ = _bounds(known, missing[gi : gi + 1])
+            low, high = min(proj, proj * (1 + lo[0])), max(proj, proj * (1 + hi[0]))
+            counts[gi] += 1
+            hits[gi] += low - 0.5 <= table.final[j] <= high + 0.5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(counts > 0, hits / counts, np.nan), counts
 
 
 def estimate_window(
@@ -340,7 +480,9 @@ def estimate_window(
     (arrivals after ``now_ms`` are ignored) and estimate the window."""
     known = events.loc[events["arrival_time_ms"].to_numpy() <= now_ms]
     arrivals = window_arrivals(known, window_ms, offset_ms=window_start_ms % window_ms)
-    model = CompletenessModel.fit(arrivals, now_ms, history_windows, mature_ms)
+    model = CompletenessModel.fit(
+        arrivals, now_ms, history_windows, mature_ms, measure_coverage=True
+    )
     in_window = (known["event_time_ms"] >= window_start_ms) & (
         known["event_time_ms"] < window_start_ms + window_ms
     )
@@ -367,18 +509,23 @@ def backtest_detail(
     offset_ms: int = 0,
 ) -> pd.DataFrame:
     """One row per (window, age): the projection made at ``end + age`` with only
-    what was known then, against the final (all events of the window). Windows
-    are used when their final is known: ``end + mature_ms <= last arrival``."""
+    what was known then, against the final (what the window holds at ``end +
+    mature_ms``, the final tier's number). Windows are used when their final is
+    known: ``end + mature_ms <= last arrival``."""
     arrivals = window_arrivals(events, window_ms, offset_ms, extra_ages_ms=(*ages_ms, mature_ms))
     last_arrival = int(events["arrival_time_ms"].max()) if len(events) else 0
-    finals = arrivals.final.sum(axis=1)
+    gm = int(np.searchsorted(arrivals.ages_ms, mature_ms))
+    finals = arrivals.observed[:, :, gm].sum(axis=1)  # the final tier's number
+    table = residual_table(arrivals, history_windows, mature_ms)
     rows = []
     for age in ages_ms:
         gi_all = int(np.searchsorted(arrivals.ages_ms, age))
         for wi, end in enumerate(arrivals.ends_ms):
             if end + mature_ms > last_arrival:
                 continue
-            model = CompletenessModel.fit(arrivals, int(end + age), history_windows, mature_ms)
+            model = CompletenessModel.fit(
+                arrivals, int(end + age), history_windows, mature_ms, residuals=table
+            )
             if model.history_windows < min_history:
                 continue
             est = model.project(
@@ -400,6 +547,7 @@ def backtest_detail(
                     "abs_pct_error": abs(est.projected / final - 1) * 100 if final else np.nan,
                     "observed_pct_error": abs(est.observed / final - 1) * 100 if final else np.nan,
                     "in_interval": bool(est.low <= final <= est.high),
+                    "calibrated": est.calibrated,
                     "final_below_observed": bool(final < est.observed),
                 }
             )

@@ -138,7 +138,9 @@ class ModelCache:
         model = None
         if not known.empty:
             arrivals = window_arrivals(known, window_ms, offset_ms=offset_ms)
-            model = CompletenessModel.fit(arrivals, fit_now, HISTORY_WINDOWS, MATURE_MS)
+            model = CompletenessModel.fit(
+                arrivals, fit_now, HISTORY_WINDOWS, MATURE_MS, measure_coverage=True
+            )
         with self._lock:
             self._items[key] = model
             while len(self._items) > self.size:
@@ -189,6 +191,12 @@ def completeness_view(
         "projected_revenue_cents": round(est.projected * 100),
         "projected_revenue_low_cents": round(est.low * 100),
         "projected_revenue_high_cents": round(est.high * 100),
+        "interval_level": 0.9,
+        "interval_calibrated": est.calibrated,
+        "interval_errors_n": est.errors_n,
+        "interval_measured_coverage": est.coverage,
+        "interval_coverage_windows": est.coverage_n,
+        "interval_note": est.interval_note(),
         "projected_final": projected,
         "projected_final_method": method,
         "label": est.label(),

@@ -211,7 +211,9 @@ def day_completeness(
     if events.empty:
         return None
     arrivals = window_arrivals(events, DAY_MS, start % DAY_MS, extra_ages_ms=(mature_ms,))
-    model = CompletenessModel.fit(arrivals, now_ms, history_windows, mature_ms)
+    model = CompletenessModel.fit(
+        arrivals, now_ms, history_windows, mature_ms, measure_coverage=True
+    )
     if model.history_windows == 0:
         return None
     today_ev = events.loc[(events["event_time_ms"] >= start) & (events["event_time_ms"] < end)]
