@@ -35,13 +35,15 @@ from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS
 
 # -- streaming output and side-output patches ---------------------------------------
 def _rebased_values(store, latest, new_rows, all_ids, spec_metrics) -> dict:
+    """The latest stored values plus ``new_rows``; non-additive metrics recomputed over
+    ``all_ids()`` (a callable: reading a whole window's ids is only paid when needed)."""
     values = {
         c: (latest[c] or 0)
         + sum(event_metrics(r["event_type"], r["amount_cents"], r["items"])[c] for r in new_rows)
         for c in ADDITIVE_COLUMNS
     }
     if any(m in spec_metrics for m in ("avg_order_value", "median_order_value", "distinct_users")):
-        full = aggregate(_rows_by_id(store, all_ids), spec_metrics)
+        full = aggregate(_rows_by_id(store, all_ids()), spec_metrics)
         values.update({c: full[c] for c in METRIC_COLUMNS if c not in ADDITIVE_COLUMNS})
     return values
 
@@ -118,8 +120,8 @@ def record_emissions(
                 seen.pop(key, None)
                 numbers.pop(key, None)
                 continue
-            contributed = store.contributed_ids(series, v.window_start_ms, v.group)
-            new_ids = set(v.added_ids) - contributed
+            added = set(v.added_ids)
+            new_ids = added - store.counted_among(series, v.window_start_ms, v.group, added)
             if not new_ids:
                 rep.skipped += 1
                 continue
@@ -132,7 +134,13 @@ def record_emissions(
                     ),
                 )
                 continue
-            nv.values = _rebased_values(store, latest, new_rows, contributed | new_ids, metrics)
+            nv.values = _rebased_values(
+                store,
+                latest,
+                new_rows,
+                lambda key=key, new_ids=new_ids: store.contributed_ids(series, *key) | new_ids,
+                metrics,
+            )
             nv.event_count = nv.values["events"]
             nv.added_ids = sorted(new_ids)
             append(nv)
@@ -201,8 +209,9 @@ def apply_side_output(
         counts = defaultdict(int)
         for (ws, we, grp), ids in sorted(by_window.items()):
             latest = store.latest(series, ws, grp)
-            contributed = store.contributed_ids(series, ws, grp)
-            new_rows = _rows_by_id(store, set(ids) - contributed)
+            pending_ids = set(ids)
+            counted = store.counted_among(series, ws, grp, pending_ids)
+            new_rows = _rows_by_id(store, pending_ids - counted)
             if not new_rows:
                 counts["already_counted"] += len(ids)
                 continue
@@ -214,11 +223,18 @@ def apply_side_output(
                     ),
                 )
                 continue
-            all_ids = contributed | {r["event_id"] for r in new_rows}
             if latest is None:
                 values = aggregate(new_rows, spec.metrics)
             else:
-                values = _rebased_values(store, latest, new_rows, all_ids, spec.metrics)
+                values = _rebased_values(
+                    store,
+                    latest,
+                    new_rows,
+                    lambda ws=ws, grp=grp, new_rows=new_rows: (
+                        store.contributed_ids(series, ws, grp) | {r["event_id"] for r in new_rows}
+                    ),
+                    spec.metrics,
+                )
             store.append_versions(
                 series,
                 [

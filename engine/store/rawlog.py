@@ -1,0 +1,148 @@
+"""The raw event log and ingest accounting: the append-only source of truth.
+
+Mixed into ``engine.store.db.Store`` (needs ``self.conn`` and ``self.transaction``).
+Writes are batched: one ``executemany`` per table and one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from engine.core.events import Event
+from engine.store.queries import chunks
+
+
+@dataclass
+class IngestCounts:
+    rows_read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(self.quarantined_by_reason.values())
+
+
+class RawLogWrites:
+    """Raw-log appends, de-duplication lookups, ingest records and the replay reader."""
+
+    def begin_ingest(self, source_name: str | None, file: str | None, now_ms: int) -> int:
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO ingests (source_name, file, started_ms) VALUES (?, ?, ?)",
+                (source_name, file, now_ms),
+            )
+            return int(cur.lastrowid)
+
+    def existing_contents(self, event_ids: Iterable[str]) -> dict[str, tuple]:
+        """event_id -> ``Event.content_key()`` for ids already in the raw log."""
+        out: dict[str, tuple] = {}
+        for part in chunks(list(event_ids), 5000):
+            marks = ",".join("?" * len(part))
+            for row in self.conn.execute(
+                "SELECT event_id, source, event_time_ms, amount_cents, items, event_type, key "
+                f"FROM raw_events WHERE event_id IN ({marks})",
+                part,
+            ):
+                out[row[0]] = tuple(row[1:])
+        return out
+
+    def write_ingest_batch(
+        self,
+        ingest_id: int | None,
+        events: Sequence[Event],
+        quarantined: Sequence[dict],
+        counts: IngestCounts | None,
+        now_ms: int,
+        finished: bool = False,
+    ) -> None:
+        """Append accepted events and quarantined rows and update the ingest's counts,
+        in one transaction: after it returns, the events are durable."""
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO raw_events (event_id, event_time_ms, arrival_time_ms, source, key, "
+                "event_type, amount_cents, items, ingest_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        e.event_id,
+                        e.event_time_ms,
+                        e.arrival_time_ms if e.arrival_time_ms is not None else now_ms,
+                        e.source,
+                        e.key,
+                        e.event_type,
+                        e.amount_cents,
+                        e.items,
+                        ingest_id,
+                    )
+                    for e in events
+                ],
+            )
+            self.conn.executemany(
+                "INSERT INTO quarantine (ingest_id, line, event_id, reason, detail, raw, at_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        ingest_id,
+                        q.get("line"),
+                        q.get("event_id"),
+                        q["reason"],
+                        q.get("detail"),
+                        q.get("raw"),
+                        now_ms,
+                    )
+                    for q in quarantined
+                ],
+            )
+            if ingest_id is not None and counts is not None:
+                self.conn.execute(
+                    "UPDATE ingests SET rows_read = ?, accepted = ?, duplicates = ?, "
+                    "quarantined = ?, quarantined_by_reason = ?, finished_ms = ?, status = ? "
+                    "WHERE id = ?",
+                    (
+                        counts.rows_read,
+                        counts.accepted,
+                        counts.duplicates,
+                        counts.quarantined,
+                        json.dumps(counts.quarantined_by_reason, sort_keys=True),
+                        now_ms if finished else None,
+                        "completed" if finished else "running",
+                        ingest_id,
+                    ),
+                )
+
+    def raw_event_count(self) -> int:
+        """Rows in the raw log. ``seq`` is a rowid that is never deleted (triggers), so
+        max(seq) is the count and costs one index probe instead of a scan."""
+        return int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM raw_events").fetchone()[0])
+
+    def iter_raw_events(
+        self, after_seq: int = 0, batch_size: int = 10_000
+    ) -> Iterator[tuple[int, Event]]:
+        """(seq, Event) in raw-log order: what a restart replays into the operator."""
+        last = after_seq
+        while True:
+            rows = self.conn.execute(
+                "SELECT seq, event_id, source, event_time_ms, arrival_time_ms, amount_cents, "
+                "items, event_type, key FROM raw_events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (last, batch_size),
+            ).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield (
+                    r[0],
+                    Event(
+                        event_id=r[1],
+                        source=r[2],
+                        event_time_ms=r[3],
+                        arrival_time_ms=r[4],
+                        amount_cents=r[5],
+                        items=r[6],
+                        event_type=r[7],
+                        key=r[8],
+                    ),
+                )
+            last = rows[-1][0]

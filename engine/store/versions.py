@@ -1,0 +1,298 @@
+"""Version writes: append-only, gap-free numbering, tiers that never go back, with the
+contributions that make ``explain`` exact; the late-events side output; adjustments.
+
+Mixed into ``engine.store.db.Store`` (needs ``self.conn`` and ``self.transaction``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from engine.core.results import LateEvent, Version
+from engine.store.queries import chunks
+from engine.store.schema import METRIC_COLUMNS, TIER_RANK, TIERS
+
+# How an operator's ``Version.values`` keys map onto version columns. Money is
+# integer cents in the store; a float ``revenue`` from the operator is in units.
+_VALUE_ALIASES = {
+    "revenue_cents": ("revenue_cents",),
+    "orders": ("orders",),
+    "items": ("items",),
+    "events": ("events",),
+    "avg_order_value_cents": ("avg_order_value_cents",),
+    "median_order_value_cents": ("median_order_value_cents",),
+    "distinct_users": ("distinct_users",),
+}
+_MONEY_IN_UNITS = {
+    "revenue_cents": "revenue",
+    "avg_order_value_cents": "avg_order_value",
+    "median_order_value_cents": "median_order_value",
+}
+
+
+class StoreError(ValueError):
+    """A write that would break an invariant (append-only, gap-free, final is final)."""
+
+
+def values_to_columns(values: dict) -> dict:
+    """Operator metric values -> version columns (unknown keys are ignored)."""
+    out: dict = {}
+    for column, names in _VALUE_ALIASES.items():
+        for name in names:
+            if name in values and values[name] is not None:
+                out[column] = values[name]
+                break
+        else:
+            unit_name = _MONEY_IN_UNITS.get(column)
+            if unit_name is not None and values.get(unit_name) is not None:
+                amount = values[unit_name]
+                out[column] = (
+                    int(round(amount * 100)) if column == "revenue_cents" else (float(amount) * 100)
+                )
+    return out
+
+
+@dataclass
+class NewVersion:
+    """A version to append. ``version`` is assigned by the store (max + 1).
+
+    ``added_ids`` / ``removed_ids``: events that entered / left the window's
+    result in this version; they become ``contributions`` rows, which is what
+    makes ``explain`` exact.
+    """
+
+    window_start_ms: int
+    window_end_ms: int
+    grp: str
+    values: dict
+    event_count: int
+    timing: str
+    tier: str
+    reason: str
+    processing_time_ms: int | None
+    watermark_ms: int | None
+    added_ids: Sequence[str] = ()
+    removed_ids: Sequence[str] = ()
+    superseded_by: tuple[int, int] | None = None
+    job_id: int | None = None
+    expected_version: int | None = None  # if set, must equal the number assigned
+
+    @classmethod
+    def from_operator(
+        cls, v: Version, *, tier: str = "live", reason: str | None = None
+    ) -> NewVersion:
+        return cls(
+            window_start_ms=v.window_start_ms,
+            window_end_ms=v.window_end_ms,
+            grp=v.group,
+            values=values_to_columns(v.values),
+            event_count=v.event_count,
+            timing=v.timing,
+            tier=tier,
+            reason=reason or v.reason,
+            processing_time_ms=v.processing_time_ms,
+            watermark_ms=v.watermark_ms,
+            added_ids=tuple(getattr(v, "added_ids", ()) or ()),
+            superseded_by=v.superseded_by,
+        )
+
+
+class VersionWrites:
+    """Appending versions and contributions, the side output and adjustments."""
+
+    def _current(self, series: str, window_start_ms: int, grp: str) -> tuple[int, str | None]:
+        """(last version number, tier) of a window; tiers never go back, so the last
+        version's tier is the window's tier."""
+        row = self.conn.execute(
+            "SELECT version, tier FROM versions WHERE series = ? AND window_start_ms = ? "
+            "AND grp = ? ORDER BY version DESC LIMIT 1",
+            (series, window_start_ms, grp),
+        ).fetchone()
+        return (0, None) if row is None else (row[0], row[1])
+
+    def append_versions(
+        self,
+        series: str,
+        versions: Iterable[NewVersion],
+        current: dict[tuple[int, str], tuple[int, str | None]] | None = None,
+    ) -> list[int]:
+        """Append versions in order, numbering each window's versions max + 1.
+
+        Refuses (``StoreError``) a tier that goes backwards, a non-adjustment
+        version after a final one, and an ``expected_version`` that does not match.
+        All rows, and their contributions, go in one transaction. ``current`` is an
+        optional cache of (last number, tier) per (window_start_ms, grp) that a caller
+        inside a longer transaction keeps to save a lookup per version.
+        """
+        assigned: list[int] = []
+        with self.transaction():
+            state = {} if current is None else current
+            for nv in versions:
+                assigned.append(self.append_version_in_txn(series, nv, state))
+        return assigned
+
+    def append_version_in_txn(
+        self, series: str, nv: NewVersion, state: dict[tuple[int, str], tuple[int, str | None]]
+    ) -> int:
+        """One version, inside a transaction the caller holds (no savepoint of its
+        own: a caller appending thousands of panes in one transaction saves two
+        statements per pane). Same checks as ``append_versions``; returns the number."""
+        if not self.conn.in_transaction:
+            raise StoreError("append_version_in_txn needs an open transaction")
+        if nv.tier not in TIERS:
+            raise StoreError(f"tier {nv.tier!r} is not one of {TIERS}")
+        key = (nv.window_start_ms, nv.grp)
+        if key not in state:
+            state[key] = self._current(series, nv.window_start_ms, nv.grp)
+        last, tier = state[key]
+        if tier == "final" and nv.reason != "adjustment":
+            raise StoreError(
+                f"window {nv.window_start_ms}/{nv.grp} of {series!r} is final; "
+                "later changes are adjustments"
+            )
+        if tier is not None and TIER_RANK[nv.tier] < TIER_RANK[tier]:
+            raise StoreError(f"tier cannot go back from {tier} to {nv.tier}")
+        number = last + 1
+        if nv.expected_version is not None and nv.expected_version != number:
+            raise StoreError(f"expected version {nv.expected_version} but the next is {number}")
+        self._insert_version(series, nv, number)
+        state[key] = (number, tier if tier == "final" else nv.tier)
+        return number
+
+    def _insert_version(self, series: str, nv: NewVersion, number: int) -> None:
+        cols = {c: nv.values.get(c) for c in METRIC_COLUMNS}
+        sup = nv.superseded_by or (None, None)
+        self.conn.execute(
+            "INSERT INTO versions (series, window_start_ms, window_end_ms, grp, version, timing, "
+            "tier, reason, processing_time_ms, watermark_ms, "
+            + ", ".join(METRIC_COLUMNS)
+            + ", event_count, superseded_by_start_ms, superseded_by_end_ms, job_id) VALUES ("
+            + ", ".join("?" * (10 + len(METRIC_COLUMNS) + 4))
+            + ")",
+            (
+                series,
+                nv.window_start_ms,
+                nv.window_end_ms,
+                nv.grp,
+                number,
+                nv.timing,
+                nv.tier,
+                nv.reason,
+                nv.processing_time_ms,
+                nv.watermark_ms,
+                *cols.values(),
+                nv.event_count,
+                sup[0],
+                sup[1],
+                nv.job_id,
+            ),
+        )
+        rows = [(series, nv.window_start_ms, nv.grp, number, eid, 1) for eid in nv.added_ids]
+        rows += [(series, nv.window_start_ms, nv.grp, number, eid, -1) for eid in nv.removed_ids]
+        if rows:
+            self.conn.executemany(
+                "INSERT INTO contributions (series, window_start_ms, grp, version, event_id, sign) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def contributed_ids(self, series: str, window_start_ms: int, grp: str) -> set[str]:
+        """Events counted in the window's latest version (net of removals). Summed in
+        SQLite: a day window holds tens of thousands of contributions."""
+        return {
+            eid
+            for (eid,) in self.conn.execute(
+                "SELECT event_id FROM contributions WHERE series = ? AND window_start_ms = ? "
+                "AND grp = ? GROUP BY event_id HAVING sum(sign) > 0",
+                (series, window_start_ms, grp),
+            )
+        }
+
+    def counted_among(
+        self, series: str, window_start_ms: int, grp: str, event_ids: Iterable[str]
+    ) -> set[str]:
+        """Which of ``event_ids`` the window's latest version counts (net of removals):
+        ``contributed_ids(...) & set(event_ids)`` without reading the whole window."""
+        out: set[str] = set()
+        for part in chunks(sorted(set(event_ids)), 5000):
+            marks = ",".join("?" * len(part))
+            out.update(
+                eid
+                for (eid,) in self.conn.execute(
+                    "SELECT event_id FROM contributions WHERE series = ? AND window_start_ms = ? "
+                    f"AND grp = ? AND event_id IN ({marks}) GROUP BY event_id "
+                    "HAVING sum(sign) > 0",
+                    (series, window_start_ms, grp, *part),
+                )
+            )
+        return out
+
+    # -- late events side output ------------------------------------------------
+    def record_late_events(self, series: str, late: Iterable[LateEvent]) -> int:
+        rows = [
+            (
+                series,
+                le.event_id,
+                le.source,
+                le.window_start_ms,
+                le.window_end_ms,
+                le.group,
+                le.action,
+                le.late_by_ms,
+                le.watermark_ms,
+                le.processing_time_ms,
+                le.event_time_ms,
+                le.amount_cents,
+            )
+            for le in late
+        ]
+        if rows:
+            with self.transaction():
+                self.conn.executemany(
+                    "INSERT INTO late_events (series, event_id, source, window_start_ms, "
+                    "window_end_ms, grp, action, late_by_ms, watermark_ms, processing_time_ms, "
+                    "event_time_ms, amount_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+        return len(rows)
+
+    def mark_late_absorbed(self, late_ids: Sequence[int], job_id: int) -> None:
+        for part in chunks(list(late_ids), 5000):
+            marks = ",".join("?" * len(part))
+            self.conn.execute(
+                f"UPDATE late_events SET absorbed_by_job = ? WHERE id IN ({marks})",
+                [job_id, *part],
+            )
+
+    # -- adjustments ------------------------------------------------------------
+    def insert_adjustments(self, series: str, rows: Iterable[dict]) -> int:
+        """Book adjustments (call inside a transaction). An event is booked against a
+        window at most once (UNIQUE), so re-running a job cannot book it twice."""
+        n = 0
+        for r in rows:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO adjustments (series, window_start_ms, window_end_ms, grp, "
+                "final_version, event_id, revenue_cents, orders, items, events, "
+                "period_start_ms, period_end_ms, booked_at_ms, reason, job_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    series,
+                    r["window_start_ms"],
+                    r["window_end_ms"],
+                    r["grp"],
+                    r["final_version"],
+                    r.get("event_id"),
+                    r.get("revenue_cents", 0),
+                    r.get("orders", 0),
+                    r.get("items", 0),
+                    r.get("events", 0),
+                    r["period_start_ms"],
+                    r["period_end_ms"],
+                    r["booked_at_ms"],
+                    r["reason"],
+                    r.get("job_id"),
+                ),
+            )
+            n += cur.rowcount
+        return n
