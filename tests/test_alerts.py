@@ -27,7 +27,7 @@ import pytest
 
 from engine.core.timeutil import DAY_MS, HOUR_MS, parse_timestamp_ms
 from engine.runtime import alerts
-from engine.runtime.sinks import WebhookSink
+from engine.runtime.sinks import ALLOW_PRIVATE_ENV, WebhookSink
 from engine.store import alerts as sql
 from engine.store.db import NewVersion, Store
 from engine.views import alerts as alert_views
@@ -73,9 +73,10 @@ def build_day(store: Store, early: int, live: int, prelim: int, final: int, day:
     return ws
 
 
-def make_rule(store: Store, **kw) -> alerts.AlertRule:
+def make_rule(store: Store, allow_private: bool | None = None, **kw) -> alerts.AlertRule:
     fields = dict(metric="revenue", series="daily", comparator="below", threshold=THRESHOLD)
-    return alerts.add_rule(store, alerts.AlertRule(**(fields | kw)), D0 - DAY_MS)
+    rule = alerts.AlertRule(**(fields | kw))
+    return alerts.add_rule(store, rule, D0 - DAY_MS, allow_private=allow_private)
 
 
 @pytest.fixture
@@ -213,7 +214,7 @@ def test_backfilled_entries_are_logged_but_not_sent(store):
     build_day(store, early=below(0.1), live=below(0.5), prelim=below(0.6), final=below(0.7))
     rule = alerts.AlertRule(metric="revenue", series="daily", comparator="below",
                             threshold=THRESHOLD, webhook_url="http://127.0.0.1:9/")  # fmt: skip
-    alerts.add_rule(store, rule, T_FINAL + DAY_MS)  # created after the final existed
+    alerts.add_rule(store, rule, T_FINAL + DAY_MS, allow_private=True)  # after the final
     sent = []
 
     class Recorder:
@@ -269,7 +270,8 @@ class _Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(monkeypatch):
+    monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")  # the receiver is on 127.0.0.1
     r = _Receiver()
     yield r
     r.stop()

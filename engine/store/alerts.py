@@ -36,6 +36,27 @@ RULE_COLUMNS = (
     "origin",
     "created_ms",
     "updated_ms",
+    "deleted_ms",
+)
+EDITABLE_RULE_COLUMNS = (
+    "name",
+    "comparator",
+    "threshold",
+    "live_margin",
+    "alert_tier",
+    "webhook_url",
+)
+CHANGE_COLUMNS = ("id", "rule_id", "changed_ms", "action", "before", "after")
+ATTEMPT_COLUMNS = (
+    "id",
+    "delivery_id",
+    "rule_id",
+    "sink",
+    "event",
+    "target",
+    "attempted_ms",
+    "ok",
+    "error",
 )
 LOG_COLUMNS = (
     "id",
@@ -105,31 +126,142 @@ def insert_rule(store: Store, rule: dict, now_ms: int) -> int:
                 now_ms,
             ),
         )
-        return int(cur.lastrowid)
+        rule_id = int(cur.lastrowid)
+        _change(store, rule_id, now_ms, "created", None, _snapshot(store, rule_id))
+        return rule_id
 
 
-def rules(store: Store, enabled_only: bool = False) -> list[dict]:
-    where = "WHERE enabled = 1 " if enabled_only else ""
+def rules(store: Store, enabled_only: bool = False, include_deleted: bool = False) -> list[dict]:
+    where = [] if include_deleted else ["deleted_ms IS NULL"]
+    if enabled_only:
+        where.append("enabled = 1")
+    clause = f"WHERE {' AND '.join(where)} " if where else ""
     return _rows(
         store,
-        "SELECT " + ", ".join(RULE_COLUMNS) + " FROM alert_rules " + where + "ORDER BY id",
+        "SELECT " + ", ".join(RULE_COLUMNS) + " FROM alert_rules " + clause + "ORDER BY id",
         (),
         RULE_COLUMNS,
     )
+
+
+def rule(store: Store, rule_id: int) -> dict | None:
+    """One rule by id (deleted ones too), or None."""
+    found = _rows(
+        store,
+        "SELECT " + ", ".join(RULE_COLUMNS) + " FROM alert_rules WHERE id = ?",
+        (rule_id,),
+        RULE_COLUMNS,
+    )
+    return found[0] if found else None
 
 
 def rule_count(store: Store) -> int:
     return int(store.conn.execute("SELECT count(*) FROM alert_rules").fetchone()[0])
 
 
-def set_rule_enabled(store: Store, rule_id: int, enabled: bool, now_ms: int) -> bool:
-    """Rules are never deleted (the log refers to them); they are switched off."""
+def _snapshot(store: Store, rule_id: int) -> dict:
+    row = rule(store, rule_id) or {}
+    return {c: row.get(c) for c in (*EDITABLE_RULE_COLUMNS, "enabled")}
+
+
+def _change(store: Store, rule_id: int, now_ms: int, action: str, before, after) -> None:
+    store.conn.execute(
+        "INSERT INTO alert_rule_changes (rule_id, changed_ms, action, before, after) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (
+            rule_id,
+            now_ms,
+            action,
+            None if before is None else json.dumps(before, sort_keys=True),
+            None if after is None else json.dumps(after, sort_keys=True),
+        ),
+    )
+
+
+def _live_rule(store: Store, rule_id: int) -> dict:
+    row = rule(store, rule_id)
+    if row is None:
+        raise KeyError(f"there is no rule #{rule_id}")
+    if row["deleted_ms"] is not None:
+        raise KeyError(f"rule #{rule_id} was deleted")
+    return row
+
+
+def update_rule(store: Store, rule_id: int, fields: dict, now_ms: int) -> bool:
+    """Change a rule's editable fields (validated by the caller); the change is kept
+    in ``alert_rule_changes``. False when nothing changed."""
+    unknown = set(fields) - set(EDITABLE_RULE_COLUMNS)
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
     with store.transaction():
-        cur = store.conn.execute(
+        before = _snapshot(store, _live_rule(store, rule_id)["id"])
+        changed = {k: v for k, v in fields.items() if before.get(k) != v}
+        if not changed:
+            return False
+        store.conn.execute(
+            "UPDATE alert_rules SET "
+            + ", ".join(f"{c} = ?" for c in changed)
+            + ", updated_ms = ? WHERE id = ?",
+            [*changed.values(), now_ms, rule_id],
+        )
+        _change(store, rule_id, now_ms, "edited", before, _snapshot(store, rule_id))
+        return True
+
+
+def set_rule_enabled(store: Store, rule_id: int, enabled: bool, now_ms: int) -> bool:
+    """Switch a rule on or off (kept in the history). False if it was already so."""
+    with store.transaction():
+        row = _live_rule(store, rule_id)
+        if bool(row["enabled"]) == bool(enabled):
+            return False
+        store.conn.execute(
             "UPDATE alert_rules SET enabled = ?, updated_ms = ? WHERE id = ?",
             (1 if enabled else 0, now_ms, rule_id),
         )
-        return cur.rowcount == 1
+        _change(
+            store,
+            rule_id,
+            now_ms,
+            "enabled" if enabled else "disabled",
+            {"enabled": row["enabled"]},
+            {"enabled": 1 if enabled else 0},
+        )
+        return True
+
+
+def delete_rule(store: Store, rule_id: int, now_ms: int) -> bool:
+    """Delete a rule: it stops being evaluated and leaves the lists, while its row
+    stays for the log entries and deliveries that refer to it. False if already gone."""
+    with store.transaction():
+        row = rule(store, rule_id)
+        if row is None or row["deleted_ms"] is not None:
+            return False
+        before = _snapshot(store, rule_id)
+        store.conn.execute(
+            "UPDATE alert_rules SET enabled = 0, deleted_ms = ?, updated_ms = ? WHERE id = ?",
+            (now_ms, now_ms, rule_id),
+        )
+        _change(store, rule_id, now_ms, "deleted", before, None)
+        return True
+
+
+def rule_changes(store: Store, rule_id: int | None = None, limit: int = 500) -> list[dict]:
+    """The history of rule changes, newest first (one rule's, or all)."""
+    where, params = ("WHERE rule_id = ? ", [rule_id]) if rule_id is not None else ("", [])
+    rows = _rows(
+        store,
+        "SELECT "
+        + ", ".join(CHANGE_COLUMNS)
+        + " FROM alert_rule_changes "
+        + where
+        + "ORDER BY id DESC LIMIT ?",
+        [*params, limit],
+        CHANGE_COLUMNS,
+    )
+    for r in rows:
+        r["before"] = None if r["before"] is None else json.loads(r["before"])
+        r["after"] = None if r["after"] is None else json.loads(r["after"])
+    return rows
 
 
 # -- the numbers rules look at -------------------------------------------------------
@@ -268,12 +400,87 @@ def due_deliveries(store: Store, sinks: Sequence[str], max_attempts: int, limit:
 def record_delivery(
     store: Store, delivery_id: int, ok: bool, error: str | None, now_ms: int
 ) -> None:
+    """The delivery's current state, and the attempt appended to its history."""
     with store.transaction():
         store.conn.execute(
             "UPDATE alert_deliveries SET status = ?, attempts = attempts + 1, error = ?, "
             "last_attempt_ms = ? WHERE id = ?",
             ("sent" if ok else "failed", error, now_ms, delivery_id),
         )
+        store.conn.execute(
+            "INSERT INTO alert_delivery_attempts (delivery_id, rule_id, sink, event, target, "
+            "attempted_ms, ok, error) SELECT d.id, l.rule_id, d.sink, d.event, d.target, ?, ?, ? "
+            "FROM alert_deliveries d JOIN alert_log l ON l.id = d.log_id WHERE d.id = ?",
+            (now_ms, 1 if ok else 0, error, delivery_id),
+        )
+
+
+def record_test_send(
+    store: Store, rule_id: int, sink: str, target: str, ok: bool, error: str | None, now_ms: int
+) -> int:
+    """A "test webhook" send: an attempt with no notice behind it."""
+    with store.transaction():
+        cur = store.conn.execute(
+            "INSERT INTO alert_delivery_attempts (delivery_id, rule_id, sink, event, target, "
+            "attempted_ms, ok, error) VALUES (NULL, ?, ?, 'test', ?, ?, ?, ?)",
+            (rule_id, sink, target, now_ms, 1 if ok else 0, error),
+        )
+        return int(cur.lastrowid)
+
+
+def delivery_rows(store: Store, limit: int = 200, rule_id: int | None = None) -> list[dict]:
+    """Deliveries newest first, with the rule and the notice they carry."""
+    cols = (
+        "id",
+        "rule_id",
+        "rule_name",
+        "event",
+        "sink",
+        "target",
+        "status",
+        "attempts",
+        "error",
+        "created_ms",
+        "last_attempt_ms",
+        "series",
+        "window_start_ms",
+        "grp",
+        "tier",
+    )
+    where, params = ("WHERE l.rule_id = ? ", [rule_id]) if rule_id is not None else ("", [])
+    return _rows(
+        store,
+        "SELECT d.id, l.rule_id, r.name, d.event, d.sink, d.target, d.status, d.attempts, "
+        "d.error, d.created_ms, d.last_attempt_ms, l.series, l.window_start_ms, l.grp, l.tier "
+        "FROM alert_deliveries d JOIN alert_log l ON l.id = d.log_id "
+        "JOIN alert_rules r ON r.id = l.rule_id " + where + "ORDER BY d.id DESC LIMIT ?",
+        [*params, limit],
+        cols,
+    )
+
+
+def attempt_rows(
+    store: Store, limit: int = 200, rule_id: int | None = None, event: str | None = None
+) -> list[dict]:
+    """Delivery attempts (and test sends) newest first."""
+    where, params = [], []
+    if rule_id is not None:
+        where.append("rule_id = ?")
+        params.append(rule_id)
+    if event is not None:
+        where.append("event = ?")
+        params.append(event)
+    clause = f"WHERE {' AND '.join(where)} " if where else ""
+    return _rows(
+        store,
+        "SELECT "
+        + ", ".join(ATTEMPT_COLUMNS)
+        + " FROM alert_delivery_attempts "
+        + clause
+        + "ORDER BY id DESC LIMIT ?",
+        [*params, limit],
+        ATTEMPT_COLUMNS,
+    )
 
 
 def deliveries_frame(store: Store, limit: int = 200) -> pd.DataFrame:

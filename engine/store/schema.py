@@ -383,6 +383,60 @@ def m006_alerts(db: Database) -> None:
     db.execute("CREATE INDEX alert_deliveries_status ON alert_deliveries (status)")
 
 
+@migrations()
+def m007_alert_rule_management(db: Database) -> None:
+    """Rules can be edited, switched and deleted; deliveries keep every attempt.
+
+    A deleted rule keeps its row (``deleted_ms`` set; the log refers to it) and
+    disappears from the lists. ``alert_rule_changes`` is the append-only history of
+    every rule (created / edited / enabled / disabled / deleted, with the fields
+    before and after). ``alert_delivery_attempts`` is the append-only record of each
+    attempt to deliver a notice, and of each "test webhook" send (``event = 'test'``,
+    no delivery row), with its time and error.
+    """
+    db.execute("ALTER TABLE alert_rules ADD COLUMN deleted_ms INTEGER")
+    db.execute(
+        """
+        CREATE TABLE alert_rule_changes (
+            id INTEGER PRIMARY KEY,
+            rule_id INTEGER NOT NULL REFERENCES alert_rules (id),
+            changed_ms INTEGER NOT NULL,
+            action TEXT NOT NULL
+                CHECK (action IN ('created', 'edited', 'enabled', 'disabled', 'deleted')),
+            before TEXT,
+            after TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX alert_rule_changes_rule ON alert_rule_changes (rule_id, id)")
+    db.execute(
+        """
+        CREATE TABLE alert_delivery_attempts (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER REFERENCES alert_deliveries (id),
+            rule_id INTEGER NOT NULL REFERENCES alert_rules (id),
+            sink TEXT NOT NULL,
+            event TEXT NOT NULL,
+            target TEXT,
+            attempted_ms INTEGER NOT NULL,
+            ok INTEGER NOT NULL,
+            error TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX alert_delivery_attempts_rule ON alert_delivery_attempts (rule_id)")
+    for table in ("alert_rule_changes", "alert_delivery_attempts"):
+        for op in ("UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            )
+    db.execute(
+        "INSERT INTO alert_rule_changes (rule_id, changed_ms, action, after) "
+        "SELECT id, created_ms, 'created', json_object('name', name, 'threshold', threshold, "
+        "'comparator', comparator, 'live_margin', live_margin, 'alert_tier', alert_tier, "
+        "'webhook_url', webhook_url, 'enabled', enabled) FROM alert_rules ORDER BY id"
+    )
+
+
 def open_database(path: str | Path) -> Database:
     """A sqlite-utils ``Database`` on a fresh connection owned by the calling thread."""
     if str(path) != ":memory:":

@@ -11,6 +11,7 @@ from engine.core.timeutil import DAY_MS
 from engine.runtime.alerts import (
     AlertRule,
     by_window,
+    delivery_status,
     display_value,
     list_rules,
 )
@@ -165,3 +166,103 @@ def rule_timeline(
         .dt.tz_localize(None),
     )
     return frame
+
+
+DELIVERY_STATUS_LABELS = {
+    "pending": "Pending — queued for the next jobs run",
+    "sent": "Sent",
+    "retrying": "Failed — will retry",
+    "failed": "Failed — gave up",
+}
+EVENT_LABELS = {
+    "alert_fired": "alert fired",
+    "warning_raised": "warning raised",
+    "warning_contradicted": "warning contradicted",
+    "alert_contradicted": "alert contradicted",
+    "test": "test notice",
+}
+
+
+def deliveries_frame(store: Store, limit: int = 200, rule_id: int | None = None) -> pd.DataFrame:
+    """Each notice handed to a sink, newest first: what it carried, where it went,
+    its status for people (pending / sent / retrying / failed), attempts, the last
+    attempt's time and error."""
+    cols = [
+        "id",
+        "status",
+        "status_label",
+        "event",
+        "rule_id",
+        "rule_name",
+        "target",
+        "attempts",
+        "last_attempt_ms",
+        "error",
+        "created_ms",
+        "series",
+        "grp",
+        "window_start_ms",
+        "tier",
+    ]
+    rows = []
+    for r in sql.delivery_rows(store, limit, rule_id):
+        status = delivery_status(r["status"], r["attempts"])
+        rows.append(
+            {
+                **{c: r.get(c) for c in cols},
+                "status": status,
+                "status_label": DELIVERY_STATUS_LABELS[status],
+                "event": EVENT_LABELS.get(r["event"], r["event"]),
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)
+
+
+def attempts_frame(
+    store: Store, limit: int = 200, rule_id: int | None = None, tests_only: bool = False
+) -> pd.DataFrame:
+    """Every delivery attempt and test send, newest first (append-only history)."""
+    cols = ["id", "attempted_ms", "rule_id", "event", "target", "ok", "error", "delivery_id"]
+    rows = sql.attempt_rows(store, limit, rule_id, "test" if tests_only else None)
+    frame = pd.DataFrame(rows, columns=sql.ATTEMPT_COLUMNS)[cols]
+    frame["ok"] = frame["ok"].astype(bool)
+    frame["event"] = frame["event"].map(lambda e: EVENT_LABELS.get(e, e))
+    return frame
+
+
+def delivery_summary(store: Store) -> dict[str, int]:
+    """Deliveries by people's status (all of them)."""
+    frame = deliveries_frame(store, limit=1_000_000)
+    counts = frame["status"].value_counts()
+    return {k: int(counts.get(k, 0)) for k in DELIVERY_STATUS_LABELS}
+
+
+CHANGE_LABELS = {
+    "created": "created",
+    "edited": "edited",
+    "enabled": "switched on",
+    "disabled": "switched off",
+    "deleted": "deleted",
+}
+
+
+def rule_history_frame(store: Store, rule_id: int | None = None) -> pd.DataFrame:
+    """What changed in the rules and when, newest first, one line per change with
+    the fields that changed (values as stored: cents for revenue thresholds)."""
+    out = []
+    for c in sql.rule_changes(store, rule_id):
+        before, after = c["before"] or {}, c["after"] or {}
+        if c["action"] == "edited":
+            keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            what = "; ".join(f"{k}: {before.get(k)!r} → {after.get(k)!r}" for k in keys)
+        else:
+            what = ""
+        out.append(
+            {
+                "changed_ms": c["changed_ms"],
+                "rule_id": c["rule_id"],
+                "action": CHANGE_LABELS.get(c["action"], c["action"]),
+                "changes": what,
+            }
+        )
+    return pd.DataFrame(out, columns=["changed_ms", "rule_id", "action", "changes"])

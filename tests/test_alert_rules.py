@@ -1,0 +1,301 @@
+"""Rule management (edit, switch, delete, history), delivery status and attempts, the
+"test webhook" send, and webhook targets that may not reach internal hosts.
+
+Oracles: the store's own append-only tables read back with plain SQL, a local HTTP
+receiver that records what it got, and an independent list of special-purpose
+address blocks (RFC 6890) for the address check.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sqlite3
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from engine.runtime import alerts
+from engine.runtime.sinks import (
+    ALLOW_PRIVATE_ENV,
+    BlockedAddressError,
+    WebhookSink,
+    blocked_reason,
+    check_webhook_target,
+)
+from engine.store.db import Store
+from engine.views import alerts as alert_views
+from tests.test_alerts import (
+    D0,
+    T_FINAL,
+    T_LIVE,
+    THRESHOLD,
+    _closed_port,
+    _Receiver,
+    below,
+    build_day,
+    entries,
+    make_rule,
+)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "alerts.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def receiver(monkeypatch):
+    monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
+    r = _Receiver()
+    yield r
+    r.stop()
+
+
+def history(store, rule_id):
+    return [c["action"] for c in alerts.rule_history(store, rule_id)][::-1]
+
+
+# -- edit, switch, delete -----------------------------------------------------------------
+def test_edit_changes_the_rule_and_keeps_the_history(store):
+    rule = make_rule(store)
+    assert rule.name == rule.describe()
+    edited = alerts.update_rule(store, rule.id, D0, threshold=THRESHOLD * 2, comparator="above")
+    assert (edited.threshold, edited.comparator) == (THRESHOLD * 2, "above")
+    assert edited.name == edited.describe(), "an automatic name follows the edit"
+    renamed = alerts.update_rule(store, rule.id, D0 + 1, name="  Revenue   floor ")
+    assert renamed.name == "Revenue floor"
+    alerts.update_rule(store, rule.id, D0 + 2, threshold=THRESHOLD * 3)
+    assert alerts.get_rule(store, rule.id).name == "Revenue floor", "a chosen name stays"
+    changes = alerts.rule_history(store, rule.id)
+    assert [c["action"] for c in changes] == ["edited", "edited", "edited", "created"]
+    assert changes[-2]["before"]["threshold"] == THRESHOLD
+    assert changes[-2]["after"]["threshold"] == THRESHOLD * 2
+    rows = store.conn.execute(
+        "SELECT count(*) FROM alert_rule_changes WHERE rule_id = ?", (rule.id,)
+    ).fetchone()
+    assert rows[0] == 4
+
+
+@pytest.mark.parametrize(
+    "changes, why",
+    [
+        ({"metric": "orders"}, "cannot be changed"),
+        ({"series": "hourly"}, "cannot be changed"),
+        ({"threshold": -1}, "positive"),
+        ({"live_margin": 2}, "between 0 and 1"),
+        ({"alert_tier": "live"}, "warning"),
+        ({"webhook_url": "ftp://x"}, "http"),
+        ({"name": "x" * 201}, "at most"),
+    ],
+)
+def test_invalid_edits_change_nothing(store, changes, why):
+    rule = make_rule(store)
+    with pytest.raises(ValueError, match=why):
+        alerts.update_rule(store, rule.id, D0, **changes)
+    assert alerts.get_rule(store, rule.id) == rule
+    assert history(store, rule.id) == ["created"]
+
+
+def test_switching_and_deleting(store):
+    build_day(store, early=below(0.1), live=below(0.5), prelim=below(0.6), final=below(0.7))
+    rule = make_rule(store)
+    keep = make_rule(store, threshold=THRESHOLD * 2)
+    assert alerts.set_enabled(store, rule.id, False, D0)
+    assert not alerts.set_enabled(store, rule.id, False, D0), "already off"
+    assert alerts.set_enabled(store, rule.id, True, D0 + 1)
+    alerts.evaluate_alerts(store, T_FINAL, sinks=())
+    logged = {e["rule_id"] for e in entries(store)}
+    assert logged == {rule.id, keep.id}
+    assert alerts.delete_rule(store, rule.id, T_FINAL)
+    assert not alerts.delete_rule(store, rule.id, T_FINAL), "already deleted"
+    assert [r.id for r in alerts.list_rules(store)] == [keep.id]
+    assert alerts.get_rule(store, rule.id).deleted_ms == T_FINAL
+    # the log keeps the deleted rule's entries, with its name
+    log = alert_views.log_frame(store)
+    assert set(log["rule_id"]) == {rule.id, keep.id}
+    assert rule.name in set(log["rule_name"])
+    assert alerts.evaluate_alerts(store, T_FINAL + 1, sinks=()).rules == 1
+    with pytest.raises(ValueError, match="does not exist"):
+        alerts.update_rule(store, rule.id, T_FINAL, threshold=1)
+    with pytest.raises(KeyError):
+        alerts.set_enabled(store, rule.id, True, T_FINAL)
+    assert history(store, rule.id) == ["created", "disabled", "enabled", "deleted"]
+
+
+def test_history_tables_are_append_only(store, receiver):
+    rule = make_rule(store, webhook_url=receiver.url)
+    alerts.send_test_notice(store, rule, D0, WebhookSink(timeout_s=2))
+    for statement in (
+        "UPDATE alert_rule_changes SET action = 'edited'",
+        "DELETE FROM alert_rule_changes",
+        "DELETE FROM alert_delivery_attempts",
+        "UPDATE alert_delivery_attempts SET ok = 1",
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            store.conn.execute(statement)
+    assert history(store, rule.id) == ["created"]
+
+
+def test_re_enabled_rule_backfills_what_it_missed(store):
+    """Windows decided while a rule was off are logged as backfill, not sent."""
+    build_day(store, early=below(0.1), live=below(0.5), prelim=below(0.6), final=below(0.7))
+    rule = make_rule(store, webhook_url="http://127.0.0.1:9/", allow_private=True)
+    alerts.set_enabled(store, rule.id, False, D0)
+    alerts.set_enabled(store, rule.id, True, T_FINAL + 1)
+    report = alerts.evaluate_alerts(store, T_FINAL + 2, sinks=())
+    assert report.alerts == 1
+    assert [e["backfill"] for e in entries(store) if e["kind"] == "alert"] == [1]
+
+
+# -- deliveries and the test webhook -------------------------------------------------------
+def test_delivery_status_and_attempts(store, receiver):
+    build_day(store, early=below(0.1), live=below(0.5), prelim=below(0.6), final=below(0.7))
+    rule = make_rule(store, webhook_url=receiver.url + "/fail")
+    sinks = (WebhookSink(timeout_s=2),)
+    alerts.evaluate_alerts(store, T_LIVE, sinks)
+    [d] = alert_views.deliveries_frame(store).to_dict("records")
+    assert (d["status"], d["attempts"], d["rule_id"]) == ("retrying", 1, rule.id)
+    assert "500" in d["error"] and d["last_attempt_ms"] == T_LIVE
+    for k in range(alerts.MAX_DELIVERY_ATTEMPTS):
+        alerts.deliver_pending(store, sinks, T_LIVE + k + 1)
+    [d] = alert_views.deliveries_frame(store).to_dict("records")
+    assert (d["status"], d["attempts"]) == ("failed", alerts.MAX_DELIVERY_ATTEMPTS)
+    attempts = alert_views.attempts_frame(store)
+    assert len(attempts) == alerts.MAX_DELIVERY_ATTEMPTS
+    assert not attempts["ok"].any()
+    assert alert_views.delivery_summary(store)["failed"] == 1
+
+    alerts.update_rule(store, rule.id, T_LIVE + 10, webhook_url=receiver.url + "/ok")
+    alerts.evaluate_alerts(store, T_FINAL, sinks)
+    frame = alert_views.deliveries_frame(store)
+    assert frame["status"].tolist() == ["sent", "failed"]
+    assert frame["target"].tolist() == [receiver.url + "/ok", receiver.url + "/fail"]
+
+
+def test_test_webhook_sends_a_marked_notice_and_records_it(store, receiver):
+    rule = make_rule(store, webhook_url=receiver.url + "/hook")
+    result = alerts.send_test_notice(store, rule, D0, WebhookSink(timeout_s=2))
+    assert result.ok and result.error is None
+    [(path, _, body)] = receiver.received
+    assert path == "/hook" and body["test"] is True and body["event"] == "test"
+    assert "not an alert" in body["message"] and body["value"] is None
+    assert entries(store) == [], "a test is not an alert"
+
+    broken = alerts.update_rule(
+        store, rule.id, D0 + 1, webhook_url=f"http://127.0.0.1:{_closed_port()}/"
+    )
+    result = alerts.send_test_notice(store, broken, D0 + 2, WebhookSink(timeout_s=1))
+    assert not result.ok and result.error
+    tests = alert_views.attempts_frame(store, tests_only=True)
+    assert tests["ok"].tolist() == [False, True]
+    assert tests["attempted_ms"].tolist() == [D0 + 2, D0]
+
+
+def test_test_webhook_needs_a_url(store):
+    rule = make_rule(store)
+    with pytest.raises(ValueError, match="no webhook"):
+        alerts.send_test_notice(store, rule, D0)
+
+
+# -- internal addresses --------------------------------------------------------------------
+SPECIAL = [
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+        "2001:db8::/32",
+    )
+]
+
+
+@given(st.ip_addresses())
+@example(ipaddress.ip_address("169.254.169.254"))
+@example(ipaddress.ip_address("::ffff:127.0.0.1"))
+@example(ipaddress.ip_address("::ffff:10.1.2.3"))
+def test_special_purpose_addresses_are_blocked(ip):
+    mapped = ip.ipv4_mapped if ip.version == 6 else None
+    judged = mapped or ip
+    if any(judged in net for net in SPECIAL if net.version == judged.version):
+        assert blocked_reason(str(ip)) is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://10.0.0.7/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+        "https://192.168.1.1/",
+        "http://100.64.0.1/",
+        "http://2130706433/",  # 127.0.0.1 as one number
+        "http://0x7f.1/",
+    ],
+)
+def test_internal_webhook_targets_are_refused_with_a_clear_message(url, monkeypatch):
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV, raising=False)
+    with pytest.raises(ValueError) as info:
+        check_webhook_target(url)
+    if isinstance(info.value, BlockedAddressError):
+        assert ALLOW_PRIVATE_ENV in str(info.value)
+    monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
+    try:
+        check_webhook_target(url)
+    except BlockedAddressError:  # pragma: no cover - the setting must allow it
+        pytest.fail("the setting did not allow an internal target")
+    except ValueError:
+        pass  # an unresolvable spelling is refused for that reason, not for its address
+
+
+def test_public_literal_is_allowed(monkeypatch):
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV, raising=False)
+    assert check_webhook_target("https://93.184.216.34/hook") == "https://93.184.216.34/hook"
+
+
+def test_add_rule_refuses_an_internal_webhook(store, monkeypatch):
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV, raising=False)
+    with pytest.raises(BlockedAddressError, match="loopback"):
+        make_rule(store, webhook_url="http://127.0.0.1:9/")
+    assert alerts.list_rules(store) == []
+    rule = make_rule(store)
+    with pytest.raises(BlockedAddressError, match="link-local"):
+        alerts.update_rule(store, rule.id, D0, webhook_url="http://169.254.169.254/")
+    assert alerts.get_rule(store, rule.id).webhook_url is None
+
+
+def test_send_checks_the_address_it_connects_to(monkeypatch):
+    """Even a URL saved while allowed (or a name that now resolves elsewhere) is
+    refused at send time: the check is on the connected socket's peer address."""
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV, raising=False)
+    r = _Receiver()
+    try:
+        with pytest.raises(BlockedAddressError, match="loopback"):
+            WebhookSink(timeout_s=2).send(r.url + "/hook", {"event": "x"})
+        assert r.received == []
+        WebhookSink(timeout_s=2, allow_private=True).send(r.url + "/hook", {"event": "x"})
+        assert len(r.received) == 1
+    finally:
+        r.stop()
