@@ -25,8 +25,10 @@ from pathlib import Path
 from fastapi import HTTPException, Request
 
 from engine.api.params import VersionRef, WindowRef, not_found, unprocessable
+from engine.core.events import raw_text
+from engine.core.limits import storable
 from engine.core.timeutil import format_ms
-from engine.ingest.ingestor import MalformedRow, _read_jsonl
+from engine.ingest.readers import MalformedRow, loads_record, read_jsonl
 from engine.store.db import Store
 
 API_KEYS_ENV = "LATEWATCH_API_KEYS"
@@ -149,23 +151,25 @@ def parse_events_body(body: bytes, content_type: str) -> list[tuple[int, object]
         raise bad_request("the body is empty: send a JSON array of events or JSON lines")
     if not as_lines and (stripped.startswith("[") or "json" in content_type):
         try:
-            data = json.loads(stripped)
+            data = loads_record(stripped)
         except json.JSONDecodeError as exc:
             raise bad_request(
                 f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
             ) from exc
         except RecursionError as exc:
             raise bad_request("invalid JSON: nested too deeply") from exc
+        except ValueError as exc:  # NaN/Infinity, which JSON does not have
+            raise bad_request(f"invalid JSON: {storable(str(exc))[:200]}") from exc
         if not isinstance(data, list):
             raise bad_request("expected a JSON array of event objects (or JSON lines)")
         return [
             (i, item)
             if isinstance(item, dict)
-            else (i, MalformedRow(raw=json.dumps(item)[:4000], detail="an event must be an object"))
+            else (i, MalformedRow(raw=raw_text(item), detail="an event must be an object"))
             for i, item in enumerate(data, start=1)
         ]
     try:
-        return list(_read_jsonl(io.StringIO(stripped)))
+        return list(read_jsonl(io.StringIO(stripped)))
     except RecursionError as exc:
         raise bad_request("invalid JSON: nested too deeply") from exc
 

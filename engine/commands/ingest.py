@@ -13,7 +13,8 @@ import time
 
 from engine.core.events import ParseOptions
 from engine.core.timeutil import parse_duration_ms, parse_timestamp_ms
-from engine.ingest.ingestor import IngestOptions, Ingestor, ProgressBar
+from engine.ingest.ingestor import IngestOptions, Ingestor
+from engine.ingest.readers import ProgressBar, UnreadableFile
 from engine.store.db import DEFAULT_DB_PATH, Store
 
 PROGRESS_MIN_BYTES = 5_000_000
@@ -79,7 +80,11 @@ def run(args) -> int:
     show = args.progress == "on" or (args.progress == "auto" and size >= PROGRESS_MIN_BYTES)
     with Store(db_path(args)) as store:
         ingestor = Ingestor(store, options, clock=clock_from_args(args))
-        report = ingestor.ingest_file(args.file, ProgressBar("ingest") if show else None)
+        try:
+            report = ingestor.ingest_file(args.file, ProgressBar("ingest") if show else None)
+        except UnreadableFile as exc:  # the file, not a row: one line, the record says 'failed'
+            print(f"error: {exc} (the ingest is recorded as failed)", file=sys.stderr)
+            return 1
     print(report.summary())
     if report.quarantined:
         print(

@@ -8,6 +8,7 @@ error unless the caller names a zone explicitly (``assume_tz``).
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +32,8 @@ _DURATION_UNITS = {
     "w": 7 * DAY_MS,
 }
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)\s*$")
+MAX_EPOCH_SECONDS = 10**13  # ~ year 318 857: anything beyond is noise, not a time
+MAX_TIMESTAMP_CHARS = 64
 _NUMERIC_RE = re.compile(r"^\s*[-+]?\d+(\.\d+)?\s*$")
 
 
@@ -78,7 +81,10 @@ def get_zone(name: str) -> ZoneInfo:
 def datetime_to_ms(dt: datetime) -> int:
     if dt.tzinfo is None:
         raise TimestampError("no_offset", f"datetime {dt.isoformat()} has no time zone")
-    delta = dt - _EPOCH
+    try:
+        delta = dt - _EPOCH
+    except OverflowError as exc:  # an offset that pushes year 1 / 9999 past the calendar
+        raise TimestampError("time_out_of_range", f"{dt.isoformat()} is out of range") from exc
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
@@ -95,7 +101,10 @@ def format_ms(ms: int | None) -> str | None:
         return "+inf"
     if ms <= NEG_INF_MS:
         return "-inf"
-    return ms_to_datetime(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        return ms_to_datetime(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):  # a value no calendar holds: say so, not crash
+        return f"{ms} ms (out of range)"
 
 
 def parse_timestamp_ms(value: object, assume_tz: str | None = None) -> int:
@@ -117,15 +126,38 @@ def parse_timestamp_ms(value: object, assume_tz: str | None = None) -> int:
                 )
             value = value.replace(tzinfo=get_zone(assume_tz))
         return datetime_to_ms(value)
-    if isinstance(value, int | float):
+    if not isinstance(value, int | float | str) and isinstance(value, numbers.Number):
+        try:  # numpy scalars, Decimal
+            value = int(value) if isinstance(value, numbers.Integral) else float(value)
+        except (TypeError, ValueError, OverflowError):
+            value = math.nan
+    if isinstance(value, int):
+        if abs(value) > MAX_EPOCH_SECONDS:
+            raise TimestampError("time_out_of_range", _out_of_range(value))
+        return value * 1000
+    if isinstance(value, float):
         if not math.isfinite(value):
             raise TimestampError("unparseable_timestamp", f"timestamp {value!r} is not finite")
-        return int(round(float(value) * 1000))
-    text = str(value).strip()
+        if abs(value) > MAX_EPOCH_SECONDS:
+            raise TimestampError("time_out_of_range", _out_of_range(value))
+        return int(round(value * 1000))
+    if not isinstance(value, str):
+        raise TimestampError(
+            "unparseable_timestamp",
+            f"a timestamp must be text or a number, not {type(value).__name__}",
+        )
+    text = value.strip()
     if not text:
         raise TimestampError("missing_field", "timestamp is empty")
     if _NUMERIC_RE.match(text):
-        return int(round(float(text) * 1000))
+        seconds = float(text)  # overflows to inf, never raises
+        if not math.isfinite(seconds) or abs(seconds) > MAX_EPOCH_SECONDS:
+            raise TimestampError("time_out_of_range", _out_of_range(text))
+        return int(round(seconds * 1000))
+    if len(text) > MAX_TIMESTAMP_CHARS:
+        raise TimestampError(
+            "unparseable_timestamp", f"timestamp of {len(text):,} characters is not a time"
+        )
     iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     try:
         dt = datetime.fromisoformat(iso)
@@ -142,6 +174,12 @@ def parse_timestamp_ms(value: object, assume_tz: str | None = None) -> int:
             )
         dt = dt.replace(tzinfo=get_zone(assume_tz))
     return datetime_to_ms(dt)
+
+
+def _out_of_range(value: object) -> str:
+    text = str(value) if not isinstance(value, str) else value
+    shown = text if len(text) <= 40 else f"{text[:20]}… ({len(text)} characters)"
+    return f"timestamp {shown} is far outside any sane time range"
 
 
 # -- business days ----------------------------------------------------------------

@@ -18,28 +18,25 @@ Why it works this way:
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import sys
-from collections.abc import Callable, Iterable, Iterator
+import contextlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
 
-from engine.core.events import Event, ParseOptions, RecordError, parse_event, raw_text
+from engine.core.events import Event, ParseOptions, RecordError, event_id_of, raw_text, try_parse
+from engine.core.limits import RAW_PREFIX_CHARS, storable
+from engine.ingest.readers import (
+    FORMATS,
+    MalformedRow,
+    ProgressBar,
+    UnreadableFile,
+    detect_format,
+    read_file,
+)
 from engine.store.db import IngestCounts, Store
 
-MAX_RAW_CHARS = 4000
-FORMATS = ("csv", "jsonl", "parquet")
-
-
-@dataclass(frozen=True)
-class MalformedRow:
-    """A row a reader could not turn into a record (bad JSON, wrong field count)."""
-
-    raw: str
-    detail: str
+MAX_RAW_CHARS = RAW_PREFIX_CHARS
+MAX_DETAIL_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -112,17 +109,27 @@ class Ingestor:
         report = IngestReport(ingest_id=ingest_id)
         counts = IngestCounts()
         batch: list[tuple[int | None, object]] = []
-        for i, item in enumerate(records, start=1):
-            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int):
-                batch.append(item)
-            else:
-                batch.append((i, item))
-            if len(batch) >= opts.batch_size:
-                self._flush(batch, report, counts, callback, finished=False)
-                batch = []
-                if progress is not None:
-                    progress(report.rows_read)
-        self._flush(batch, report, counts, callback, finished=True)
+        try:
+            for i, item in enumerate(records, start=1):
+                if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int):
+                    batch.append(item)
+                else:
+                    batch.append((i, item))
+                if len(batch) >= opts.batch_size:
+                    self._flush(batch, report, counts, callback, finished=False)
+                    batch = []
+                    if progress is not None:
+                        progress(report.rows_read)
+            self._flush(batch, report, counts, callback, finished=True)
+        except BaseException as exc:
+            # The file (not a row) failed, or the process is being stopped: what was
+            # committed stays, the rows of the unfinished batch were never counted, and
+            # the record says so instead of staying 'running'.
+            error = str(exc).splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            status = "failed" if isinstance(exc, Exception) else "interrupted"
+            with contextlib.suppress(Exception):  # never hide the original error
+                self.store.fail_ingest(ingest_id, storable(error), self.clock(), status)
+            raise
         if progress is not None:
             progress(report.rows_read)
         assert report.balanced, "ingest accounting does not add up"
@@ -207,7 +214,7 @@ class Ingestor:
                     "line": line,
                     "event_id": event_id,
                     "reason": reason,
-                    "detail": detail,
+                    "detail": storable(str(detail))[:MAX_DETAIL_CHARS],
                     "raw": text[:MAX_RAW_CHARS],
                 }
             )
@@ -216,13 +223,12 @@ class Ingestor:
         for line, record in batch:
             counts.rows_read += 1
             if isinstance(record, MalformedRow):
-                quarantine(line, record, "malformed_row", record.detail)
+                quarantine(line, record, record.reason, record.detail)
                 continue
-            try:
-                event = parse_event(record, parse_opts)
-            except RecordError as exc:
-                eid = record.get("event_id") if isinstance(record, dict) else None
-                quarantine(line, record, exc.reason, str(exc), None if eid is None else str(eid))
+            event = try_parse(record, parse_opts)
+            if isinstance(event, RecordError):
+                eid = event_id_of(record, parse_opts.limits)
+                quarantine(line, record, event.reason, str(event), eid)
                 continue
             if event.arrival_time_ms is None:
                 if max_future is not None and event.event_time_ms - now > max_future:
@@ -276,142 +282,14 @@ class Ingestor:
         return accepted
 
 
-# -- streaming readers ----------------------------------------------------------
-class _CountingReader(io.RawIOBase):
-    """Counts bytes read from a binary file so a progress bar can show how far we are."""
-
-    def __init__(self, raw) -> None:
-        self.raw = raw
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        n = self.raw.readinto(buffer)
-        self.count += n or 0
-        return n
-
-
-def detect_format(path: str | Path) -> str:
-    suffix = Path(path).suffix.lower().lstrip(".")
-    fmt = {"ndjson": "jsonl", "json": "jsonl", "pq": "parquet"}.get(suffix, suffix)
-    if fmt not in FORMATS:
-        raise ValueError(f"cannot ingest {Path(path).name!r}: use a .csv, .jsonl or .parquet file")
-    return fmt
-
-
-def read_file(
-    path: str | Path, progress: Callable[[int, int], None] | None = None
-) -> Iterator[tuple[int, object]]:
-    """(line, record) pairs; broken rows come through as ``MalformedRow``."""
-    fmt = detect_format(path)
-    if fmt == "parquet":
-        yield from _read_parquet(path, progress)
-        return
-    total = Path(path).stat().st_size
-    with open(path, "rb", buffering=0) as raw:
-        counter = _CountingReader(raw)
-        text = io.TextIOWrapper(
-            io.BufferedReader(counter, 1 << 20), encoding="utf-8", errors="replace", newline=""
-        )
-        reader = _read_csv(text) if fmt == "csv" else _read_jsonl(text)
-        for n, item in enumerate(reader):
-            yield item
-            if progress is not None and n % 20_000 == 0:
-                progress(counter.count, total)
-        if progress is not None:
-            progress(total, total)
-
-
-def _read_csv(text: TextIO) -> Iterator[tuple[int, object]]:
-    reader = csv.reader(text)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        return
-    width = len(header)
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield reader.line_num, MalformedRow(raw="", detail=f"csv: {exc}")
-            continue
-        if not row:
-            continue  # a blank line is not a row
-        if len(row) != width:
-            yield (
-                reader.line_num,
-                MalformedRow(
-                    raw=",".join(row), detail=f"{len(row)} fields where the header has {width}"
-                ),
-            )
-            continue
-        yield reader.line_num, dict(zip(header, row, strict=True))
-
-
-def _read_jsonl(text: TextIO) -> Iterator[tuple[int, object]]:
-    for line_no, line in enumerate(text, start=1):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        try:
-            record = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            yield line_no, MalformedRow(raw=stripped, detail=f"bad JSON: {exc.msg}")
-            continue
-        if not isinstance(record, dict):
-            yield line_no, MalformedRow(raw=stripped, detail="a JSON line must be an object")
-            continue
-        yield line_no, record
-
-
-def _read_parquet(
-    path: str | Path, progress: Callable[[int, int], None] | None
-) -> Iterator[tuple[int, object]]:
-    import pyarrow.parquet as pq
-
-    pf = pq.ParquetFile(str(path))
-    total = pf.metadata.num_rows
-    row = 0
-    for batch in pf.iter_batches(batch_size=20_000):
-        for record in batch.to_pylist():
-            row += 1
-            yield row, record
-        if progress is not None:
-            progress(row, total)
-
-
-class ProgressBar:
-    """A plain-text progress bar on stderr (no dependency); redraws at most per 1%."""
-
-    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.width = width
-        self._last = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        pct = 100 if total <= 0 else min(100, int(100 * done / total))
-        if pct == self._last:
-            return
-        self._last = pct
-        filled = self.width * pct // 100
-        bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {pct:3d}%")
-        if pct == 100:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
 __all__ = [
+    "FORMATS",
     "IngestOptions",
     "IngestReport",
     "Ingestor",
     "MalformedRow",
     "ProgressBar",
+    "UnreadableFile",
     "detect_format",
     "read_file",
 ]

@@ -41,7 +41,8 @@ import pandas as pd
 
 from engine.core.events import ParseOptions, RecordError, parse_event
 from engine.core.timeutil import DAY_MS, format_ms
-from engine.ingest.ingestor import IngestOptions, Ingestor, IngestReport, MalformedRow, read_file
+from engine.ingest.ingestor import IngestOptions, Ingestor, IngestReport
+from engine.ingest.readers import MalformedRow, read_file
 from engine.store.db import Store
 
 FIELDS = (

@@ -7,6 +7,8 @@ Writes are batched: one ``executemany`` per table and one transaction per batch.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -26,16 +28,67 @@ class IngestCounts:
         return sum(self.quarantined_by_reason.values())
 
 
+_OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_gone(owner: str | None) -> bool:
+    """True when ``owner`` (host:pid) names a process of this host that has ended
+    (an ingest from before owners were recorded counts as ended)."""
+    if not owner:
+        return True
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if f"{host}:{pid}" == _OWNER:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: alive, someone else's
+        return False
+    return False
+
+
 class RawLogWrites:
     """Raw-log appends, de-duplication lookups, ingest records and the replay reader."""
 
     def begin_ingest(self, source_name: str | None, file: str | None, now_ms: int) -> int:
+        self.mark_interrupted_ingests(now_ms)
         with self.transaction():
             cur = self.conn.execute(
-                "INSERT INTO ingests (source_name, file, started_ms) VALUES (?, ?, ?)",
-                (source_name, file, now_ms),
+                "INSERT INTO ingests (source_name, file, started_ms, owner) VALUES (?, ?, ?, ?)",
+                (source_name, file, now_ms, _OWNER),
             )
             return int(cur.lastrowid)
+
+    def fail_ingest(self, ingest_id: int, error: str, now_ms: int, status: str = "failed") -> None:
+        """Mark an ingest 'failed' (or 'interrupted') with a one-line reason; the rows
+        it committed stay (they are in the raw log and counted)."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE ingests SET status = ?, error = ?, finished_ms = ? "
+                "WHERE id = ? AND status = 'running'",
+                (status, error, now_ms, ingest_id),
+            )
+
+    def mark_interrupted_ingests(self, now_ms: int | None = None) -> int:
+        """Ingests left 'running' by a process that no longer exists (a crash, a kill)
+        become 'interrupted'. Ones owned by a live process — on this host, or any
+        ingest of another host, which cannot be checked — are left alone."""
+        rows = self.conn.execute(
+            "SELECT id, owner FROM ingests WHERE status = 'running'"
+        ).fetchall()
+        dead = [i for i, owner in rows if _owner_is_gone(owner)]
+        if dead:
+            with self.transaction():
+                self.conn.executemany(
+                    "UPDATE ingests SET status = 'interrupted', finished_ms = coalesce("
+                    "finished_ms, ?), error = coalesce(error, 'the ingesting process ended "
+                    "before the ingest finished') WHERE id = ? AND status = 'running'",
+                    [(now_ms, i) for i in dead],
+                )
+        return len(dead)
 
     def existing_contents(self, event_ids: Iterable[str]) -> dict[str, tuple]:
         """event_id -> ``Event.content_key()`` for ids already in the raw log."""

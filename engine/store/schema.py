@@ -437,6 +437,14 @@ def m007_alert_rule_management(db: Database) -> None:
     )
 
 
+@migrations()
+def m008_ingest_owner_and_error(db: Database) -> None:
+    """Who runs an ingest (host:pid), so one left 'running' by a crash can be told from
+    one still running elsewhere and marked 'interrupted'; and why an ingest failed."""
+    db.execute("ALTER TABLE ingests ADD COLUMN owner TEXT")
+    db.execute("ALTER TABLE ingests ADD COLUMN error TEXT")
+
+
 def open_database(path: str | Path) -> Database:
     """A sqlite-utils ``Database`` on a fresh connection owned by the calling thread."""
     if str(path) != ":memory:":
