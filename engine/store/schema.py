@@ -443,6 +443,7 @@ def m008_ingest_owner_and_error(db: Database) -> None:
     one still running elsewhere and marked 'interrupted'; and why an ingest failed."""
     db.execute("ALTER TABLE ingests ADD COLUMN owner TEXT")
     db.execute("ALTER TABLE ingests ADD COLUMN error TEXT")
+    db.execute("CREATE INDEX ingests_running ON ingests (status) WHERE status = 'running'")
 
 
 def open_database(path: str | Path) -> Database:
