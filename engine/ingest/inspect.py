@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.core.events import RecordError, parse_event
-from engine.ingest.ingestor import MalformedRow, detect_format, read_file
+from engine.ingest.readers import MalformedRow, detect_format, read_file
 
 PROBE_BYTES = 64 * 1024
 # A text file is mostly printable: tabs, newlines and characters from U+0020 upwards.
