@@ -38,7 +38,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "engine/ingest/": ("engine.runtime", "engine.views", "engine.api", "engine.commands"),
     "engine/runtime/": ("engine.views", "engine.api", "engine.commands"),
     "engine/views/": ("engine.api", "engine.commands"),
-    "engine/api/": ("engine.views", "engine.commands"),
+    "engine/api/": ("engine.commands",),
     "pages/": ("engine.store", "sqlite3", "sqlite_utils"),
     "ui/": ("engine.store", "sqlite3", "sqlite_utils"),
 }

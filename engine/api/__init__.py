@@ -1,4 +1,4 @@
 """The HTTP API (FastAPI): the app, request parameters, response shaping and support.
 
-Reads through the store and analysis; never imports Streamlit or ``ui``.
+Reads through the store, analysis and the page-shaped views; never imports Streamlit or ``ui``.
 """

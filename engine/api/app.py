@@ -68,6 +68,7 @@ from engine.core.timeutil import DAY_MS, format_ms
 from engine.ingest.ingestor import IngestOptions, Ingestor
 from engine.runtime.clock import Clock, SystemClock
 from engine.store.db import Store
+from engine.views import reconciliation
 
 WINDOW_HELP = "ISO-8601 start ('2026-11-19T05:00:00Z'), 'start/end', or the store key (start ms)"
 VERSION_HELP = "latest | final | first | a version number | an ISO-8601 time (as of)"
@@ -317,6 +318,77 @@ def create_app(
                 else None,
                 "windows": windows_page(page),
             }
+        )
+
+    @app.get("/reconciliation", tags=["reconciliation"])
+    def get_reconciliation(
+        _: Reader,
+        from_: Annotated[str, Query(alias="from", max_length=64)],
+        to: Annotated[str, Query(max_length=64)],
+        metric: Metric = Metric.revenue_cents,
+        grain: Grain = Grain.day,
+        group: Group = "*",
+    ) -> JSONResponse:
+        """Streaming vs preliminary vs final per window starting in [from, to): each
+        stage's value and version, absolute and relative differences (later minus
+        earlier), and the adjustments booked for the window after it was final."""
+        store = pool.get()
+        if metric == Metric.event_count:
+            raise unprocessable("reconcile 'events' instead of 'event_count'")
+        lo, hi = parse_range(from_, to, (92 if grain == Grain.hour else 3660) * DAY_MS)
+        series = GRAIN_SERIES[grain]
+        frame = reconciliation.reconciliation(store, series, lo, hi, metric.value, group)
+        rows = [
+            {"window_start": format_ms(int(r["window_start_ms"])), **r}
+            for r in frame.to_dict("records")
+        ]
+        return JSONResponse(
+            jsonable(
+                {
+                    "series": series,
+                    "metric": metric.value,
+                    "group": group,
+                    "from": format_ms(lo),
+                    "to": format_ms(hi),
+                    "summary": reconciliation.summary(frame),
+                    "windows": rows,
+                }
+            )
+        )
+
+    @app.get("/adjustments", tags=["reconciliation"])
+    def get_adjustments(
+        _: Reader,
+        from_: Annotated[str, Query(alias="from", max_length=64)],
+        to: Annotated[str, Query(max_length=64)],
+        grain: Grain = Grain.day,
+        group: Group = "*",
+    ) -> JSONResponse:
+        """Adjustments booked to periods starting in [from, to): later events for
+        windows that were already final, one row per final window, with the period
+        they were booked to (additive metrics, integer cents)."""
+        store = pool.get()
+        lo, hi = parse_range(from_, to, 3660 * DAY_MS)
+        series = GRAIN_SERIES[grain]
+        frame = reconciliation.adjustments_booked(store, series, lo, hi, group)
+        rows = [
+            {
+                "window_start": format_ms(int(r["window_start_ms"])),
+                "period_start": format_ms(int(r["period_start_ms"])),
+                **r,
+            }
+            for r in frame.to_dict("records")
+        ]
+        return JSONResponse(
+            jsonable(
+                {
+                    "series": series,
+                    "group": group,
+                    "from": format_ms(lo),
+                    "to": format_ms(hi),
+                    "windows": rows,
+                }
+            )
         )
 
     @app.get("/data-quality/lateness", tags=["data quality"])

@@ -1,0 +1,176 @@
+"""Reconciliation: the streaming number next to the batch ones, and what was booked later.
+
+Why: the speed layer answers in seconds and the batch layer answers right. Teams that
+run both (LinkedIn's and Uber's practice) watch how far apart they are, per day and
+metric, and which sources the difference came from — a growing gap means a source got
+later or a policy is too tight. After a day is final, later events are adjustments
+booked to the open period; they must be visible, not only in the CLI.
+
+Per window and group, from its versions (``Store.versions_in_range``):
+- **streaming**: the last streaming pane (early, on time or late) before the first
+  batch or patch version — what the live dashboard said before any batch touched it;
+- **preliminary**: the last version of the preliminary tier (T+1 recompute and the
+  patches after it);
+- **final**: the first version of the final tier (T+7).
+Differences are later minus earlier, relative to the earlier number.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from engine.runtime.finalize import STREAMING_REASONS
+from engine.store.db import Store
+from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS
+
+STAGES = ("streaming", "preliminary", "final")
+PAIRS = (("streaming", "preliminary"), ("streaming", "final"), ("preliminary", "final"))
+ALL = "*"
+
+
+def stage_values(versions: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per (window, group): each stage's value and version (NaN where the
+    window has not reached that stage), the latest tier, and the differences."""
+    if metric not in METRIC_COLUMNS:
+        raise ValueError(f"unknown metric {metric!r}; one of {', '.join(METRIC_COLUMNS)}")
+    keys = ["window_start_ms", "window_end_ms", "grp"]
+    columns = [*keys, "tier_now", *(f"{s}{x}" for s in STAGES for x in ("", "_version"))]
+    if versions.empty:
+        return _with_differences(pd.DataFrame(columns=columns))
+    v = versions.sort_values([*keys, "version"])
+    streaming_reason = v["reason"].isin(STREAMING_REASONS)
+    first_batch = (
+        v["version"].where(~streaming_reason).groupby([v[k] for k in keys]).transform("min")
+    )
+    picks = {
+        "streaming": v[streaming_reason & ~(v["version"] >= first_batch)],
+        "preliminary": v[v["tier"] == "preliminary"],
+        "final": v[v["tier"] == "final"],
+    }
+    out = v.groupby(keys, sort=True).agg(tier_now=("tier", "last")).reset_index()
+    for stage, rows in picks.items():
+        take = rows.groupby(keys).head(1) if stage == "final" else rows.groupby(keys).tail(1)
+        part = take[[*keys, metric, "version"]].rename(
+            columns={metric: stage, "version": f"{stage}_version"}
+        )
+        out = out.merge(part, on=keys, how="left")
+    return _with_differences(out[columns])
+
+
+def _with_differences(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    for a, b in PAIRS:
+        va = pd.to_numeric(frame[a], errors="coerce").astype(float)
+        vb = pd.to_numeric(frame[b], errors="coerce").astype(float)
+        frame[f"diff_{a}_{b}"] = vb - va
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame[f"pct_{a}_{b}"] = np.where(va != 0, (vb - va) / va.abs(), np.nan)
+    return frame
+
+
+def reconciliation(
+    store: Store, series: str, from_ms: int, to_ms: int, metric: str, grp: str = ALL
+) -> pd.DataFrame:
+    """Per window starting in [from_ms, to_ms) (one group): streaming vs preliminary vs
+    final, with absolute and relative differences and the adjustments booked for it
+    after it was final (additive metrics; NaN for the others)."""
+    frame = stage_values(store.versions_in_range(series, from_ms, to_ms, grp), metric)
+    adj = store.adjustments_between(series, grp=grp)
+    adj = adj[(adj["window_start_ms"] >= from_ms) & (adj["window_start_ms"] < to_ms)]
+    per_window = adj.groupby("window_start_ms").agg(
+        adjustment_events=("events", "sum"),
+        adjustment_value=(metric, "sum") if metric in ADDITIVE_COLUMNS else ("events", "size"),
+    )
+    if metric not in ADDITIVE_COLUMNS:
+        per_window["adjustment_value"] = np.nan
+    frame = frame.merge(per_window, left_on="window_start_ms", right_index=True, how="left")
+    frame["adjustment_events"] = frame["adjustment_events"].fillna(0).astype(int)
+    return frame.reset_index(drop=True)
+
+
+def by_source(store: Store, series: str, window_start_ms: int, metric: str) -> pd.DataFrame:
+    """Which sources a window's differences came from: each source group's stages and
+    differences, and its share of the all-sources streaming → latest difference."""
+    versions = store.versions_in_range(series, window_start_ms, window_start_ms + 1)
+    frame = stage_values(versions, metric)
+    total = frame[frame["grp"] == ALL]
+    sources = frame[frame["grp"] != ALL].copy()
+    latest = sources["final"].fillna(sources["preliminary"])
+    sources["diff_streaming_latest"] = latest - sources["streaming"]
+    if not total.empty:
+        t = total.iloc[0]
+        t_latest = t["final"] if not _missing(t["final"]) else t["preliminary"]
+        whole = (t_latest - t["streaming"]) if not _missing(t_latest) else math.nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sources["share_of_difference"] = (
+                sources["diff_streaming_latest"] / whole
+                if whole and not _missing(whole)
+                else np.nan
+            )
+    else:
+        sources["share_of_difference"] = np.nan
+    return sources.sort_values("diff_streaming_latest", key=lambda s: -s.abs()).reset_index(
+        drop=True
+    )
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x)) or pd.isna(x)
+
+
+def summary(frame: pd.DataFrame) -> dict:
+    """Headline figures of a reconciliation frame: how many windows reached each stage
+    and the largest and median absolute relative streaming → final difference."""
+    pct = frame["pct_streaming_final"].abs().dropna()
+    worst = frame.loc[pct.idxmax()] if len(pct) else None
+    return {
+        "windows": len(frame),
+        "with_preliminary": int(frame["preliminary"].notna().sum()),
+        "with_final": int(frame["final"].notna().sum()),
+        "median_abs_pct_streaming_final": float(pct.median()) if len(pct) else None,
+        "max_abs_pct_streaming_final": float(pct.max()) if len(pct) else None,
+        "worst_window_start_ms": int(worst["window_start_ms"]) if worst is not None else None,
+        "adjustment_events": int(frame["adjustment_events"].sum()) if len(frame) else 0,
+    }
+
+
+# -- adjustments ----------------------------------------------------------------------
+def adjustments_booked(
+    store: Store, series: str, period_from_ms: int, period_to_ms: int, grp: str = ALL
+) -> pd.DataFrame:
+    """Adjustments booked to periods in [from, to), one row per final window they
+    belong to: events, additive values, the period and when they were booked."""
+    adj = store.adjustments_between(
+        series, period_from_ms=period_from_ms, period_to_ms=period_to_ms, grp=grp
+    )
+    cols = ["window_start_ms", "window_end_ms", "period_start_ms", "final_version"]
+    if adj.empty:
+        return pd.DataFrame(
+            columns=[*cols, *ADDITIVE_COLUMNS, "first_booked_ms", "last_booked_ms", "reasons"]
+        )
+    return (
+        adj.groupby(cols)
+        .agg(
+            **{c: (c, "sum") for c in ADDITIVE_COLUMNS},
+            first_booked_ms=("booked_at_ms", "min"),
+            last_booked_ms=("booked_at_ms", "max"),
+            reasons=("reason", lambda r: ", ".join(sorted(set(r)))),
+        )
+        .reset_index()
+        .sort_values("window_start_ms")
+        .reset_index(drop=True)
+    )
+
+
+def window_adjustments(store: Store, series: str, window_start_ms: int, grp: str = ALL) -> dict:
+    """What was booked for one final window after it was final: event count, additive
+    totals and the periods it was booked to (empty when nothing came later)."""
+    adj = store.adjustments_between(series, window_start_ms=window_start_ms, grp=grp)
+    return {
+        "events": int(adj["events"].sum()) if len(adj) else 0,
+        **{c: int(adj[c].sum()) if len(adj) else 0 for c in ADDITIVE_COLUMNS if c != "events"},
+        "periods_ms": sorted(int(p) for p in adj["period_start_ms"].unique()) if len(adj) else [],
+    }

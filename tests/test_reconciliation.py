@@ -1,0 +1,143 @@
+"""Reconciliation (streaming vs preliminary vs final) and adjustments, cross-checked
+against an independent walk over each window's version history."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from engine.runtime.emissions import apply_side_output
+from engine.runtime.finalize import STREAMING_REASONS, finalize_day
+from engine.store.db import Store
+from engine.store.schema import ADDITIVE_COLUMNS
+from engine.views import reconciliation as R
+from tests.test_finalize import BASE, DAY, DAY_MS, HOUR_MS, Pipeline, make_records
+
+
+def walk(history: list[dict], metric: str) -> dict:
+    """The three stages read off a history by hand, oldest version first."""
+    out = {"streaming": None, "preliminary": None, "final": None}
+    batch_seen = False
+    for row in history:
+        if row["reason"] not in STREAMING_REASONS:
+            batch_seen = True
+        elif not batch_seen:
+            out["streaming"] = row[metric]
+        if row["tier"] == "preliminary":
+            out["preliminary"] = row[metric]
+        if row["tier"] == "final" and out["final"] is None:
+            out["final"] = row[metric]
+    return out
+
+
+def same(a, b) -> bool:
+    if a is None or (isinstance(a, float) and math.isnan(a)) or pd.isna(a):
+        return b is None or pd.isna(b)
+    return b is not None and not pd.isna(b) and float(a) == pytest.approx(float(b))
+
+
+@pytest.mark.parametrize("metric", ["revenue_cents", "orders", "avg_order_value_cents"])
+def test_stages_match_a_walk_over_each_history(seeded_db, metric):
+    store = Store(seeded_db)
+    versions = store.versions_in_range("daily", 0, 2**62)
+    frame = R.stage_values(versions, metric)
+    assert len(frame) > 0
+    assert frame["final_version"].notna().any() and frame["preliminary_version"].notna().any()
+    for row in frame.itertuples():
+        expected = walk(store.history("daily", row.window_start_ms, row.grp), metric)
+        for stage in R.STAGES:
+            assert same(getattr(row, stage), expected[stage]), (row.window_start_ms, stage)
+        if not pd.isna(row.streaming) and not pd.isna(row.final) and row.streaming:
+            want = (row.final - row.streaming) / abs(row.streaming)
+            assert row.pct_streaming_final == pytest.approx(want)
+
+
+def test_final_per_source_adds_up_to_all_sources(seeded_db):
+    store = Store(seeded_db)
+    frame = R.reconciliation(store, "daily", 0, 2**62, "revenue_cents")
+    final_days = frame[frame["final"].notna()]
+    assert len(final_days) >= 1
+    for ws, total in zip(final_days["window_start_ms"], final_days["final"], strict=True):
+        parts = R.by_source(store, "daily", int(ws), "revenue_cents")
+        assert parts["final"].sum() == pytest.approx(total)
+        assert "*" not in set(parts["grp"])
+    summary = R.summary(frame)
+    assert summary["with_final"] == len(final_days)
+
+
+def test_unknown_metric_is_refused(seeded_db):
+    with pytest.raises(ValueError, match="unknown metric"):
+        R.reconciliation(Store(seeded_db), "daily", 0, 2**62, "revenue")
+
+
+def test_adjustments_to_a_final_window_are_visible(tmp_path):
+    with Store(tmp_path / "a.db") as store:
+        p = Pipeline(store)
+        p.ingest(make_records(n=200, delays=(1_000,)))
+        p.now = BASE + 8 * DAY_MS
+        finalize_day(store, "hourly", DAY, "final", p.now)
+        late = [
+            {
+                "event_id": f"late{i}",
+                "source": "partner",
+                "event_time": (BASE + 10 * HOUR_MS + 5 + i) / 1000,
+                "arrival_time": (BASE + 9 * DAY_MS + i) / 1000,
+                "amount": amount,
+                "items": 1,
+                "event_type": "order.placed",
+            }
+            for i, amount in enumerate([42.0, 7.5, -3.25])
+        ]
+        p.ingest(late)
+        p.op.advance_processing_time(BASE + 9 * DAY_MS + 10)
+        p.feed([])
+        apply_side_output(store, "hourly", p.now)
+
+        window = BASE + 10 * HOUR_MS
+        got = R.window_adjustments(store, "hourly", window)
+        assert got["events"] == 3 and got["revenue_cents"] == 4200 + 750 - 325
+        assert got["periods_ms"] == [BASE + 9 * DAY_MS]
+        booked = R.adjustments_booked(store, "hourly", BASE + 9 * DAY_MS, BASE + 10 * DAY_MS)
+        assert list(booked["window_start_ms"]) == [window]
+        assert booked.iloc[0]["revenue_cents"] == got["revenue_cents"]
+        assert R.adjustments_booked(store, "hourly", BASE, BASE + DAY_MS).empty
+        frame = R.reconciliation(store, "hourly", BASE, BASE + DAY_MS, "revenue_cents")
+        row = frame.set_index("window_start_ms").loc[window]
+        assert row["adjustment_events"] == 3 and row["adjustment_value"] == got["revenue_cents"]
+        assert set(ADDITIVE_COLUMNS) <= set(booked.columns)
+
+
+def test_api_serves_reconciliation_and_adjustments(seeded_db):
+    from fastapi.testclient import TestClient
+
+    from engine.api.app import create_app
+    from engine.runtime.clock import SimulatedClock
+    from tests.conftest import SEED_NOW_MS
+
+    app = create_app(seeded_db, clock=SimulatedClock(SEED_NOW_MS), api_keys=[])
+    with TestClient(app) as client:
+        got = client.get(
+            "/reconciliation",
+            params={"from": "2026-11-01T00:00:00Z", "to": "2026-11-21T00:00:00Z"},
+        )
+        assert got.status_code == 200, got.text
+        body = got.json()
+        expected = R.reconciliation(
+            Store(seeded_db),
+            "daily",
+            int(pd.Timestamp("2026-11-01", tz="UTC").value // 10**6),
+            int(pd.Timestamp("2026-11-21", tz="UTC").value // 10**6),
+            "revenue_cents",
+        )
+        assert len(body["windows"]) == len(expected) > 0
+        assert [w["final"] for w in body["windows"]] == [
+            None if pd.isna(v) else v for v in expected["final"]
+        ]
+        adj = client.get(
+            "/adjustments", params={"from": "2026-11-01T00:00:00Z", "to": "2026-11-30T00:00:00Z"}
+        )
+        assert adj.status_code == 200 and "windows" in adj.json()
+        bad = client.get("/reconciliation", params={"from": "x", "to": "2026-11-21T00:00:00Z"})
+        assert bad.status_code == 422
