@@ -20,6 +20,13 @@ PAGES = (
     ("Numbers", "pages/overview.py", "Today", "today", ":material/today:"),
     ("Numbers", "pages/versions.py", "Versions", "versions", ":material/history:"),
     ("Numbers", "pages/alerts.py", "Alerts", "alerts", ":material/notifications:"),
+    (
+        "Numbers",
+        "pages/reconciliation.py",
+        "Reconciliation",
+        "reconciliation",
+        ":material/balance:",
+    ),
     ("Data quality", "pages/lateness.py", "Lateness", "lateness", ":material/schedule:"),
     ("Data quality", "pages/operations.py", "Operations", "operations", ":material/build:"),
     ("Tuning and learning", "pages/whatif.py", "What-if lab", "whatif", ":material/tune:"),

@@ -141,3 +141,28 @@ def test_api_serves_reconciliation_and_adjustments(seeded_db):
         assert adj.status_code == 200 and "windows" in adj.json()
         bad = client.get("/reconciliation", params={"from": "x", "to": "2026-11-21T00:00:00Z"})
         assert bad.status_code == 422
+
+
+def test_reconciliation_page_shows_the_store_numbers(app_env):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from ui import reconciliation as rfmt
+
+    at = AppTest.from_file(str(Path(__file__).parents[1] / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/reconciliation.py").run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Reconciliation"]
+    table = next(df.value for df in at.dataframe if "Streaming" in df.value.columns)
+    store = Store(app_env)
+    rows = R.reconciliation(store, "daily", 0, 2**62, "revenue_cents")
+    finals = {rfmt.fmt_value(v, "revenue_cents") for v in rows["final"].dropna()}
+    assert finals and finals <= set(table["Final"])
+    # another metric changes the numbers shown
+    at.selectbox(key="rc_metric").select("orders").run()
+    assert not at.exception
+    table = next(df.value for df in at.dataframe if "Streaming" in df.value.columns)
+    orders = R.reconciliation(store, "daily", 0, 2**62, "orders")
+    assert {rfmt.fmt_value(v, "orders") for v in orders["final"].dropna()} <= set(table["Final"])

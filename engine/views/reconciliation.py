@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from engine.runtime.finalize import STREAMING_REASONS
+from engine.store import alerts as store_alerts
 from engine.store.db import Store
 from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS
 
@@ -115,6 +116,11 @@ def by_source(store: Store, series: str, window_start_ms: int, metric: str) -> p
     return sources.sort_values("diff_streaming_latest", key=lambda s: -s.abs()).reset_index(
         drop=True
     )
+
+
+def groups(store: Store, series: str, since_ms: int) -> list[str]:
+    """The groups (all sources, each source) with windows since ``since_ms``."""
+    return store_alerts.groups(store, series, since_ms)
 
 
 def _missing(x) -> bool:

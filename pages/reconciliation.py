@@ -1,0 +1,203 @@
+"""Reconciliation: the streaming number next to the preliminary (T+1) and final (T+7)
+batch numbers, per day or hour and metric — how far apart they were, which sources the
+difference came from, and what was booked later as adjustments to final days."""
+
+import pandas as pd
+import streamlit as st
+
+from engine.core.timeutil import DAY_MS, HOUR_MS
+from engine.views import reconciliation as recon
+from engine.views.dashboard import ALL_SOURCES, local_datetime
+from ui import reconciliation as rfmt
+from ui.exports import download_buttons
+from ui.format import fmt_time
+from ui.router import ensure_router
+from ui.runtime import get_runtime
+
+ensure_router()
+
+SERIES = {"daily": "Days", "hourly": "Hours"}
+RANGES_DAYS = {"Last 14 days": 14, "Last 30 days": 30, "Last 90 days": 90}
+
+rt = get_runtime()
+tz = rt.settings.tz
+
+
+@st.cache_data(ttl=30, show_spinner=False, max_entries=32)
+def load(db_path: str, series: str, metric: str, grp: str, from_ms: int, to_ms: int):
+    store = get_runtime().store()
+    frame = recon.reconciliation(store, series, from_ms, to_ms, metric, grp)
+    return frame, recon.summary(frame)
+
+
+@st.cache_data(ttl=30, show_spinner=False, max_entries=32)
+def load_sources(db_path: str, series: str, window_start_ms: int, metric: str):
+    return recon.by_source(get_runtime().store(), series, window_start_ms, metric)
+
+
+@st.cache_data(ttl=30, show_spinner=False, max_entries=16)
+def load_booked(db_path: str, series: str, from_ms: int, to_ms: int):
+    return recon.adjustments_booked(get_runtime().store(), series, from_ms, to_ms)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def load_sources_list(db_path: str, series: str, since_ms: int) -> list[str]:
+    return recon.groups(get_runtime().store(), series, since_ms)
+
+
+st.title("Reconciliation")
+st.caption(
+    "The streaming number is what the live dashboard showed before any batch job touched "
+    "the window; the preliminary number is the T+1 recompute from the raw log; the final "
+    "number is the T+7 one. Differences are later minus earlier. A growing gap means a "
+    "source arrives later than the pipeline allows for."
+)
+
+c1, c2, c3, c4 = st.columns([1, 2, 2, 2])
+series = c1.segmented_control(
+    "Windows", list(SERIES), default="daily", format_func=SERIES.get, key="rc_series"
+)
+series = series or "daily"
+metric = c2.selectbox(
+    "Metric", list(rfmt.METRIC_NAMES), format_func=rfmt.METRIC_NAMES.get, key="rc_metric"
+)
+span = c3.selectbox("Range", list(RANGES_DAYS), key="rc_range")
+status = rt.status()
+now = status["proc_ms"] or status["now_ms"]
+to_ms = now - now % HOUR_MS + HOUR_MS
+from_ms = to_ms - RANGES_DAYS[span] * DAY_MS
+sources = load_sources_list(rt.settings.db_path, series, from_ms - from_ms % DAY_MS)
+grp = c4.selectbox(
+    "Sources",
+    [ALL_SOURCES, *(g for g in sources if g != ALL_SOURCES)],
+    format_func=lambda g: "All sources" if g == ALL_SOURCES else g,
+    key="rc_grp",
+)
+frame, summary = load(rt.settings.db_path, series, metric, grp, from_ms, to_ms)
+daily = series == "daily"
+
+if frame.empty:
+    st.info(
+        "No windows in this range yet. Reconciliation needs streaming results first; "
+        "preliminary and final numbers follow from the T+1 and T+7 jobs."
+    )
+    st.stop()
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Windows with a final number", f"{summary['with_final']} of {summary['windows']}")
+m2.metric(
+    "Median gap, streaming → final",
+    rfmt.fmt_pct(summary["median_abs_pct_streaming_final"]).lstrip("+"),
+)
+worst = summary["worst_window_start_ms"]
+m3.metric(
+    "Largest gap, streaming → final",
+    rfmt.fmt_pct(summary["max_abs_pct_streaming_final"]).lstrip("+"),
+    help=None if worst is None else f"Window {rfmt.window_label(worst, tz, daily)}",
+)
+m4.metric("Events booked later as adjustments", f"{summary['adjustment_events']:,}")
+
+st.plotly_chart(rfmt.differences_figure(frame, tz, daily), width="stretch", key="rc_chart")
+st.caption(
+    f"Windows in the business time zone ({tz}); the newest windows have no batch numbers yet."
+)
+
+
+def table(frame: pd.DataFrame) -> pd.DataFrame:
+    f = lambda col: [rfmt.fmt_value(v, metric) for v in frame[col]]  # noqa: E731
+    d = lambda col: [rfmt.fmt_signed(v, metric) for v in frame[col]]  # noqa: E731
+    p = lambda col: [rfmt.fmt_pct(v) for v in frame[col]]  # noqa: E731
+    return pd.DataFrame(
+        {
+            "Window": [rfmt.window_label(ms, tz, daily) for ms in frame["window_start_ms"]],
+            "Tier now": frame["tier_now"],
+            "Streaming": f("streaming"),
+            "Preliminary": f("preliminary"),
+            "Final": f("final"),
+            "Δ streaming → preliminary": d("diff_streaming_preliminary"),
+            "% s → p": p("pct_streaming_preliminary"),
+            "Δ streaming → final": d("diff_streaming_final"),
+            "% s → f": p("pct_streaming_final"),
+            "Δ preliminary → final": d("diff_preliminary_final"),
+            "Adjustments (events)": frame["adjustment_events"],
+            "Adjustments": [
+                rfmt.fmt_value(v, metric) if n else "—"
+                for v, n in zip(frame["adjustment_value"], frame["adjustment_events"], strict=True)
+            ],
+        }
+    )
+
+
+st.subheader("Per window")
+shown = frame.iloc[::-1].reset_index(drop=True)
+st.dataframe(table(shown), hide_index=True, width="stretch")
+download_buttons(
+    lambda: shown.assign(
+        window_start=[local_datetime(int(ms), tz).isoformat() for ms in shown["window_start_ms"]]
+    ),
+    f"reconciliation-{series}-{metric}",
+    key="rc_download",
+)
+
+st.subheader("Where a difference came from")
+choices = [int(ms) for ms in shown["window_start_ms"]]
+pick = st.selectbox(
+    "Window",
+    choices,
+    format_func=lambda ms: rfmt.window_label(ms, tz, daily),
+    key="rc_window",
+)
+parts = load_sources(rt.settings.db_path, series, pick, metric)
+if parts.empty:
+    st.caption("No per-source results for this window.")
+else:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Source": parts["grp"],
+                "Streaming": [rfmt.fmt_value(v, metric) for v in parts["streaming"]],
+                "Preliminary": [rfmt.fmt_value(v, metric) for v in parts["preliminary"]],
+                "Final": [rfmt.fmt_value(v, metric) for v in parts["final"]],
+                "Δ streaming → latest batch": [
+                    rfmt.fmt_signed(v, metric) for v in parts["diff_streaming_latest"]
+                ],
+                "Share of the difference": [
+                    "—" if pd.isna(v) else f"{v:.0%}" for v in parts["share_of_difference"]
+                ],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        "Each source's own windows, largest difference first. For sums (revenue, orders, "
+        "items) the shares add up to the whole difference; for averages, medians and "
+        "distinct users they do not, which is why those are recomputed, never patched."
+    )
+
+st.subheader("Adjustments booked to final windows")
+booked = load_booked(rt.settings.db_path, series, from_ms, to_ms)
+if booked.empty:
+    st.caption(
+        "None in this range: no event arrived for a window after it was final. When one does, "
+        "it is booked here, to the open period it arrived in, and linked to its window."
+    )
+else:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Final window": [
+                    rfmt.window_label(ms, tz, daily) for ms in booked["window_start_ms"]
+                ],
+                "Booked to": [rfmt.window_label(ms, tz, True) for ms in booked["period_start_ms"]],
+                "Events": booked["events"],
+                "Revenue": [rfmt.fmt_value(v, "revenue_cents") for v in booked["revenue_cents"]],
+                "Orders": booked["orders"],
+                "Items": booked["items"],
+                "Last booked": [fmt_time(ms, rt) for ms in booked["last_booked_ms"]],
+                "Why": booked["reasons"],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
