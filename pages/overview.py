@@ -4,7 +4,7 @@ complete today is and what its final will probably be."""
 import streamlit as st
 
 from engine.core.timeutil import MINUTE_MS
-from engine.views import dashboard
+from engine.views import dashboard, reconciliation
 from ui import charts
 from ui.format import fmt_count, fmt_money, fmt_time
 from ui.router import ensure_router
@@ -28,6 +28,7 @@ def load_today(db_path: str, now_ms: int, grp: str) -> dict:
         "hours": dashboard.day_hours(store, cmp["today"], policy, grp),
         "hours_yesterday": dashboard.day_hours(store, cmp["yesterday"], policy, grp),
         "days": dashboard.recent_days(store, now_ms, policy, 14, grp),
+        "adjustments": reconciliation.booked_today(store, "daily", now_ms, policy.tz, grp),
     }
 
 
@@ -140,6 +141,14 @@ def live_panel(grp: str, metric: str) -> None:
         "“After this time” is how much yesterday's number grew from this time of day to its "
         "latest version: the rest of the day plus late mobile, payment, partner and manual data."
     )
+    adj = data["adjustments"]
+    if adj["events"]:
+        days = ", ".join(f"{dashboard.local_datetime(w, tz):%a %d %b}" for w in adj["windows_ms"])
+        st.caption(
+            f"Adjustments booked today to earlier final days: {fmt_money(adj['revenue_cents'])} "
+            f"from {adj['events']:,} late event{'s' if adj['events'] != 1 else ''} ({days}). "
+            "The final numbers of those days stay as they are; see Reconciliation."
+        )
 
     st.subheader("How complete is today?")
     comp = load_completeness(rt.settings.db_path, now - now % (15 * MINUTE_MS), grp)

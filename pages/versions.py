@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.core.timeutil import business_day_of, format_duration_ms
-from engine.views import dashboard
+from engine.views import dashboard, reconciliation
 from engine.views.dashboard import DELAY_BUCKETS
 from ui import charts
 from ui.format import fmt_count, fmt_money, fmt_time
@@ -27,6 +27,11 @@ policy, tz = rt.settings.finalize, rt.settings.tz
 @st.cache_data(ttl=REFRESH_S, show_spinner=False, max_entries=64)
 def load_history(db_path: str, series: str, start_ms: int, grp: str, stamp) -> pd.DataFrame:
     return get_runtime().store().history_frame(series, start_ms, grp)
+
+
+@st.cache_data(ttl=REFRESH_S, show_spinner=False, max_entries=64)
+def load_adjustments(db_path: str, series: str, start_ms: int, grp: str, stamp) -> dict:
+    return reconciliation.window_adjustments(get_runtime().store(), series, start_ms, grp)
 
 
 @st.cache_data(ttl=300, show_spinner=False, max_entries=64)
@@ -151,6 +156,17 @@ def latest_panel(series: str, start_ms: int, grp: str) -> None:
             f"v{int(last['version'])} ({last['tier']}), {fmt_money(last['revenue_cents'])}; the "
             f"final number is computed on {fmt_time(schedule.final_ms, rt, '%a %d %b')}."
         )
+    if last["tier"] == "final":
+        adj = load_adjustments(rt.settings.db_path, series, start_ms, grp, stamp)
+        if adj["events"]:
+            periods = ", ".join(
+                f"{dashboard.local_datetime(p, tz):%a %d %b}" for p in adj["periods_ms"]
+            )
+            st.info(
+                f"{adj['events']:,} later event{'s' if adj['events'] != 1 else ''}, "
+                f"{fmt_money(adj['revenue_cents'])}, booked to {periods} as adjustments "
+                "(the final number above stays as it is; see Reconciliation)."
+            )
     st.caption(f"Live • updates every {REFRESH_S} s • as of {when(stamp)}")
 
 

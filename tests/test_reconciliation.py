@@ -166,3 +166,47 @@ def test_reconciliation_page_shows_the_store_numbers(app_env):
     table = next(df.value for df in at.dataframe if "Streaming" in df.value.columns)
     orders = R.reconciliation(store, "daily", 0, 2**62, "orders")
     assert {rfmt.fmt_value(v, "orders") for v in orders["final"].dropna()} <= set(table["Final"])
+
+
+def test_today_and_versions_show_adjustments_booked_to_final_days(app_env):
+    """A late event booked against a final day shows on Today (booked today) and on
+    the final day's Versions panel, with the amount the store holds."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from engine.core.timeutil import business_day_bounds, business_day_of
+    from tests.conftest import SEED_NOW_MS
+
+    tz = "America/New_York"
+    store = Store(app_env)
+    finals = R.reconciliation(store, "daily", 0, 2**62, "revenue_cents")
+    final_day = finals[finals["final"].notna()].iloc[0]
+    period = business_day_bounds(business_day_of(SEED_NOW_MS, tz), tz)
+    with store.transaction():
+        store.insert_adjustments(
+            "daily",
+            [
+                {
+                    "window_start_ms": int(final_day["window_start_ms"]),
+                    "window_end_ms": int(final_day["window_end_ms"]),
+                    "grp": "*",
+                    "final_version": int(final_day["final_version"]),
+                    "event_id": "late-x",
+                    "revenue_cents": 12_345,
+                    "orders": 1,
+                    "items": 2,
+                    "events": 1,
+                    "period_start_ms": period[0],
+                    "period_end_ms": period[1],
+                    "booked_at_ms": SEED_NOW_MS - 1,
+                    "reason": "patch",
+                }
+            ],
+        )
+    assert R.booked_today(store, "daily", SEED_NOW_MS, tz)["revenue_cents"] == 12_345
+    at = AppTest.from_file(str(Path(__file__).parents[1] / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    captions = "\n".join(c.value for c in at.caption)
+    assert "Adjustments booked today to earlier final days: $123.45" in captions

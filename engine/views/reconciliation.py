@@ -22,6 +22,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from engine.core.timeutil import business_day_bounds, business_day_of
 from engine.runtime.finalize import STREAMING_REASONS
 from engine.store import alerts as store_alerts
 from engine.store.db import Store
@@ -179,4 +180,16 @@ def window_adjustments(store: Store, series: str, window_start_ms: int, grp: str
         "events": int(adj["events"].sum()) if len(adj) else 0,
         **{c: int(adj[c].sum()) if len(adj) else 0 for c in ADDITIVE_COLUMNS if c != "events"},
         "periods_ms": sorted(int(p) for p in adj["period_start_ms"].unique()) if len(adj) else [],
+    }
+
+
+def booked_today(store: Store, series: str, now_ms: int, tz: str, grp: str = ALL) -> dict:
+    """Adjustments booked to the open period (the business day holding ``now_ms``) for
+    earlier final windows: totals and the windows they belong to."""
+    start, end = business_day_bounds(business_day_of(now_ms, tz), tz)
+    booked = adjustments_booked(store, series, start, end, grp)
+    return {
+        "events": int(booked["events"].sum()) if len(booked) else 0,
+        "revenue_cents": int(booked["revenue_cents"].sum()) if len(booked) else 0,
+        "windows_ms": [int(w) for w in booked["window_start_ms"]],
     }
