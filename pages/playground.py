@@ -1,7 +1,9 @@
 """Watermark playground: the Dataflow model's picture, interactive. A few events
 run through the same ``WindowOperator`` as the live pipeline; the page draws what
-it did — event time across, processing time down the page, the watermark, the
-windows and every pane — and lets a learner move events and turn the knobs.
+it did — event time across, processing time down the page, the watermark (and each
+key's, in per-key mode), the windows and every pane — and lets a learner move
+events, turn every knob (late action, max updates, watermark strategy) and step or
+play through processing time. ``?present=1`` is presenter mode.
 """
 
 import pandas as pd
@@ -9,7 +11,8 @@ import streamlit as st
 
 from engine.analysis import playground as pg
 from engine.core.timeutil import MINUTE_MS, SECOND_MS, format_duration_ms
-from ui import lab
+from ui import playfigs
+from ui.present import apply_presenter_style
 from ui.router import ensure_router
 
 ensure_router()
@@ -18,14 +21,26 @@ SIZES_MS = (MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS, 10 * MINUTE_MS)
 SLIDES_MS = (30 * SECOND_MS, MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS)
 GAPS_MS = (30 * SECOND_MS, MINUTE_MS, 2 * MINUTE_MS)
 DELAYS_MS = (0, 10 * SECOND_MS, 30 * SECOND_MS, MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS)
+IDLE_MS = (0, 30 * SECOND_MS, MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS)
 LATENESS_MS = (0, 30 * SECOND_MS, MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS, 10 * MINUTE_MS)
 EARLY_DELAYS_MS = (30 * SECOND_MS, MINUTE_MS, 2 * MINUTE_MS)
+MAX_UPDATES = (-1, 0, 1, 2, 3)
+NO_LIMIT = {"pg_idle": 0, "pg_max_updates": -1}  # widget value standing for None
+SPEEDS = {"slow (2 s a step)": 2.0, "normal (1 s)": 1.0, "fast (0.5 s)": 0.5}
 WATERMARK_LABELS = {
     "drawn": "drawn (watermark records in the table)",
     "perfect": "perfect (knows every future event)",
-    "bounded": "heuristic: max event time seen − delay",
+    "bounded": "bounded: max event time seen − delay",
+    "per-key": "per key: min over keys (idle keys skipped)",
+    "processing-time": "processing time: now − delay",
 }
 EARLY_LABELS = {"none": "none", "after-first": "after the first event", "per-record": "every event"}
+ACTION_LABELS = {
+    "update": "update (a late pane)",
+    "side_output": "side output (batch patch)",
+    "drop": "drop (counted, logged)",
+    "recompute": "recompute (from the raw log)",
+}
 # widget key -> PlaygroundConfig field, reset from the preset when the preset changes
 CONTROL_FIELDS = {
     "pg_window": "window",
@@ -34,19 +49,26 @@ CONTROL_FIELDS = {
     "pg_gap": "gap_ms",
     "pg_watermark": "watermark",
     "pg_delay": "watermark_delay_ms",
+    "pg_idle": "idle_ms",
     "pg_lateness": "allowed_lateness_ms",
     "pg_early": "early",
     "pg_early_delay": "early_delay_ms",
     "pg_accumulation": "accumulation",
+    "pg_action": "late_action",
+    "pg_max_updates": "max_updates",
 }
 
 
 def load_preset() -> None:
-    """Preset changed: every control takes the preset's value, the tables reset."""
-    preset = pg.PRESETS[st.session_state["preset"]]
+    """Preset changed (or reset): every control takes the preset's value, the tables
+    reset (a new editor key), the clock goes back to the end."""
+    preset = pg.PRESETS[st.session_state.get("preset") or "classic"]
     for key, name in CONTROL_FIELDS.items():
-        st.session_state[key] = getattr(preset.config, name)
+        value = getattr(preset.config, name)
+        st.session_state[key] = NO_LIMIT[key] if value is None and key in NO_LIMIT else value
+    st.session_state["pg_edits"] = st.session_state.get("pg_edits", 0) + 1
     st.session_state.pop("pg_t", None)
+    st.session_state["pg_play"] = False
 
 
 def step(direction: int, times: list[int]) -> None:
@@ -59,33 +81,36 @@ def step(direction: int, times: list[int]) -> None:
         st.session_state["pg_t"] = earlier[-1]
 
 
+def start_play(times: list[int]) -> None:
+    if st.session_state.get("pg_t", times[-1]) >= times[-1]:
+        st.session_state["pg_t"] = times[0]  # play from the beginning
+    st.session_state["pg_play"] = True
+
+
+present = apply_presenter_style()
 st.title("Watermark playground")
 st.caption(
     "Each dot is an event: **across** is when it happened (event time), **up** is when it "
     "reached the pipeline (processing time). The red line is the watermark — the pipeline's "
     "claim that nothing older is still coming. Shaded columns are windows; diamonds are panes, "
     "drawn at the window's end when they fired, with their value. Everything here is computed "
-    "by the same window operator as the live numbers."
+    "by the same window operator as the live numbers. Terms: see the "
+    "[glossary](/learn?lesson=glossary); a guided path: [Learn](/learn)."
 )
 
 preset_key = st.segmented_control(
     "Preset",
     list(pg.PRESETS),
     default="classic",
-    format_func=lambda k: {
-        "classic": "Classic 2-minute window",
-        "session_bridge": "Sessions merged by a late event",
-        "sliding_split": "Sliding: late and on time",
-    }[k],
+    format_func=lambda k: pg.PRESETS[k].label,
     key="preset",
     bind="query-params",
     on_change=load_preset,
     required=True,
 )
 preset = pg.PRESETS[preset_key or "classic"]
-if "pg_window" not in st.session_state:
+if "pg_window" not in st.session_state or "pg_action" not in st.session_state:
     load_preset()
-st.info(f"**{preset.title}.** {preset.explanation}")
 
 # -- knobs -----------------------------------------------------------------------------
 c1, c2, c3, c4 = st.columns(4)
@@ -99,21 +124,42 @@ else:
     if window == "sliding":
         slide = c1.select_slider("Slide", SLIDES_MS, format_func=format_duration_ms, key="pg_slide")
     gap = st.session_state["pg_gap"]
-wm_mode = c2.radio(
+wm_mode = c2.selectbox(
     "Watermark", pg.WATERMARK_MODES, format_func=WATERMARK_LABELS.get, key="pg_watermark"
 )
 delay = c2.select_slider(
-    "Heuristic delay",
+    "Watermark delay",
     DELAYS_MS,
     format_func=format_duration_ms,
     key="pg_delay",
-    disabled=wm_mode != "bounded",
+    disabled=wm_mode not in ("bounded", "per-key", "processing-time"),
 )
+idle = st.session_state["pg_idle"]
+if wm_mode == "per-key":
+    idle = c2.select_slider(
+        "Idle timeout",
+        IDLE_MS,
+        format_func=lambda v: "never" if not v else format_duration_ms(v),
+        key="pg_idle",
+        help="A key silent (in processing time) for longer than this stops holding the "
+        "global watermark back.",
+    )
 lateness = c3.select_slider(
     "Allowed lateness", LATENESS_MS, format_func=format_duration_ms, key="pg_lateness"
 )
-early = c3.selectbox("Early firings", pg.EARLY_MODES, format_func=EARLY_LABELS.get, key="pg_early")
-early_delay = c3.select_slider(
+action = c3.selectbox(
+    "Late action", pg.LATE_ACTIONS, format_func=ACTION_LABELS.get, key="pg_action"
+)
+max_updates = c3.select_slider(
+    "Max updates per window",
+    MAX_UPDATES,
+    format_func=lambda v: "no limit" if v < 0 else str(v),
+    key="pg_max_updates",
+    disabled=action != "update",
+    help="Late panes a window may publish; further late events go to the side output.",
+)
+early = c4.selectbox("Early firings", pg.EARLY_MODES, format_func=EARLY_LABELS.get, key="pg_early")
+early_delay = c4.select_slider(
     "Early pane after",
     EARLY_DELAYS_MS,
     format_func=format_duration_ms,
@@ -124,30 +170,33 @@ accumulation = c4.radio(
     "Accumulation",
     pg.ACCUMULATION_MODES,
     key="pg_accumulation",
+    horizontal=True,
     help="Accumulating panes hold everything so far; discarding panes hold only what is new "
     "since the previous pane (the operator keeps both: values and deltas).",
 )
 
 # -- the stream ------------------------------------------------------------------------
+edits = st.session_state.get("pg_edits", 0)
 with st.expander("Events and watermark records — edit to see what changes", expanded=False):
     e1, e2 = st.columns([3, 2])
     edited = e1.data_editor(
         pg.events_table(preset.events),
         num_rows="dynamic",
         hide_index=True,
-        key=f"pg_events_{preset.key}",
+        key=f"pg_events_{preset.key}_{edits}",
         column_config={
             "id": st.column_config.TextColumn("Event id"),
             "event_time": st.column_config.TextColumn("Event time (HH:MM:SS)"),
             "arrival_time": st.column_config.TextColumn("Arrives at (HH:MM:SS)"),
             "value": st.column_config.NumberColumn("Value"),
+            "key": st.column_config.TextColumn("Key (per-key watermark)"),
         },
     )
     marks_edited = e2.data_editor(
         pg.watermarks_table(preset.watermarks),
         num_rows="dynamic",
         hide_index=True,
-        key=f"pg_marks_{preset.key}",
+        key=f"pg_marks_{preset.key}_{edits}",
         disabled=wm_mode != "drawn",
         column_config={
             "at": st.column_config.TextColumn("At (HH:MM:SS)"),
@@ -170,82 +219,169 @@ config = pg.PlaygroundConfig(
     gap_ms=gap,
     watermark=wm_mode,
     watermark_delay_ms=delay,
+    idle_ms=idle or None,
     allowed_lateness_ms=lateness,
     early=early,
     early_delay_ms=early_delay,
     accumulation=accumulation,
+    late_action=action,
+    max_updates=None if max_updates < 0 else max_updates,
 )
+modified = (
+    config != preset.config
+    or events != list(preset.events)
+    or (wm_mode == "drawn" and marks != list(preset.watermarks))
+)
+if modified:
+    m1, m2 = st.columns([5, 1])
+    m1.warning(
+        f"**Modified from the preset “{preset.label}”.** The preset's explanation no longer "
+        "applies; the account below each step is the operator's own, for your settings."
+    )
+    m2.button("Reset to preset", on_click=load_preset, key="pg_reset", width="stretch")
+else:
+    st.info(f"**{preset.title}.** {preset.explanation}")
 run = pg.run_playground(events, config, marks, preset.ticks_ms)
-
-# -- walk through processing time ----------------------------------------------------------
-s1, s2, s3 = st.columns([1, 8, 1])
 if st.session_state.get("pg_t") not in run.times_ms:
     st.session_state["pg_t"] = run.times_ms[-1]
-s1.button("◀ step", on_click=step, args=(-1, run.times_ms), key="pg_back", width="stretch")
-t_ms = s2.select_slider(
-    "Processing time",
-    run.times_ms,
-    format_func=pg.clock_text,
-    key="pg_t",
-    label_visibility="collapsed",
-)
-s3.button("step ▶", on_click=step, args=(1, run.times_ms), key="pg_next", width="stretch")
-snap = run.at(t_ms)
-st.plotly_chart(
-    lab.playground_figure(run, snap, accumulation == "discarding"),
-    width="stretch",
-    key="playground_chart",
-)
-w_text = "—" if snap.watermark_ms is None else pg.clock_text(snap.watermark_ms)
-st.caption(
-    f"At {pg.clock_text(t_ms)}: watermark {w_text}; {len(snap.points)} of {len(run.points)} "
-    f"events arrived; {len(snap.panes)} panes fired."
-    + (
-        " Panes marked *at end* fired when the input ended (the watermark jumped to +∞)."
-        if snap.panes["at_end"].any()
-        else ""
-    )
-)
 
-# -- what the operator said ---------------------------------------------------------------
-m = st.columns(len(pg.POINT_CLASSES))
-counts = run.points["klass"].value_counts()
-for col, klass in zip(m, pg.POINT_CLASSES, strict=True):
-    col.metric(
-        lab.POINT_SHORT[klass],
-        int(counts.get(klass, 0)),
-        help=pg.POINT_LABELS[klass],
-        border=True,
+# -- walk through processing time ----------------------------------------------------------
+p1, p2 = st.columns([1, 3])
+playing = st.session_state.get("pg_play", False)
+speed = p2.segmented_control(
+    "Autoplay speed", list(SPEEDS), default="normal (1 s)", key="pg_speed", required=True
+)
+if playing:
+    p1.button(
+        "⏸ pause",
+        key="pg_pause",
+        width="stretch",
+        on_click=st.session_state.update,
+        kwargs={"pg_play": False},
     )
-left, right = st.container(), st.container()
-left.markdown("**Panes** (each is a kept version)")
-panes = run.panes.assign(
-    window=[
-        f"[{pg.clock_text(a)}, {pg.clock_text(b)})"
-        for a, b in zip(run.panes["window_start_ms"], run.panes["window_end_ms"], strict=True)
-    ],
-    fired=[pg.clock_text(t) for t in run.panes["processing_time_ms"]],
-    shown=run.panes["delta"] if accumulation == "discarding" else run.panes["value"],
-)
-left.dataframe(
-    panes[
-        ["window", "version", "timing", "fired", "shown", "event_count", "added_ids", "superseded"]
-    ],
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "shown": st.column_config.NumberColumn(
-            "delta" if accumulation == "discarding" else "value"
-        ),
-        "added_ids": st.column_config.TextColumn("new events"),
-    },
-)
-right.markdown("**Events, as the operator routed them**")
-right.dataframe(
-    run.points.assign(klass=run.points["klass"].map(pg.POINT_LABELS))[
-        ["event_id", "klass", "detail"]
-    ],
-    hide_index=True,
-    width="stretch",
-    column_config={"klass": "what happened", "detail": "per window"},
-)
+else:
+    p1.button(
+        "▶ play", key="pg_playbtn", width="stretch", on_click=start_play, args=(run.times_ms,)
+    )
+
+
+@st.fragment(run_every=SPEEDS[speed or "normal (1 s)"] if playing else None)
+def stepper() -> None:
+    times = run.times_ms
+    if st.session_state.get("pg_play") and st.session_state.get("pg_t", times[-1]) < times[-1]:
+        step(1, times)
+    if st.session_state.get("pg_t", times[-1]) >= times[-1] and st.session_state.get("pg_play"):
+        st.session_state["pg_play"] = False
+        st.rerun()  # the whole page: the button goes back to "play", the timer stops
+    s1, s2, s3 = st.columns([1, 8, 1])
+    s1.button("◀ step", on_click=step, args=(-1, times), key="pg_back", width="stretch")
+    t_ms = s2.select_slider(
+        "Processing time",
+        times,
+        format_func=pg.clock_text,
+        key="pg_t",
+        label_visibility="collapsed",
+    )
+    s3.button("step ▶", on_click=step, args=(1, times), key="pg_next", width="stretch")
+    snap = run.at(t_ms)
+    st.plotly_chart(
+        playfigs.playground_figure(run, snap, accumulation == "discarding", big=present),
+        width="stretch",
+        key="playground_chart",
+    )
+    w_text = playfigs.watermark_text(snap.watermark_ms)
+    st.caption(
+        f"At {pg.clock_text(t_ms)}: watermark {w_text}; {len(snap.points)} of "
+        f"{len(run.points)} events arrived; {len(snap.panes)} panes fired."
+        + (
+            " Panes marked *at end* fired when the input ended (the watermark jumped to +∞)."
+            if snap.panes["at_end"].astype(bool).any()
+            else ""
+        )
+    )
+    counts = snap.counts()
+    cols = st.columns(len(pg.POINT_CLASSES))
+    for col, klass in zip(cols, pg.POINT_CLASSES, strict=True):
+        col.metric(playfigs.POINT_SHORT[klass], counts[klass], help=pg.POINT_LABELS[klass], border=True)
+    if wm_mode == "per-key":
+        keys = snap.key_table()
+        st.markdown(
+            "**Each key's watermark** — the global watermark is the minimum over keys that are "
+            "not idle: "
+            + "; ".join(
+                f"{k}: {pg.clock_text(w)}" + (" (idle, not counted)" if i else "")
+                for k, w, i in keys.itertuples(index=False)
+            )
+            + f" → global {w_text}."
+            if len(keys)
+            else "**Each key's watermark**: no key has sent an event yet."
+        )
+    with st.expander("What happened so far, event by event", expanded=not present):
+        lines = pg.narrate(run, snap)
+        st.markdown("\n".join(f"- {line}" for line in lines) or "Nothing has arrived yet.")
+    if present:
+        return
+    left, right = st.container(), st.container()
+    left.markdown("**Panes** (each is a kept version)")
+    panes = snap.panes
+    panes = panes.assign(
+        window=[
+            f"[{pg.clock_text(a)}, {pg.clock_text(b)})"
+            for a, b in zip(panes["window_start_ms"], panes["window_end_ms"], strict=True)
+        ],
+        fired=[pg.clock_text(t) for t in panes["processing_time_ms"]],
+        shown=panes["delta"] if accumulation == "discarding" else panes["value"],
+    )
+    left.dataframe(
+        panes[
+            [
+                "window",
+                "version",
+                "timing",
+                "fired",
+                "shown",
+                "event_count",
+                "added_ids",
+                "superseded",
+            ]
+        ],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "shown": st.column_config.NumberColumn(
+                "delta" if accumulation == "discarding" else "value"
+            ),
+            "added_ids": st.column_config.TextColumn("new events"),
+        },
+    )
+    right.markdown("**Events, as the operator routed them**")
+    right.dataframe(
+        snap.points.assign(klass=snap.points["klass"].map(pg.POINT_LABELS))[
+            ["event_id", "klass", "detail"]
+        ],
+        hide_index=True,
+        width="stretch",
+        column_config={"klass": "what happened", "detail": "per window"},
+    )
+
+
+stepper()
+
+if not present:
+    with st.expander("Event time vs processing time: the same events bucketed both ways"):
+        size_b = st.select_slider(
+            "Bucket size",
+            SIZES_MS,
+            value=size if size in SIZES_MS else MINUTE_MS,
+            format_func=format_duration_ms,
+            key="pg_bucket",
+        )
+        frame = pg.bucketing(events, size_b)
+        st.plotly_chart(
+            playfigs.bucketing_figure(pg.bucket_totals(frame)), width="stretch", key="pg_bucket_chart"
+        )
+        moved = frame[frame["moved"]]
+        st.caption(
+            f"{len(moved)} of {len(frame)} events land in a different bucket when bucketed by "
+            "arrival (processing time): " + (", ".join(moved["event_id"]) or "none") + "."
+        )

@@ -5,20 +5,27 @@ transcripts (same steps, same panes), and the tables round-trip."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.analysis.playground import (
+    LATE_ACTIONS,
     POINT_CLASSES,
     PRESETS,
     PlayEvent,
     PlaygroundConfig,
+    bucket_totals,
+    bucketing,
     clock_ms,
     clock_text,
     events_from_table,
     events_table,
+    narrate,
     perfect_watermarks,
     run_playground,
     run_preset,
@@ -55,7 +62,7 @@ def test_point_classes_are_the_operator_outcomes(key):
     assert run.outcomes["input"] == len(run.points)
 
 
-@pytest.mark.parametrize("key", list(PRESETS))
+@pytest.mark.parametrize("key", [k for k, p in PRESETS.items() if p.scenario_file])
 def test_presets_mirror_their_transcripts(key):
     preset = PRESETS[key]
     doc = transcript(preset)
@@ -173,3 +180,159 @@ def test_edited_stream_runs_every_window_kind():
         run = run_playground(events, PlaygroundConfig(window=window, watermark="bounded"))
         assert run.outcomes["on_time"] == 1
         assert run.panes["timing"].iloc[-1] == "on_time"
+
+
+# ---------------------------------------------------------------------- issue 16
+events_strategy = st.lists(
+    st.tuples(
+        st.integers(0, 600),  # event time, seconds after 12:00
+        st.integers(0, 900),  # arrival delay, seconds
+        st.integers(1, 9),
+        st.sampled_from(["", "phone", "laptop"]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _stream(raw) -> list[PlayEvent]:
+    base = clock_ms("12:00:00")
+    return [
+        PlayEvent(f"x{i}", base + t * 1000, base + (t + d) * 1000, v, k or None)
+        for i, (t, d, v, k) in enumerate(raw)
+    ]
+
+
+@given(
+    raw=events_strategy,
+    action=st.sampled_from(LATE_ACTIONS),
+    max_updates=st.sampled_from([None, 0, 1]),
+    watermark=st.sampled_from(["bounded", "per-key", "processing-time", "perfect"]),
+    delay=st.sampled_from([0, 30_000, 120_000]),
+    lateness=st.sampled_from([0, 60_000, 300_000]),
+)
+@settings(max_examples=30)
+def test_stepping_never_reveals_what_has_not_arrived(
+    raw, action, max_updates, watermark, delay, lateness
+):
+    events = _stream(raw)
+    config = PlaygroundConfig(
+        watermark=watermark,
+        watermark_delay_ms=delay,
+        idle_ms=120_000 if watermark == "per-key" else None,
+        allowed_lateness_ms=lateness,
+        late_action=action,
+        max_updates=max_updates,
+    )
+    run = run_playground(events, config)
+    final = run.points.set_index("event_id")["klass"]
+    assert sum(
+        run.outcomes[k] for k in ("on_time", "late", "side_output", "dropped", "too_late")
+    ) == len(events)
+    for t in run.times_ms:
+        snap = run.at(t)
+        arrived = {e.event_id for e in events if e.arrival_time_ms <= t}
+        assert set(snap.points["event_id"]) == arrived
+        assert sum(snap.counts().values()) == len(arrived) == len(events) - snap.not_arrived
+        for row in snap.points.itertuples():  # a class is decided at arrival, never later
+            assert row.klass == final[row.event_id]
+        assert (snap.panes["processing_time_ms"] <= t).all()
+        assert (snap.late_events["processing_time_ms"] <= t).all()
+        told = {x.split("; ")[0] for x in snap.points["detail"]}
+        assert told  # every arrived event has a detail (maybe "not in any pane yet")
+    end = run.at(run.end_ms)
+    assert end.counts() == {k: int((run.points["klass"] == k).sum()) for k in POINT_CLASSES}
+
+
+def test_four_of_five_arrived_shows_no_too_late_yet():
+    run = run_preset("classic")
+    snap = run.at(clock_ms("12:04:00"))  # e5, the too-late one, arrives at 12:05:30
+    assert len(snap.points) == 4 and snap.not_arrived == 1
+    assert snap.counts()["too_late"] == 0
+    assert "e5" not in set(snap.late_events["event_id"])
+    assert run.at(clock_ms("12:05:30")).counts()["too_late"] == 1
+
+
+@pytest.mark.parametrize("action", LATE_ACTIONS)
+def test_every_late_action_routes_the_same_late_pairs(action):
+    base = run_preset("bounded_worked")
+    run = run_preset("bounded_worked", late_action=action)
+    n_late = base.outcomes["late"]  # f: late under 'update'
+    assert n_late == 1
+    expected = {"update": "late", "side_output": "side_output", "recompute": "side_output"}
+    expected["drop"] = "dropped"
+    assert run.outcomes[expected[action]] == n_late
+    assert run.outcomes["too_late"] == base.outcomes["too_late"]
+    f = run.points.set_index("event_id").loc["f"]
+    assert f.outcome == expected[action]
+    if action != "update":
+        late = run.late_events.set_index("event_id")
+        assert late.loc["f", "action"] == action
+        assert "late pane" not in f.detail
+    assert run.recompute_windows == (1 if action == "recompute" else 0)
+
+
+def test_max_updates_sends_further_late_events_to_the_side_output():
+    # two late events for the classic window: e4 updates; with max_updates=0 it cannot
+    events = [
+        *PRESETS["classic"].events,
+        PlayEvent("e6", clock_ms("12:01:40"), clock_ms("12:04:20"), 2),
+    ]
+    preset = PRESETS["classic"]
+    one = run_playground(
+        events, replace(preset.config, max_updates=1), preset.watermarks, preset.ticks_ms
+    )
+    assert list(one.points.set_index("event_id").loc[["e4", "e6"], "outcome"]) == [
+        "late",
+        "side_output",
+    ]
+    assert one.late_events.set_index("event_id").loc["e6", "action"] == "max_updates"
+    none = run_playground(
+        events, replace(preset.config, max_updates=None), preset.watermarks, preset.ticks_ms
+    )
+    assert none.outcomes["late"] == 2 and (none.panes["timing"] == "late").sum() == 2
+
+
+def test_per_key_global_watermark_is_the_min_over_active_keys():
+    run = run_preset("per_key_idle")
+    keys = run.key_watermarks
+    for t, group in keys.groupby("processing_time_ms"):
+        active = group[~group["idle"]]["watermark_ms"]
+        want = active.min() if len(active) else group["watermark_ms"].max()
+        got = run.watermark.set_index("processing_time_ms").loc[t, "watermark_ms"]
+        assert got >= want  # W never goes back: it may stay above a key that woke up
+        if t < clock_ms("12:06:00"):
+            assert got == want
+    assert run.watermark["watermark_ms"].is_monotonic_increasing
+    first = run.panes.iloc[0]
+    assert first.timing == "on_time" and first.processing_time_ms == clock_ms("12:02:46")
+    assert run.points.set_index("event_id").loc["p3", "outcome"] == "late"
+    never = run_preset("per_key_idle", idle_ms=None)
+    assert never.outcomes["late"] == 0
+    assert never.panes.set_index("window_start_ms").loc[clock_ms("12:00:00"), "at_end"]
+
+
+def test_processing_time_watermark_is_now_minus_delay():
+    run = run_preset("bounded_worked", watermark="processing-time", watermark_delay_ms=60_000)
+    for t, w in run.watermark.itertuples(index=False):
+        assert w == t - 60_000
+
+
+@given(raw=events_strategy, size=st.sampled_from([60_000, 300_000, 3_600_000]))
+@settings(max_examples=25)
+def test_bucketing_each_way_is_the_floor_of_its_own_clock(raw, size):
+    events = _stream(raw)
+    frame = bucketing(events, size)
+    assert (frame["event_window_ms"] == frame["event_time_ms"] // size * size).all()
+    assert (frame["processing_window_ms"] == frame["arrival_time_ms"] // size * size).all()
+    totals = bucket_totals(frame)
+    assert totals["by_event_time"].sum() == totals["by_processing_time"].sum() == len(events)
+
+
+def test_narration_follows_the_knobs():
+    base = run_preset("bounded_worked")
+    drop = run_preset("bounded_worked", late_action="drop")
+    text = "\n".join(narrate(base, base.at(base.end_ms)))
+    assert "late pane updated" in text
+    dropped = "\n".join(narrate(drop, drop.at(drop.end_ms)))
+    assert "dropped (counted and logged)" in dropped and "late pane updated" not in dropped

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.analysis import whatif_lab
-from engine.analysis.playground import run_preset
+from engine.analysis.playground import PRESETS, run_preset
 from engine.analysis.whatif import evaluate
 from engine.core.timeutil import MINUTE_MS
 from engine.ingest import samples as import_samples
@@ -129,21 +129,66 @@ def test_playground_shows_the_operators_outcomes(app_env):
     assert got["Behind W, on time"] == 1
     panes = table(at, "window")
     assert panes["shown"].tolist() == run.panes["value"].tolist()  # 14, 17, 25
+    assert not at.warning  # the preset as published: no "modified" banner
 
     at.radio(key="pg_accumulation").set_value("discarding").run()
     assert table(at, "window")["shown"].tolist() == run.panes["delta"].tolist()
 
-    at.radio(key="pg_watermark").set_value("perfect").run()
-    perfect = run_preset("classic", watermark="perfect")
+    at.selectbox(key="pg_watermark").set_value("perfect").run()
+    perfect = run_preset("classic", watermark="perfect", accumulation="discarding")
     assert counts(at)["Too late"] == perfect.outcomes["too_late"] == 0
+    assert any("Modified from the preset" in w.value for w in at.warning)
 
-    at.select_slider(key="pg_t").set_value(run.times_ms[0]).run()
+    at.select_slider(key="pg_t").set_value(perfect.times_ms[0]).run()
     assert not at.exception
     assert any("1 of 5 events arrived" in c.value for c in at.caption)
+    at.button(key="pg_reset").click().run()
+    assert widget(at, "selectbox", "pg_watermark").value == "drawn" and not at.warning
+
+
+def test_playground_stepping_hides_what_has_not_arrived(app_env):
+    at = open_page("pages/playground.py")
+    run = run_preset("classic")
+    t = next(t for t in run.times_ms if len(run.at(t).points) == 4)  # e5 not yet arrived
+    at.select_slider(key="pg_t").set_value(t).run()
+    snap = run.at(t)
+    assert any("4 of 5 events arrived" in c.value for c in at.caption)
+    assert counts(at)["Too late"] == snap.counts()["too_late"] == 0
+    assert table(at, "event_id")["event_id"].tolist() == snap.points["event_id"].tolist()
+    for _ in range(len(run.times_ms)):  # step on until e5 arrives
+        at.button(key="pg_next").click().run()
+        if any("5 of 5 events arrived" in c.value for c in at.caption):
+            break
+    assert counts(at)["Too late"] == 1
+
+
+@pytest.mark.parametrize("action", ["drop", "side_output", "recompute"])
+def test_playground_late_actions_and_max_updates(app_env, action):
+    at = open_page("pages/playground.py", preset=PRESETS["bounded_worked"].label)
+    at.selectbox(key="pg_action").set_value(action).run()
+    run = run_preset("bounded_worked", late_action=action)
+    got = counts(at)
+    assert got["Late, kept out"] == run.outcomes["side_output"] + run.outcomes["dropped"] == 1
+    assert got["Late, updated"] == 0
+    assert table(at, "window")["shown"].tolist() == run.panes["value"].tolist()
+
+
+def test_playground_per_key_shows_each_keys_watermark(app_env):
+    at = open_page("pages/playground.py", preset=PRESETS["per_key_idle"].label)
+    run = run_preset("per_key_idle")
+    keys = run.at(run.times_ms[-1]).key_table()
+    text = texts(at)
+    assert "Each key's watermark" in text and "(idle, not counted)" in text
+    for key in keys["key"]:
+        assert key in text
+    assert counts(at)["Late, updated"] == run.outcomes["late"] == 1
+    at.select_slider(key="pg_idle").set_value(0).run()  # "never"
+    never = run_preset("per_key_idle", idle_ms=None)
+    assert counts(at)["Late, updated"] == never.outcomes["late"] == 0
 
 
 def test_playground_presets_switch(app_env):
-    at = open_page("pages/playground.py", preset="Sessions merged by a late event")
+    at = open_page("pages/playground.py", preset=PRESETS["session_bridge"].label)
     run = run_preset("session_bridge")
     assert "Sessions: a late event merges two sessions" in texts(at)
     assert widget(at, "selectbox", "pg_window").value == "session"

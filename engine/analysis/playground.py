@@ -5,8 +5,10 @@ x, processing time on y).
 Why a module: the playground teaches the semantics the rest of latewatch runs on,
 so it must not have its own. Everything here drives ``engine.core.operator`` and only
 *reads* what it emits — record outcomes, ``Version`` panes (with ``added_ids``:
-which events entered which pane), ``LateEvent`` side-output records and session
-supersessions. The page draws these frames; it never decides what is late.
+which events entered which pane), ``LateEvent`` side-output records, session
+supersessions and each key's watermark. The page draws these frames; it never
+decides what is late. Inputs and knobs live in ``playground_inputs``, the presets in
+``playground_presets``.
 
 A point's class comes from the operator's record outcome plus the watermark the
 event was routed against (``w_before``):
@@ -22,27 +24,41 @@ Order within one processing-time instant: events first, then watermark records,
 then the instant's timers (the operator fires due timers before a later record).
 An event is never judged against a watermark that arrived with it.
 
-Times are epoch milliseconds; presets sit on 2026-01-01 (UTC) around noon, as in
-the transcripts under ``tests/scenarios/`` they mirror.
+``PlaygroundRun.at(t)`` is what had happened by processing time ``t``: only events
+that had arrived, only panes and side-output records emitted by then — stepping
+never shows an outcome before its event arrives.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
+from engine.analysis.playground_inputs import (
+    ACCUMULATION_MODES,
+    EARLY_MODES,
+    LATE_ACTIONS,
+    PRESET_DATE,
+    WATERMARK_MODES,
+    WINDOW_KINDS,
+    PlayEvent,
+    PlaygroundConfig,
+    WatermarkPoint,
+    clock_ms,
+    clock_text,
+    events_from_table,
+    events_table,
+    watermarks_from_table,
+    watermarks_table,
+)
+from engine.analysis.playground_presets import PRESETS, Preset
 from engine.core.events import Event
 from engine.core.operator import WindowOperator
-from engine.core.spec import PipelineSpec, TriggerSpec, WatermarkSpec, WindowSpec
-from engine.core.timeutil import MINUTE_MS, NEG_INF_MS, POS_INF_MS, SECOND_MS, parse_timestamp_ms
+from engine.core.spec import PipelineSpec, WatermarkSpec, WindowSpec
+from engine.core.timeutil import NEG_INF_MS, POS_INF_MS, SECOND_MS
+from engine.core.windows import WindowAssigner
 
-PRESET_DATE = "2026-01-01"
-WINDOW_KINDS = ("tumbling", "sliding", "session")
-WATERMARK_MODES = ("drawn", "perfect", "bounded")
-EARLY_MODES = ("none", "after-first", "per-record")
-ACCUMULATION_MODES = ("accumulating", "discarding")
 POINT_CLASSES = ("on_time", "behind_watermark", "late_updated", "late_side", "too_late")
 POINT_LABELS = {
     "on_time": "on time",
@@ -57,284 +73,39 @@ _OUTCOME_CLASS = {
     "dropped": "late_side",
     "too_late": "too_late",
 }
-_CLOCK_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2})(\.\d{1,3})?)?\s*$")
-
-
-# ---------------------------------------------------------------------- inputs
-@dataclass(frozen=True)
-class PlayEvent:
-    event_id: str
-    event_time_ms: int
-    arrival_time_ms: int
-    amount: float = 1.0
-
-
-@dataclass(frozen=True)
-class WatermarkPoint:
-    """A watermark record: at processing time ``at_ms`` the watermark becomes
-    ``watermark_ms`` (used by the ``drawn`` mode, i.e. a punctuated watermark)."""
-
-    at_ms: int
-    watermark_ms: int
-
-
-@dataclass(frozen=True)
-class PlaygroundConfig:
-    """The playground's knobs, turned into a ``PipelineSpec`` by ``spec()``.
-
-    ``accumulation`` is a display choice: the operator keeps accumulated values
-    *and* the delta of every pane; discarding mode shows the deltas (what a
-    discarding pane holds) — the windowing does not change."""
-
-    window: str = "tumbling"
-    size_ms: int = 2 * MINUTE_MS
-    slide_ms: int = MINUTE_MS
-    gap_ms: int = MINUTE_MS
-    watermark: str = "drawn"
-    watermark_delay_ms: int = 0
-    allowed_lateness_ms: int = 5 * MINUTE_MS
-    early: str = "none"
-    early_delay_ms: int = MINUTE_MS
-    accumulation: str = "accumulating"
-    late_action: str = "update"
-
-    def __post_init__(self) -> None:
-        for name, value, allowed in (
-            ("window", self.window, WINDOW_KINDS),
-            ("watermark", self.watermark, WATERMARK_MODES),
-            ("early", self.early, EARLY_MODES),
-            ("accumulation", self.accumulation, ACCUMULATION_MODES),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} {value!r} is not one of {allowed}")
-
-    def spec(self) -> PipelineSpec:
-        if self.window == "tumbling":
-            window = WindowSpec(kind="tumbling", size_ms=self.size_ms)
-        elif self.window == "sliding":
-            window = WindowSpec(kind="sliding", size_ms=self.size_ms, slide_ms=self.slide_ms)
-        else:
-            window = WindowSpec(kind="session", size_ms=0, gap_ms=self.gap_ms)
-        if self.watermark == "bounded":
-            watermark = WatermarkSpec(kind="bounded", delay_ms=self.watermark_delay_ms)
-        else:  # drawn and perfect watermarks arrive as watermark records
-            watermark = WatermarkSpec(kind="punctuated")
-        trigger = TriggerSpec(
-            early=self.early,
-            early_delay_ms=self.early_delay_ms if self.early == "after-first" else 0,
-            late="each",
-        )
-        return PipelineSpec(
-            window=window,
-            watermark=watermark,
-            trigger=trigger,
-            allowed_lateness_ms=self.allowed_lateness_ms,
-            late_action=self.late_action,
-            metrics=("revenue", "events"),
-        )
-
-
-@dataclass(frozen=True)
-class Preset:
-    key: str
-    title: str
-    explanation: str
-    config: PlaygroundConfig
-    events: tuple[PlayEvent, ...]
-    watermarks: tuple[WatermarkPoint, ...] = ()
-    ticks_ms: tuple[int, ...] = ()  # processing-time-only steps (timers fire)
-    scenario_file: str | None = None  # the transcript in tests/scenarios it mirrors
-
-
-def clock_ms(text: str, date: str = PRESET_DATE) -> int:
-    """'12:01:10' or '12:01:59.999' on ``date`` (UTC) -> epoch ms."""
-    m = _CLOCK_RE.match(str(text))
-    if not m:
-        raise ValueError(f"cannot read {text!r} as a time of day: use HH:MM:SS")
-    hh, mm, ss, frac = m.group(1), m.group(2), m.group(3) or "00", m.group(4) or ""
-    if int(hh) > 23 or int(mm) > 59 or int(ss) > 59:
-        raise ValueError(f"{text!r} is not a time of day")
-    return parse_timestamp_ms(f"{date}T{int(hh):02d}:{mm}:{ss}{frac}Z")
-
-
-def clock_text(ms: int, date: str = PRESET_DATE) -> str:
-    """Inverse of ``clock_ms`` for display (milliseconds only when present)."""
-    day_start = parse_timestamp_ms(f"{date}T00:00:00Z")
-    offset = ms - day_start
-    h, rest = divmod(offset, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, milli = divmod(rest, 1000)
-    text = f"{h:02d}:{m:02d}:{s:02d}"
-    return text + (f".{milli:03d}" if milli else "")
-
-
-def _ev(event_id: str, t: str, at: str, amount: float) -> PlayEvent:
-    return PlayEvent(event_id, clock_ms(t), clock_ms(at), amount)
-
-
-def _wm(at: str, w: str) -> WatermarkPoint:
-    return WatermarkPoint(clock_ms(at), clock_ms(w))
-
-
-PRESETS: dict[str, Preset] = {
-    p.key: p
-    for p in (
-        Preset(
-            key="classic",
-            title="Classic: a 2-minute window with early, on-time and late panes",
-            explanation=(
-                "The Dataflow paper's picture. An early pane fires one minute of processing "
-                "time after the first element (14); the on-time pane fires when the watermark "
-                "passes 12:02 and includes e3, which was behind the watermark but still on "
-                "time because its window had not fired (17); e4 arrives after that and makes "
-                "a late pane (25). e5 arrives when the watermark is exactly end + allowed "
-                "lateness: too late, it goes to the side output."
-            ),
-            config=PlaygroundConfig(
-                window="tumbling",
-                size_ms=2 * MINUTE_MS,
-                watermark="drawn",
-                allowed_lateness_ms=5 * MINUTE_MS,
-                early="after-first",
-                early_delay_ms=MINUTE_MS,
-            ),
-            events=(
-                _ev("e1", "12:00:20", "12:01:00", 5),
-                _ev("e2", "12:01:10", "12:01:30", 9),
-                _ev("e3", "12:00:50", "12:02:40", 3),
-                _ev("e4", "12:01:50", "12:04:00", 8),
-                _ev("e5", "12:01:59.999", "12:05:30", 1),
-            ),
-            watermarks=(
-                _wm("12:02:30", "12:01:30"),
-                _wm("12:03:00", "12:02:00"),
-                _wm("12:05:00", "12:07:00"),
-            ),
-            ticks_ms=(clock_ms("12:03:40"),),
-            scenario_file="classic_early_ontime_late.json",
-        ),
-        Preset(
-            key="session_bridge",
-            title="Sessions: a late event merges two sessions",
-            explanation=(
-                "Two sessions with a 1-minute gap fire on time when the watermark reaches "
-                "12:03. Then c arrives, late, at 12:00:45: it touches both sessions, so they "
-                "merge into one session [12:00:00, 12:02:30). Lateness is judged on the "
-                "merged window, which is within the allowed lateness, so the merged session's "
-                "first version is a late pane (7) and both published sessions are superseded."
-            ),
-            config=PlaygroundConfig(
-                window="session",
-                gap_ms=MINUTE_MS,
-                watermark="drawn",
-                allowed_lateness_ms=10 * MINUTE_MS,
-            ),
-            events=(
-                _ev("a", "12:00:00", "12:00:05", 1),
-                _ev("b", "12:01:30", "12:01:35", 2),
-                _ev("c", "12:00:45", "12:03:10", 4),
-            ),
-            watermarks=(_wm("12:03:00", "12:03:00"),),
-            scenario_file="session_late_bridge.json",
-        ),
-        Preset(
-            key="sliding_split",
-            title="Sliding windows: late for one window, on time for another",
-            explanation=(
-                "10-minute windows slide every 5 minutes, so b at 12:07 belongs to "
-                "[12:00, 12:10) and [12:05, 12:15). When b arrives the watermark is 12:10: "
-                "the first window has fired, so b is late there and updates it (11); the "
-                "second has not, so b is on time there. The record counts once, as on time "
-                "(its best outcome); hover over it to see both pairs."
-            ),
-            config=PlaygroundConfig(
-                window="sliding",
-                size_ms=10 * MINUTE_MS,
-                slide_ms=5 * MINUTE_MS,
-                watermark="drawn",
-                allowed_lateness_ms=2 * MINUTE_MS,
-            ),
-            events=(
-                _ev("a", "12:06:00", "12:06:00", 10),
-                _ev("b", "12:07:00", "12:10:30", 1),
-            ),
-            watermarks=(_wm("12:10:00", "12:10:00"),),
-            scenario_file="sliding_late_and_on_time.json",
-        ),
-    )
+ACTION_WORDS = {
+    "side_output": "queued in the side output for a batch patch",
+    "recompute": "queued, and its window flagged for a recompute from the raw log",
+    "drop": "dropped (counted and logged)",
+    "max_updates": "sent to the side output: the window had used its max updates",
+    "too_late": "sent to the side output: the window's state was gone",
 }
-
-
-# ---------------------------------------------------------------------- tables
-EVENT_TABLE_COLUMNS = ("id", "event_time", "arrival_time", "value")
-WATERMARK_TABLE_COLUMNS = ("at", "watermark")
-
-
-def events_table(events) -> pd.DataFrame:
-    """Events as the editable table (times as HH:MM:SS text)."""
-    return pd.DataFrame(
-        [
-            {
-                "id": e.event_id,
-                "event_time": clock_text(e.event_time_ms),
-                "arrival_time": clock_text(e.arrival_time_ms),
-                "value": float(e.amount),
-            }
-            for e in events
-        ],
-        columns=list(EVENT_TABLE_COLUMNS),
-    )
-
-
-def watermarks_table(points) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"at": clock_text(p.at_ms), "watermark": clock_text(p.watermark_ms)} for p in points],
-        columns=list(WATERMARK_TABLE_COLUMNS),
-    )
-
-
-def _blank(value) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or str(value) == ""
-
-
-def events_from_table(table: pd.DataFrame) -> tuple[list[PlayEvent], list[str]]:
-    """Read the edited table. Rows that cannot be read are skipped and named in the
-    returned problems (never silently); blank rows are ignored; ids are made unique."""
-    events, problems, seen = [], [], set()
-    for n, row in enumerate(table.to_dict("records"), start=1):
-        if all(_blank(row.get(c)) for c in EVENT_TABLE_COLUMNS):
-            continue
-        try:
-            t = clock_ms(row.get("event_time"))
-            at = clock_ms(row.get("arrival_time"))
-        except ValueError as exc:
-            problems.append(f"row {n}: {exc}")
-            continue
-        value = row.get("value")
-        try:
-            amount = 1.0 if _blank(value) else float(value)
-        except (TypeError, ValueError):
-            problems.append(f"row {n}: value {value!r} is not a number")
-            continue
-        event_id = str(row.get("id")) if not _blank(row.get("id")) else f"row{n}"
-        if event_id in seen:
-            problems.append(f"row {n}: id {event_id!r} is repeated; renamed to {event_id}#{n}")
-            event_id = f"{event_id}#{n}"
-        seen.add(event_id)
-        events.append(PlayEvent(event_id, t, at, amount))
-    return events, problems
-
-
-def watermarks_from_table(table: pd.DataFrame) -> tuple[list[WatermarkPoint], list[str]]:
-    points, problems = [], []
-    for n, row in enumerate(table.to_dict("records"), start=1):
-        if all(_blank(row.get(c)) for c in WATERMARK_TABLE_COLUMNS):
-            continue
-        try:
-            points.append(WatermarkPoint(clock_ms(row.get("at")), clock_ms(row.get("watermark"))))
-        except ValueError as exc:
-            problems.append(f"watermark row {n}: {exc}")
-    return points, problems
+PANE_COLUMNS = [
+    "window_start_ms",
+    "window_end_ms",
+    "version",
+    "timing",
+    "processing_time_ms",
+    "watermark_ms",
+    "value",
+    "delta",
+    "event_count",
+    "added_ids",
+    "at_end",
+    "superseded",
+    "superseded_by_start_ms",
+    "superseded_by_end_ms",
+]
+POINT_COLUMNS = [
+    "event_id",
+    "event_time_ms",
+    "arrival_time_ms",
+    "value",
+    "key",
+    "w_before_ms",
+    "outcome",
+    "klass",
+]
 
 
 # ---------------------------------------------------------------------- the run
@@ -342,40 +113,64 @@ def watermarks_from_table(table: pd.DataFrame) -> tuple[list[WatermarkPoint], li
 class PlaygroundRun:
     """What the operator did, as frames for the picture (all times epoch ms).
 
-    - ``points``: one row per event — event/arrival time, value, ``w_before``,
+    - ``points``: one row per event — event/arrival time, value, key, ``w_before``,
       the operator's record ``outcome``, the point ``klass`` and a ``detail`` text
-      listing every (event, window) pair: which pane took it, or the side-output
-      action;
+      listing every (event, window) pair as it ended up;
+    - ``pair_log``: the same pairs one per row, with the processing time they
+      happened (``at_ms``), so a snapshot only tells what had happened by then;
     - ``watermark``: (processing_time_ms, watermark_ms) after every step (finite W);
+    - ``key_watermarks``: per-key mode: each key's watermark and whether it was idle
+      after every step;
     - ``panes``: one row per emitted version, with ``value`` (accumulated) and
       ``delta`` (the discarding-mode contents), ``at_end`` for panes fired by the
       end-of-input watermark, and ``superseded`` for merged-away sessions;
     - ``windows``: every window that held an event or was named by a late event,
       with ``state_until_ms`` (end + allowed lateness: from there on, too late);
-    - ``outcomes`` / ``pairs``: the operator's own counts.
+    - ``outcomes`` / ``pairs``: the operator's own counts; ``recompute_windows``:
+      windows the recompute action flagged.
     """
 
     config: PlaygroundConfig
     points: pd.DataFrame
+    pair_log: pd.DataFrame
     watermark: pd.DataFrame
+    key_watermarks: pd.DataFrame
     panes: pd.DataFrame
     windows: pd.DataFrame
     late_events: pd.DataFrame
     outcomes: dict
     pairs: dict
+    recompute_windows: int
     end_ms: int
     times_ms: list[int] = field(default_factory=list)
 
     def at(self, t_ms: int) -> PlaygroundSnapshot:
         """What had happened by processing time ``t_ms`` (the slider position)."""
-        pts = self.points
-        shown = pts[pts["arrival_time_ms"] <= t_ms]
-        panes = self.panes[self.panes["processing_time_ms"] <= t_ms]
-        if t_ms < self.end_ms:
-            panes = panes[~panes["at_end"]]
-        wm = self.watermark[self.watermark["processing_time_ms"] <= t_ms]
+        ended = t_ms >= self.end_ms
+        pts = self.points.loc[self.points["arrival_time_ms"] <= t_ms].copy()
+        log = self.pair_log
+        log = log.loc[(log["at_ms"] <= t_ms) & (ended | ~log["at_end"].astype(bool))]
+        pts["detail"] = _details(log, pts["event_id"])
+        panes = self.panes.loc[self.panes["processing_time_ms"] <= t_ms]
+        if not ended:
+            panes = panes.loc[~panes["at_end"].astype(bool)]
+        wm = self.watermark.loc[self.watermark["processing_time_ms"] <= t_ms]
+        keys = self.key_watermarks.loc[self.key_watermarks["processing_time_ms"] <= t_ms]
         current = int(wm["watermark_ms"].iloc[-1]) if len(wm) else None
-        return PlaygroundSnapshot(t_ms, shown, panes, wm, current, len(pts) - len(shown))
+        if ended and len(self.points):
+            current = POS_INF_MS
+        late = self.late_events.loc[self.late_events["processing_time_ms"] <= t_ms]
+        return PlaygroundSnapshot(
+            t_ms=t_ms,
+            points=pts,
+            panes=panes,
+            watermark=wm,
+            key_watermarks=keys,
+            watermark_ms=current,
+            not_arrived=len(self.points) - len(pts),
+            late_events=late,
+            ended=ended,
+        )
 
 
 @dataclass
@@ -384,8 +179,24 @@ class PlaygroundSnapshot:
     points: pd.DataFrame
     panes: pd.DataFrame
     watermark: pd.DataFrame
+    key_watermarks: pd.DataFrame
     watermark_ms: int | None
     not_arrived: int
+    late_events: pd.DataFrame
+    ended: bool = False
+
+    def counts(self) -> dict[str, int]:
+        """Arrived events per point class (nothing counted before it arrived)."""
+        vc = self.points["klass"].value_counts()
+        return {k: int(vc.get(k, 0)) for k in POINT_CLASSES}
+
+    def key_table(self) -> pd.DataFrame:
+        """Per-key mode: each key's latest watermark and idleness at this instant."""
+        k = self.key_watermarks
+        if k.empty:
+            return pd.DataFrame(columns=["key", "watermark_ms", "idle"])
+        last = k[k["processing_time_ms"] == k["processing_time_ms"].max()]
+        return last[["key", "watermark_ms", "idle"]].reset_index(drop=True)
 
 
 def perfect_watermarks(events) -> list[WatermarkPoint]:
@@ -401,30 +212,63 @@ def perfect_watermarks(events) -> list[WatermarkPoint]:
     return points
 
 
-def run_playground(
-    events,
-    config: PlaygroundConfig,
-    watermarks=(),
-    ticks_ms=(),
-) -> PlaygroundRun:
+def _time_ticks(events, config: PlaygroundConfig, spec: PipelineSpec) -> list[int]:
+    """Processing-time-only instants where the watermark moves without an event: a
+    processing-time watermark passing each window's end, a key turning idle."""
+    if not events:
+        return []
+    last = max(e.arrival_time_ms for e in events)
+    ticks: set[int] = set()
+    if config.watermark == "processing-time" and config.window != "session":
+        assigner = WindowAssigner(spec.window)
+        for e in events:
+            for _, end in assigner.assign(e.event_time_ms):
+                t = end + config.watermark_delay_ms
+                if e.arrival_time_ms < t <= last + config.size_ms + config.watermark_delay_ms:
+                    ticks.add(t)
+    if config.watermark == "per-key" and config.idle_ms is not None:
+        by_key: dict[str | None, list[int]] = {}
+        for e in events:
+            by_key.setdefault(e.key, []).append(e.arrival_time_ms)
+        for arrivals in by_key.values():
+            arrivals.sort()
+            for a, b in zip(arrivals, [*arrivals[1:], None], strict=True):
+                if b is None or b - a > config.idle_ms:
+                    ticks.add(a + config.idle_ms + SECOND_MS)
+    return sorted(ticks)
+
+
+def _event(e: PlayEvent) -> Event:
+    return Event(
+        event_id=e.event_id,
+        source="web",
+        event_time_ms=e.event_time_ms,
+        arrival_time_ms=e.arrival_time_ms,
+        amount_cents=int(round(e.amount * 100)),
+        key=e.key,
+    )
+
+
+def run_playground(events, config: PlaygroundConfig, watermarks=(), ticks_ms=()) -> PlaygroundRun:
     """Drive ``WindowOperator`` over the events (in arrival order) and shape its output.
 
     ``watermarks`` are used in ``drawn`` mode; ``perfect`` derives them from the
-    events; ``bounded`` lets the operator's own generator move W. After the last
-    step, processing time advances by the early-firing delay (pending early panes
-    fire, as they would on a ticking clock), then end of input fires the rest."""
+    events; the other modes let the operator's own generator move W (processing-time
+    and per-key idleness also move it on clock ticks). After the last step,
+    processing time advances by the early-firing delay (pending early panes fire, as
+    they would on a ticking clock), then end of input fires the rest."""
     spec = config.spec()
     events = list(events)
     if config.watermark == "perfect":
         watermarks = perfect_watermarks(events)
-    elif config.watermark == "bounded":
+    elif config.watermark != "drawn":
         watermarks = ()
     steps: list[tuple[int, int, int, object]] = []
     for i, e in enumerate(events):
         steps.append((e.arrival_time_ms, 0, i, e))
     for i, w in enumerate(watermarks):
         steps.append((w.at_ms, 1, i, w))
-    for i, t in enumerate(ticks_ms):
+    for i, t in enumerate(sorted({*ticks_ms, *_time_ticks(events, config, spec)})):
         steps.append((t, 2, i, None))
     steps.sort(key=lambda s: (s[0], s[1], s[2]))
     last = steps[-1][0] if steps else 0
@@ -434,6 +278,7 @@ def run_playground(
     op = WindowOperator(spec, track_contributions=True, collect_lateness=False)
     point_rows: list[dict] = []
     wm_rows: list[dict] = []
+    key_rows: list[dict] = []
     versions, late, supersessions = [], [], []
 
     def drain() -> None:
@@ -447,21 +292,14 @@ def run_playground(
         if kind == 0:
             e: PlayEvent = payload
             w_before = op.watermark_ms
-            outcome = op.process(
-                Event(
-                    event_id=e.event_id,
-                    source="web",
-                    event_time_ms=e.event_time_ms,
-                    arrival_time_ms=e.arrival_time_ms,
-                    amount_cents=int(round(e.amount * 100)),
-                )
-            )
+            outcome = op.process(_event(e))
             point_rows.append(
                 {
                     "event_id": e.event_id,
                     "event_time_ms": e.event_time_ms,
                     "arrival_time_ms": e.arrival_time_ms,
                     "value": e.amount,
+                    "key": e.key or "",
                     "w_before_ms": None if w_before <= NEG_INF_MS else w_before,
                     "outcome": outcome,
                     "klass": point_class(outcome, e.event_time_ms, w_before),
@@ -472,35 +310,40 @@ def run_playground(
         drain()
         if NEG_INF_MS < op.watermark_ms < POS_INF_MS:
             wm_rows.append({"processing_time_ms": at, "watermark_ms": op.watermark_ms})
+        if config.watermark == "per-key":
+            idle = set(op.watermarks.idle_keys(at))
+            for key, mark in op.watermarks.per_key().items():
+                key_rows.append(
+                    {
+                        "processing_time_ms": at,
+                        "key": key or "-",
+                        "watermark_ms": mark,
+                        "idle": key in idle,
+                    }
+                )
     end_ms = steps[-1][0] if steps else 0
     op.finish()
     drain()
 
     panes = _panes_frame(versions, supersessions)
-    points = pd.DataFrame(
-        point_rows,
-        columns=[
-            "event_id",
-            "event_time_ms",
-            "arrival_time_ms",
-            "value",
-            "w_before_ms",
-            "outcome",
-            "klass",
-        ],
-    )
-    points["detail"] = [_pair_detail(eid, versions, late) for eid in points["event_id"]]
-    late_frame = pd.DataFrame([x.to_record() for x in late])
+    points = pd.DataFrame(point_rows, columns=POINT_COLUMNS)
+    pair_log = _pair_log(versions, late)
+    points["detail"] = _details(pair_log, points["event_id"])
     times = sorted({*[s[0] for s in steps], *panes["processing_time_ms"].dropna().astype(int)})
     return PlaygroundRun(
         config=config,
         points=points,
+        pair_log=pair_log,
         watermark=pd.DataFrame(wm_rows, columns=["processing_time_ms", "watermark_ms"]),
+        key_watermarks=pd.DataFrame(
+            key_rows, columns=["processing_time_ms", "key", "watermark_ms", "idle"]
+        ),
         panes=panes,
         windows=_windows_frame(panes, late, spec),
-        late_events=late_frame,
+        late_events=_late_frame(late),
         outcomes={k: v for k, v in op.outcomes.to_dict().items() if k != "pairs"},
         pairs=dict(op.outcomes.pairs),
+        recompute_windows=len(op.recompute_windows),
         end_ms=end_ms,
         times_ms=[int(t) for t in times],
     )
@@ -543,23 +386,7 @@ def _panes_frame(versions, supersessions) -> pd.DataFrame:
                 "superseded_by_end_ms": new[1] if new else None,
             }
         )
-    cols = [
-        "window_start_ms",
-        "window_end_ms",
-        "version",
-        "timing",
-        "processing_time_ms",
-        "watermark_ms",
-        "value",
-        "delta",
-        "event_count",
-        "added_ids",
-        "at_end",
-        "superseded",
-        "superseded_by_start_ms",
-        "superseded_by_end_ms",
-    ]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=PANE_COLUMNS)
 
 
 def _windows_frame(panes: pd.DataFrame, late, spec: PipelineSpec) -> pd.DataFrame:
@@ -595,38 +422,168 @@ def _windows_frame(panes: pd.DataFrame, late, spec: PipelineSpec) -> pd.DataFram
     return frame
 
 
-def _pair_detail(event_id: str, versions, late) -> str:
-    """Every (event, window) pair of one event, as the operator reported it."""
-    parts = []
+LATE_COLUMNS = [
+    "event_id",
+    "window_start_ms",
+    "window_end_ms",
+    "action",
+    "late_by_ms",
+    "watermark_ms",
+    "processing_time_ms",
+    "event_time_ms",
+    "amount",
+]
+
+
+def _late_frame(late) -> pd.DataFrame:
+    """The side-output records (``LateEvent``), times kept as epoch ms."""
+    rows = [
+        {
+            "event_id": x.event_id,
+            "window_start_ms": x.window_start_ms,
+            "window_end_ms": x.window_end_ms,
+            "action": x.action,
+            "late_by_ms": x.late_by_ms,
+            "watermark_ms": x.watermark_ms,
+            "processing_time_ms": x.processing_time_ms,
+            "event_time_ms": x.event_time_ms,
+            "amount": x.amount_cents / 100,
+        }
+        for x in late
+    ]
+    return pd.DataFrame(rows, columns=LATE_COLUMNS)
+
+
+def _pair_log(versions, late) -> pd.DataFrame:
+    """Every (event, window) pair, as the operator reported it, with when."""
+    rows = []
     for v in versions:
-        if event_id in v.added_ids:
-            parts.append(
-                f"[{clock_text(v.window_start_ms)}, {clock_text(v.window_end_ms)}): "
-                f"{v.timing.replace('_', ' ')} pane v{v.version}"
+        for event_id in v.added_ids:
+            rows.append(
+                {
+                    "event_id": event_id,
+                    "at_ms": v.processing_time_ms,
+                    "at_end": v.watermark_ms >= POS_INF_MS,
+                    "text": f"[{clock_text(v.window_start_ms)}, {clock_text(v.window_end_ms)}): "
+                    f"{v.timing.replace('_', ' ')} pane v{v.version}",
+                }
             )
     for x in late:
-        if x.event_id == event_id:
-            parts.append(
-                f"[{clock_text(x.window_start_ms)}, {clock_text(x.window_end_ms)}): "
-                f"{x.action.replace('_', ' ')} (late by {x.late_by_ms / SECOND_MS:g} s)"
+        rows.append(
+            {
+                "event_id": x.event_id,
+                "at_ms": x.processing_time_ms,
+                "at_end": False,
+                "text": f"[{clock_text(x.window_start_ms)}, {clock_text(x.window_end_ms)}): "
+                f"{x.action.replace('_', ' ')} (late by {x.late_by_ms / SECOND_MS:g} s)",
+            }
+        )
+    return pd.DataFrame(rows, columns=["event_id", "at_ms", "at_end", "text"])
+
+
+def _details(log: pd.DataFrame, event_ids) -> list[str]:
+    """Per event, its pairs so far joined in one text."""
+    told: dict[str, list[str]] = {}
+    for eid, text in zip(log["event_id"], log["text"], strict=True):
+        told.setdefault(eid, []).append(text)
+    return ["; ".join(told[e]) if e in told else "not in any pane yet" for e in event_ids]
+
+
+# ---------------------------------------------------------------------- words
+def narrate(run: PlaygroundRun, snap: PlaygroundSnapshot) -> list[str]:
+    """The operator's account of every event that has arrived by the snapshot, in
+    arrival order, in plain words — what the page shows under any knob setting."""
+    late = run.late_events
+    lines = []
+    for p in snap.points.sort_values(["arrival_time_ms", "event_id"]).itertuples():
+        w = "not set yet" if p.w_before_ms is None or pd.isna(p.w_before_ms) else None
+        w = w or clock_text(int(p.w_before_ms))
+        head = (
+            f"**{p.event_id}** happened at {clock_text(p.event_time_ms)} and arrived at "
+            f"{clock_text(p.arrival_time_ms)}, when the watermark was {w}: "
+        )
+        if p.klass == "on_time":
+            body = "on time — its window had not fired."
+        elif p.klass == "behind_watermark":
+            body = (
+                "behind the watermark (the chapter's rule would call it late), but its "
+                "window had not fired yet, so it is on time."
             )
-    return "; ".join(parts) if parts else "not in any pane yet"
+        elif p.klass == "late_updated":
+            body = "late — its window had fired; a late pane updated the result."
+        else:
+            actions = late.loc[late["event_id"] == p.event_id, "action"].unique().tolist()
+            words = "; ".join(ACTION_WORDS.get(a, a) for a in actions) or "kept out"
+            prefix = "too late — " if p.klass == "too_late" else "late — its window had fired; "
+            body = prefix + words + "."
+        lines.append(head + body)
+    return lines
+
+
+def bucketing(events, size_ms: int) -> pd.DataFrame:
+    """The same events bucketed by event time and by processing time, both through
+    the operator: tumbling windows of ``size_ms`` over the events as they are, and over
+    the events re-stamped with their arrival time (what a processing-time pipeline
+    does). One row per event: its window each way and whether it moved."""
+    spec = PipelineSpec(
+        window=WindowSpec(kind="tumbling", size_ms=size_ms),
+        watermark=WatermarkSpec(kind="punctuated"),  # no W until the end: nothing late
+        metrics=("revenue", "events"),
+    )
+    rows = {e.event_id: {"event_id": e.event_id} for e in events}
+    for name, stamp in (("event", "event_time_ms"), ("processing", "arrival_time_ms")):
+        op = WindowOperator(spec, track_contributions=True, collect_lateness=False)
+        for e in sorted(events, key=lambda x: x.arrival_time_ms):
+            op.process(replace(_event(e), event_time_ms=getattr(e, stamp)))
+        op.finish()
+        versions, _ = op.drain()
+        for v in versions:
+            for eid in v.added_ids:
+                rows[eid][f"{name}_window_ms"] = v.window_start_ms
+    frame = pd.DataFrame(list(rows.values()))
+    by_id = {e.event_id: e for e in events}
+    frame["event_time_ms"] = [by_id[i].event_time_ms for i in frame["event_id"]]
+    frame["arrival_time_ms"] = [by_id[i].arrival_time_ms for i in frame["event_id"]]
+    frame["value"] = [by_id[i].amount for i in frame["event_id"]]
+    frame["moved"] = frame["event_window_ms"] != frame["processing_window_ms"]
+    return frame
+
+
+def bucket_totals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per window: events and value by event time and by processing time."""
+    by_event = frame.groupby("event_window_ms").agg(
+        by_event_time=("event_id", "size"), value_by_event_time=("value", "sum")
+    )
+    by_proc = frame.groupby("processing_window_ms").agg(
+        by_processing_time=("event_id", "size"), value_by_processing_time=("value", "sum")
+    )
+    out = by_event.join(by_proc, how="outer").fillna(0).rename_axis("window_start_ms")
+    return out.reset_index().astype({"by_event_time": int, "by_processing_time": int})
 
 
 __all__ = [
+    "ACCUMULATION_MODES",
+    "EARLY_MODES",
+    "LATE_ACTIONS",
     "POINT_CLASSES",
     "POINT_LABELS",
     "PRESETS",
+    "PRESET_DATE",
+    "WATERMARK_MODES",
+    "WINDOW_KINDS",
     "PlayEvent",
     "PlaygroundConfig",
     "PlaygroundRun",
     "PlaygroundSnapshot",
     "Preset",
     "WatermarkPoint",
+    "bucket_totals",
+    "bucketing",
     "clock_ms",
     "clock_text",
     "events_from_table",
     "events_table",
+    "narrate",
     "perfect_watermarks",
     "point_class",
     "run_playground",
