@@ -302,7 +302,9 @@ def stepper() -> None:
     counts = snap.counts()
     cols = st.columns(len(pg.POINT_CLASSES))
     for col, klass in zip(cols, pg.POINT_CLASSES, strict=True):
-        col.metric(playfigs.POINT_SHORT[klass], counts[klass], help=pg.POINT_LABELS[klass], border=True)
+        col.metric(
+            playfigs.POINT_SHORT[klass], counts[klass], help=pg.POINT_LABELS[klass], border=True
+        )
     if wm_mode == "per-key":
         keys = snap.key_table()
         st.markdown(
@@ -378,7 +380,9 @@ if not present:
         )
         frame = pg.bucketing(events, size_b)
         st.plotly_chart(
-            playfigs.bucketing_figure(pg.bucket_totals(frame)), width="stretch", key="pg_bucket_chart"
+            playfigs.bucketing_figure(pg.bucket_totals(frame)),
+            width="stretch",
+            key="pg_bucket_chart",
         )
         moved = frame[frame["moved"]]
         st.caption(
