@@ -21,6 +21,8 @@ def settings_from_env() -> RuntimeSettings:
         tz=env.get("LATEWATCH_TZ", "America/New_York"),
         history_days=int(env.get("LATEWATCH_HISTORY_DAYS", "8")),
         events_per_day=float(events) if events else 20_000,
+        simulator=env.get("LATEWATCH_SIMULATOR", "on").strip().lower()
+        not in ("off", "0", "false", "no"),
     )
 
 

@@ -1,4 +1,5 @@
-"""`python -m engine ingest FILE.csv|.jsonl|.parquet`: append a file to the raw event log.
+"""`python -m engine ingest FILE.csv|.jsonl|.parquet | - [--follow] | --watch DIR`:
+append a file, JSON lines from stdin, or files dropped into a folder to the raw event log.
 
 The command line is the edge of the system, so this is where the wall clock is
 read (``--now`` overrides it for reproducible runs). Every row is accounted for:
@@ -8,8 +9,11 @@ the closing line prints accepted + duplicates + quarantined = rows read.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
+from dataclasses import replace
 
 from engine.core.events import ParseOptions
 from engine.core.timeutil import parse_duration_ms, parse_timestamp_ms
@@ -43,9 +47,28 @@ def add_common(p) -> None:
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "ingest", help="validate, de-duplicate and append a file to the raw event log"
+        "ingest",
+        help="validate, de-duplicate and append a file, stdin (-) or a watched folder "
+        "to the raw event log",
+        description="FILE: a .csv, .jsonl or .parquet file. '-': JSON lines from stdin until "
+        "EOF (with --follow: each line committed within half a second, for pipes such as "
+        "`tail -F app.log | python -m engine ingest - --follow`). --watch DIR: every new "
+        ".csv/.jsonl/.parquet file dropped into DIR, read once; write it under a dotfile or "
+        ".tmp name and rename it when complete.",
     )
-    p.add_argument("file", help="a .csv, .jsonl or .parquet file")
+    p.add_argument("file", nargs="?", help="a .csv, .jsonl or .parquet file, or - for stdin")
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="with -: keep reading and commit lines as they arrive (until the pipe closes)",
+    )
+    p.add_argument("--watch", metavar="DIR", default=None, help="ingest new files dropped here")
+    p.add_argument(
+        "--interval", type=float, default=1.0, help="--watch: seconds between folder scans"
+    )
+    p.add_argument(
+        "--once", action="store_true", help="--watch: read the files there now, then exit"
+    )
     p.add_argument(
         "--source", default=None, help="source for rows without one (and the ingest's label)"
     )
@@ -63,19 +86,93 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
+def _options(args, file: str | None) -> IngestOptions:
     parse = ParseOptions(
         assume_tz=args.assume_tz,
         default_source=args.source,
         max_future_ms=parse_duration_ms(args.max_future),
     )
-    options = IngestOptions(
+    return IngestOptions(
         parse=parse,
         batch_size=args.batch_size,
         keep_events=False,
         source_name=args.source,
-        file=os.path.basename(args.file),
+        file=file,
     )
+
+
+def _stop_on_sigterm() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def run(args) -> int:
+    if args.watch is not None:
+        if args.file is not None:
+            raise ValueError("give either a FILE (or -) or --watch DIR, not both")
+        return run_watch(args)
+    if args.file is None:
+        raise ValueError("nothing to ingest: give a FILE, - for stdin, or --watch DIR")
+    if args.file == "-":
+        return run_stdin(args)
+    if args.follow:
+        raise ValueError("--follow reads stdin: use `ingest - --follow` (e.g. < FILE)")
+    return run_file(args)
+
+
+def run_stdin(args) -> int:
+    from engine.ingest.stream import ingest_stream
+
+    options = replace(_options(args, "stdin"), source_name=args.source or "stdin")
+    stop = _stop_on_sigterm()
+
+    def show(report) -> None:
+        if args.follow:
+            print(report.summary(), file=sys.stderr, flush=True)
+
+    with Store(db_path(args)) as store:
+        try:
+            totals = ingest_stream(
+                store,
+                sys.stdin,
+                options,
+                clock_from_args(args),
+                follow=args.follow,
+                on_report=show,
+                stop=stop,
+            )
+        except KeyboardInterrupt:
+            return 0
+    print(totals.summary())
+    return 0
+
+
+def run_watch(args) -> int:
+    from engine.ingest.stream import FolderWatcher
+
+    stop = _stop_on_sigterm()
+    with Store(db_path(args)) as store:
+        watcher = FolderWatcher(store, args.watch, _options(args, None), clock_from_args(args))
+        print(f"watching {watcher.key} for .csv/.jsonl/.parquet files", file=sys.stderr)
+        try:
+            while True:
+                for done in watcher.poll():
+                    if done.report is not None:
+                        print(f"{done.name}: {done.report.summary()}", flush=True)
+                    else:
+                        print(f"{done.name}: failed ({done.detail})", flush=True)
+                if args.once and not watcher.pending():
+                    break
+                if stop.wait(args.interval):
+                    break
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def run_file(args) -> int:
+    options = _options(args, os.path.basename(args.file))
     size = os.path.getsize(args.file)
     show = args.progress == "on" or (args.progress == "auto" and size >= PROGRESS_MIN_BYTES)
     with Store(db_path(args)) as store:

@@ -1,7 +1,14 @@
-"""`python -m engine run`: the runtime headless — simulator, ingest, operators, jobs."""
+"""`python -m engine run`: the runtime headless — sources, operators, jobs.
+
+With the simulator (the default) a simulated past is replayed on first start and
+a simulated clock runs at ``--speed``. With ``--no-simulator`` (live mode) the
+system clock runs and the runtime processes whatever arrives in the raw log
+(``POST /events``, ``python -m engine ingest``), as it arrives.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -15,11 +22,20 @@ from engine.sim.simulator import SCENARIOS
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "run",
-        help="run the live pipeline headless (simulated clock, scheduler, SQLite store)",
-        description="On first start the simulated past (--history-days) is replayed through "
-        "the real pipeline, then the simulated clock runs at --speed.",
+        help="run the live pipeline headless (simulator or --no-simulator, scheduler, store)",
+        description="With the simulator, on first start the simulated past (--history-days) "
+        "is replayed through the real pipeline, then the simulated clock runs at --speed. "
+        "With --no-simulator the system clock runs and real events sent to the store "
+        "(POST /events, `python -m engine ingest`) are processed as they arrive.",
     )
-    p.add_argument("--db", default="data/latewatch.db")
+    p.add_argument("--db", default=None, help="SQLite store (default $LATEWATCH_DB or data/)")
+    p.add_argument(
+        "--no-simulator",
+        dest="simulator",
+        action="store_false",
+        default=None,
+        help="live mode: system clock, no simulated feed or history",
+    )
     p.add_argument(
         "--speed",
         type=float,
@@ -51,9 +67,10 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
-    settings = RuntimeSettings(
-        db_path=args.db,
+def settings_from_args(args) -> RuntimeSettings:
+    simulator = True if args.simulator is None else args.simulator
+    return RuntimeSettings(
+        db_path=args.db or os.environ.get("LATEWATCH_DB", "data/latewatch.db"),
         scenario=args.scenario,
         seed=args.seed,
         speed=args.speed,
@@ -61,13 +78,23 @@ def run(args) -> int:
         history_days=args.history_days,
         events_per_day=args.events_per_day,
         tick_seconds=args.tick,
+        simulator=simulator,
         now_ms=parse_timestamp_ms(args.now) if args.now else None,
     )
+
+
+def run(args) -> int:
+    settings = settings_from_args(args)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     rt = Runtime(settings).start(scheduler=True)
     started = wall_ms()
-    print(f"latewatch runtime on {args.db} ({rt.clock.describe()})", file=sys.stderr)
+    mode = "live data" if rt.live else "simulator"
+    print(
+        f"latewatch runtime on {settings.db_path} ({mode}, {rt.clock.describe()})",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         while not stop.wait(0.2 if args.catch_up_only else 5.0):
             if args.catch_up_only:
@@ -82,6 +109,7 @@ def run(args) -> int:
                 f"{format_ms(st['now_ms'])} {phase}: raw log seq {st['processed_seq']:,}, "
                 f"last tick +{tick.get('accepted', 0)} events, {tick.get('versions', 0)} versions",
                 file=sys.stderr,
+                flush=True,
             )
             if args.duration is not None and (wall_ms() - started) / 1000 >= args.duration:
                 break

@@ -12,9 +12,16 @@ Per-source policy, from what the simulator's profiles (and real sources) do:
   data goes to the side output and is patched in batch (``side_output``).
 Watermarks are per source with a 15 min idle timeout, so a source that only
 delivers a file each morning does not hold the others back all day.
+
+Live mode (real data on the system clock) keeps these policies but fires the
+early (provisional) panes sooner: at 60x the simulator's 10 min / 30 min early
+delays are 10 s / 30 s of real time; on the wall clock they would leave the
+current hour blank for 10 minutes, so live panes fire 5 s / 30 s after new data.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from engine.core.spec import PipelineSpec, SourcePolicy, TriggerSpec, WatermarkSpec, WindowSpec
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
@@ -63,3 +70,17 @@ def default_series(tz: str) -> dict[str, PipelineSpec]:
         sources=SOURCE_POLICIES,
     )
     return {"hourly": hourly, "daily": daily}
+
+
+LIVE_EARLY_DELAY_MS = {"hourly": 5 * SECOND_MS, "daily": 30 * SECOND_MS}
+
+
+def live_series(tz: str) -> dict[str, PipelineSpec]:
+    """The default series for live data: the same policies, early panes in seconds."""
+    out = {}
+    for name, spec in default_series(tz).items():
+        delay = LIVE_EARLY_DELAY_MS.get(name)
+        if delay is not None:
+            spec = replace(spec, trigger=replace(spec.trigger, early_delay_ms=delay))
+        out[name] = spec
+    return out

@@ -28,11 +28,12 @@ import threading
 from engine.core.operator import WindowOperator
 from engine.core.spec import PipelineSpec
 from engine.runtime.alerts import run_alert_job
-from engine.runtime.clock import Clock, SimulatedClock, wall_ms
+from engine.runtime.clock import Clock, SimulatedClock, SystemClock, wall_ms
 from engine.runtime.emissions import apply_side_output, record_emissions
 from engine.runtime.feed import CATCH_UP_STEP_MS, SimulatorFeed, catch_up, first_start_state
 from engine.runtime.finalize import FinalizePolicy, due_finalizations, finalize_day, reprocess
-from engine.runtime.pipelines import default_series
+from engine.runtime.live import check_mode, feed_operator, live_start_state
+from engine.runtime.pipelines import default_series, live_series
 from engine.runtime.settings import DEFAULT_TZ, STATE_KEY, RuntimeSettings, TickReport
 from engine.runtime.status import runtime_status
 from engine.store.db import Store
@@ -64,7 +65,10 @@ class Runtime:
                 preliminary_after_days=self.settings.finalize.preliminary_after_days,
                 final_after_days=self.settings.finalize.final_after_days,
             )
-        self.series = series or default_series(self.settings.tz)
+        if series is None:
+            make = default_series if self.settings.simulator else live_series
+            series = make(self.settings.tz)
+        self.series = series
         self._lock = threading.RLock()
         self._local = threading.local()
         self._stores: list[tuple[threading.Thread, Store]] = []
@@ -105,6 +109,7 @@ class Runtime:
             if saved is None:
                 self._first_start(store)
             else:
+                check_mode(saved, self.settings)
                 self.state = dict(saved)
                 # a configuration applied while running (apply_config) outlives a restart
                 for name in self.series:
@@ -135,14 +140,27 @@ class Runtime:
     def _first_start(self, store: Store) -> None:
         s = self.settings
         now = s.now_ms or (self.clock.now_ms() if self.clock is not None else wall_ms())
-        self.state = first_start_state(s, now)
+        if s.simulator:
+            self.state = first_start_state(s, now)
+            since = self.state["feed_start_ms"]
+        else:
+            self.state = live_start_state(now)
+            since = now
         with store.transaction():
             for name, spec in self.series.items():
-                store.save_config(name, spec, self.state["feed_start_ms"])
+                store.save_config(name, spec, since)
             self._save_state(store)
+
+    @property
+    def live(self) -> bool:
+        """Live mode: real data on the system clock, no simulator."""
+        return self.state.get("simulator", True) is False
 
     def _make_clock(self) -> None:
         if self._injected_clock:
+            return
+        if self.live:
+            self.clock = SystemClock()
             return
         clock = SimulatedClock(self.state["clock_ms"], speed=self.state["speed"])
         if self.state.get("paused") or self.state.get("catch_up_to_ms"):
@@ -155,15 +173,16 @@ class Runtime:
             name: WindowOperator(spec, track_contributions=True, collect_lateness=False)
             for name, spec in self.series.items()
         }
-        self.feed = SimulatorFeed(self.state)
+        self.feed = None if self.live else SimulatorFeed(self.state)
         checkpoint = self.state.get("processed_seq", 0)
         pending = []
-        for seq, event in store.iter_raw_events(0):
+        for seq, appended, event in self._raw_after(store, 0):
             if seq <= checkpoint:
                 for op in self.operators.values():
-                    op.process(event)
+                    feed_operator(op, appended, event)
             else:
-                pending.append((seq, event))
+                pending.append((appended, event))
+                last_seq = seq
         proc = self.state.get("proc_ms")
         for op in self.operators.values():
             if proc is not None:
@@ -171,7 +190,16 @@ class Runtime:
             op.drain()
             op.drain_supersessions()
         if pending:
-            self._process(store, [e for _, e in pending], pending[-1][0], proc or 0)
+            self._process(store, pending, last_seq, proc or 0)
+
+    def _raw_after(self, store: Store, seq: int):
+        """(seq, appended_ms or None, event) after ``seq``. Live mode processes each row
+        at the wall-clock time it was appended; the simulator at its arrival time."""
+        if self.live:
+            yield from store.iter_raw_appended(seq)
+        else:
+            for s, event in store.iter_raw_events(seq):
+                yield s, None, event
 
     def _save_state(self, store: Store) -> None:
         if self.clock is not None:
@@ -203,26 +231,33 @@ class Runtime:
         report = TickReport(now_ms=now)
         if self.state.get("proc_ms") is not None and now <= self.state["proc_ms"]:
             return report
-        self.feed.deliver(store, now, report)
+        if self.feed is not None:
+            self.feed.deliver(store, now, report)
+        elif self.state.get("paused"):
+            return report  # live data keeps arriving in the raw log; processed on resume
         # The operators read the raw log, not the feed: events ingested by anyone
         # else (the HTTP API, `python -m engine ingest`) stream through them too.
         last_seq = self.state.get("processed_seq", 0)
         events = []
-        for seq, event in store.iter_raw_events(last_seq):
-            events.append(event)
+        for seq, appended, event in self._raw_after(store, last_seq):
+            events.append((appended, event))
             last_seq = seq
+            if appended is not None and appended > now:
+                now = appended  # appended by another process a moment after we read the clock
+        if self.feed is None:
+            report.arrived = report.accepted = len(events)
         versions, late = self._process(store, events, last_seq, now)
         report.versions, report.late_events = versions, late
         self.last_tick = report
         return report
 
     def _process(self, store: Store, events, last_seq: int, now: int) -> tuple[int, int]:
-        """Feed events to every operator, move processing time to ``now``, and write
+        """Feed ``(appended_ms or None, event)`` pairs to every operator, move processing time to ``now``, and write
         the emissions together with the checkpoint."""
         drained = {}
         for name, op in self.operators.items():
-            for event in events:
-                op.process(event)
+            for appended, event in events:
+                feed_operator(op, appended, event)
             op.advance_processing_time(now)
             drained[name] = op.drain()
             op.drain_supersessions()
@@ -312,6 +347,8 @@ class Runtime:
             self._save_state(self.store())
 
     def set_speed(self, speed: float) -> None:
+        if self.live:
+            raise ValueError("live data runs on the system clock; there is no speed to set")
         with self._lock:
             self.state["speed"] = float(speed)
             if hasattr(self.clock, "set_speed"):
@@ -320,6 +357,8 @@ class Runtime:
 
     def set_scenario(self, scenario: str) -> None:
         """Switch the simulator's scenario from now on (engine.runtime.feed)."""
+        if self.feed is None:
+            raise ValueError("live data has no simulator; its scenario cannot be switched")
         with self._lock:
             now = self.state.get("proc_ms") or self.clock.now_ms()
             self.feed.switch(scenario, now)

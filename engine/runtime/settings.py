@@ -22,6 +22,7 @@ class RuntimeSettings:
     events_per_day: float | None = 20_000
     tick_seconds: float = 1.0
     jobs_seconds: float = 3.0
+    simulator: bool = True  # False: live mode (real data, system clock; engine.runtime.live)
     now_ms: int | None = None  # "now" at first start (None: the clock's); fixes seeded demos
     finalize: FinalizePolicy = field(default_factory=lambda: FinalizePolicy(tz=DEFAULT_TZ))
 

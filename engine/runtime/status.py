@@ -19,10 +19,18 @@ def runtime_status(rt) -> dict:
             "outcomes": metrics["outcomes"],
         }
     state = rt.state
+    arrivals = None
+    if now is not None:
+        try:  # last event received and events/min, from the raw log
+            arrivals = rt.store().last_arrivals(now - 60_000)
+        except Exception:  # noqa: BLE001 - a status read never fails a page
+            arrivals = None
     return {
+        "live": rt.live,
+        "arrivals": arrivals,
         "now_ms": now,
         "clock": rt.clock.describe() if rt.clock is not None else "not started",
-        "simulated": bool(rt.clock and rt.clock.simulated),
+        "simulated": bool(rt.clock and rt.clock.simulated) and not rt.live,
         "paused": bool(state.get("paused")),
         "catching_up": rt.catching_up,
         "catch_up_to_ms": state.get("catch_up_to_ms"),

@@ -117,7 +117,8 @@ class RawLogWrites:
         with self.transaction():
             self.conn.executemany(
                 "INSERT INTO raw_events (event_id, event_time_ms, arrival_time_ms, source, key, "
-                "event_type, amount_cents, items, ingest_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "event_type, amount_cents, items, ingest_id, appended_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         e.event_id,
@@ -129,6 +130,7 @@ class RawLogWrites:
                         e.amount_cents,
                         e.items,
                         ingest_id,
+                        now_ms,
                     )
                     for e in events
                 ],
@@ -199,3 +201,94 @@ class RawLogWrites:
                     ),
                 )
             last = rows[-1][0]
+
+    def iter_raw_appended(
+        self, after_seq: int = 0, batch_size: int = 10_000
+    ) -> Iterator[tuple[int, int, Event]]:
+        """(seq, appended_ms, Event) in raw-log order: what a live runtime processes,
+        each row at the wall-clock time it was appended (its arrival time for rows
+        written before that was recorded)."""
+        last = after_seq
+        while True:
+            rows = self.conn.execute(
+                "SELECT seq, coalesce(appended_ms, arrival_time_ms), event_id, source, "
+                "event_time_ms, arrival_time_ms, amount_cents, items, event_type, key "
+                "FROM raw_events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (last, batch_size),
+            ).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield (
+                    r[0],
+                    r[1],
+                    Event(
+                        event_id=r[2],
+                        source=r[3],
+                        event_time_ms=r[4],
+                        arrival_time_ms=r[5],
+                        amount_cents=r[6],
+                        items=r[7],
+                        event_type=r[8],
+                        key=r[9],
+                    ),
+                )
+            last = rows[-1][0]
+
+    def last_arrivals(self, since_ms: int) -> dict:
+        """The newest appended row and how many rows were appended since ``since_ms``
+        (the sidebar's "last event received" and events/min)."""
+        row = self.conn.execute("SELECT max(seq) FROM raw_events").fetchone()
+        last = None
+        if row and row[0] is not None:
+            last = self.conn.execute(
+                "SELECT coalesce(appended_ms, arrival_time_ms), event_time_ms, source "
+                "FROM raw_events WHERE seq = ?",
+                (row[0],),
+            ).fetchone()
+        recent = self.conn.execute(
+            "SELECT count(*) FROM raw_events WHERE appended_ms >= ?", (since_ms,)
+        ).fetchone()[0]
+        return {
+            "last_appended_ms": last[0] if last else None,
+            "last_event_time_ms": last[1] if last else None,
+            "last_source": last[2] if last else None,
+            "since_ms": since_ms,
+            "count": int(recent),
+        }
+
+    # -- watched folders (python -m engine ingest --watch) ----------------------
+    def watched_file_seen(self, directory: str, name: str, size: int, mtime_ns: int) -> bool:
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM watched_files WHERE directory = ? AND name = ? AND size = ? "
+                "AND mtime_ns = ?",
+                (directory, name, size, mtime_ns),
+            ).fetchone()
+            is not None
+        )
+
+    def record_watched_file(
+        self,
+        directory: str,
+        name: str,
+        size: int,
+        mtime_ns: int,
+        ingest_id: int | None,
+        status: str,
+        detail: str | None,
+        now_ms: int,
+    ) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR IGNORE INTO watched_files (directory, name, size, mtime_ns, "
+                "ingest_id, status, detail, seen_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (directory, name, size, mtime_ns, ingest_id, status, detail, now_ms),
+            )
+
+    def watched_files_frame(self, limit: int = 200):
+        import pandas as pd
+
+        return pd.read_sql_query(
+            "SELECT * FROM watched_files ORDER BY id DESC LIMIT ?", self.conn, params=(limit,)
+        )

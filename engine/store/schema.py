@@ -446,6 +446,35 @@ def m008_ingest_owner_and_error(db: Database) -> None:
     db.execute("CREATE INDEX ingests_running ON ingests (status) WHERE status = 'running'")
 
 
+@migrations()
+def m009_live_sources(db: Database) -> None:
+    """Live mode (issue 13): when each raw row was appended, and the watched files.
+
+    ``raw_events.appended_ms`` is the wall-clock (processing) time at which the row
+    was committed — what a live runtime processes it at, so a restart replays the
+    same decisions; rows from before this migration read it as their arrival time.
+    ``watched_files`` records each file ``python -m engine ingest --watch`` picked
+    up (once per path, size and modification time) with the ingest that read it.
+    """
+    db.execute("ALTER TABLE raw_events ADD COLUMN appended_ms INTEGER")
+    db.execute("CREATE INDEX raw_events_appended ON raw_events (appended_ms)")
+    db.execute(
+        """
+        CREATE TABLE watched_files (
+            id INTEGER PRIMARY KEY,
+            directory TEXT NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            ingest_id INTEGER,
+            status TEXT NOT NULL,
+            detail TEXT,
+            seen_ms INTEGER NOT NULL,
+            UNIQUE (directory, name, size, mtime_ns)
+        )"""
+    )
+
+
 def open_database(path: str | Path) -> Database:
     """A sqlite-utils ``Database`` on a fresh connection owned by the calling thread."""
     if str(path) != ":memory:":
