@@ -31,7 +31,7 @@ LOG_FILTERS = {
 
 
 def metric_unit(metric: str) -> str:
-    return "$" if metric == "revenue" else metric
+    return alerts.unit_of(metric)
 
 
 @st.cache_data(ttl=300)

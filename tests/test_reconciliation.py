@@ -210,3 +210,62 @@ def test_today_and_versions_show_adjustments_booked_to_final_days(app_env):
     assert not at.exception, at.exception
     captions = "\n".join(c.value for c in at.caption)
     assert "Adjustments booked today to earlier final days: $123.45" in captions
+
+
+@pytest.mark.parametrize("threshold", [0.0001, 0.002, 0.01])
+def test_gap_alerts_fire_where_reconciliation_shows_the_gap(seeded_db, threshold):
+    """A 'revenue gap above X' rule fires once per window and batch tier whose number
+    differs from the streaming one by more than X — counted independently here from the
+    reconciliation view — and never raises a provisional warning."""
+    from engine.runtime import alerts
+    from tests.conftest import SEED_NOW_MS
+
+    store = Store(seeded_db)
+    rule = alerts.add_rule(
+        store,
+        alerts.AlertRule(
+            metric="revenue_gap",
+            series="daily",
+            comparator="above",
+            threshold=threshold,
+            alert_tier="preliminary",
+        ),
+        SEED_NOW_MS,
+    )
+    report = alerts.evaluate_alerts(store, SEED_NOW_MS, sinks=())
+    frame = R.reconciliation(
+        store, "daily", SEED_NOW_MS - alerts.DEFAULT_LOOKBACK_MS, SEED_NOW_MS, "revenue_cents"
+    )
+    expected = int((frame["pct_streaming_preliminary"].abs() > threshold).sum()) + int(
+        (frame["pct_streaming_final"].abs() > threshold).sum()
+    )
+    mine = [e for e in report.new_entries if e["rule_id"] == rule.id]
+    assert [e for e in mine if e["kind"] != "alert"] == []
+    assert len(mine) == expected
+    if threshold < 0.001:
+        assert expected > 0  # the seeded week has batch numbers that moved
+    again = alerts.evaluate_alerts(store, SEED_NOW_MS, sinks=()).new_entries
+    assert [e for e in again if e["rule_id"] == rule.id] == []  # once per window and tier
+    assert rule.describe().startswith("Daily revenue gap, streaming vs batch")
+
+
+def test_gap_rule_units_and_direction():
+    from engine.runtime import alerts
+
+    assert alerts.stored_value("revenue_gap", 2.5) == pytest.approx(0.025)
+    assert alerts.display_value("revenue_gap", 0.025) == pytest.approx(2.5)
+    assert alerts.format_value("revenue_gap", 0.025) == "2.50%"
+    with pytest.raises(ValueError, match="above"):
+        alerts.AlertRule(metric="orders_gap", series="daily", comparator="below", threshold=0.1)
+    rows = [
+        {"window_start_ms": 0, "reason": "early", "value": 100, "version": 1},
+        {"window_start_ms": 0, "reason": "on_time", "value": 200, "version": 2},
+        {"window_start_ms": 0, "reason": "finalization", "value": 210, "version": 3},
+        {"window_start_ms": 0, "reason": "late_data", "value": 190, "version": 4},
+        {"window_start_ms": 9, "reason": "on_time", "value": 0, "version": 1},
+        {"window_start_ms": 9, "reason": "finalization", "value": 5, "version": 2},
+    ]
+    gaps = [r["value"] for r in alerts.gap_rows(rows)]
+    assert gaps[:2] == [None, None]
+    assert gaps[2] == pytest.approx(0.05) and gaps[3] == pytest.approx(0.05)
+    assert gaps[4:] == [None, None]  # a gap from zero is not a share

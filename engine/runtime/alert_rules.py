@@ -27,7 +27,20 @@ from engine.store.db import Store
 from engine.store.queries import DEFAULT_GROUP
 
 METRICS = {"revenue": "revenue_cents", "orders": "orders", "items": "items", "events": "events"}
-METRIC_LABELS = {"revenue": "revenue", "orders": "orders", "items": "items", "events": "events"}
+# Speed vs batch: the relative gap between a window's streaming number (its last
+# streaming pane before any batch job) and its batch number on the rule's tier,
+# |batch - streaming| / |streaming|, as a share (0.02 = 2 %). It exists only once a
+# batch number does, so these rules raise alerts and never provisional warnings.
+GAP_METRICS = {"revenue_gap": "revenue_cents", "orders_gap": "orders"}
+METRICS = {**METRICS, **GAP_METRICS}
+METRIC_LABELS = {
+    "revenue": "revenue",
+    "orders": "orders",
+    "items": "items",
+    "events": "events",
+    "revenue_gap": "revenue gap, streaming vs batch",
+    "orders_gap": "orders gap, streaming vs batch",
+}
 COMPARATORS = ("below", "above")
 ALERT_TIERS = ("preliminary", "final")
 GRAINS = {"hourly": "Hourly", "daily": "Daily"}
@@ -72,6 +85,11 @@ class AlertRule:
         if not self.grp or not str(self.grp).strip():
             raise ValueError("a rule needs a group: '*' for all sources or a source name")
         threshold = float(self.threshold)
+        if self.metric in GAP_METRICS and self.comparator != "above":
+            raise ValueError(
+                "a streaming-vs-batch gap rule fires when the gap is above a share: "
+                "use comparator 'above'"
+            )
         if not math.isfinite(threshold) or threshold <= 0:
             raise ValueError(
                 "the threshold must be a positive number: the live margin is a share of it, "
@@ -156,20 +174,31 @@ def format_value(metric: str, value: float | None) -> str:
     """A metric value for messages: revenue in dollars, counts with separators."""
     if value is None:
         return "—"
+    if metric in GAP_METRICS:
+        return f"{value:.2%}"
     if metric == "revenue":
         return f"${value / 100:,.2f}"
     return f"{value:,.0f}"
+
+
+def unit_of(metric: str) -> str:
+    """The unit people type a threshold in."""
+    return "$" if metric == "revenue" else "%" if metric in GAP_METRICS else metric
 
 
 def display_value(metric: str, value: float | None) -> float | None:
     """Stored unit -> the unit people read (dollars for revenue)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
+    if metric in GAP_METRICS:
+        return float(value) * 100
     return value / 100 if metric == "revenue" else float(value)
 
 
 def stored_value(metric: str, value: float) -> float:
-    """The unit people type (dollars for revenue) -> stored unit."""
+    """The unit people type (dollars for revenue, percent for gaps) -> stored unit."""
+    if metric in GAP_METRICS:
+        return float(value) / 100
     return round(value * 100) if metric == "revenue" else float(value)
 
 
@@ -271,6 +300,8 @@ def suggest_rule(
     the same rule on a shop ten times bigger gets a threshold ten times higher.
     Daily by default: hourly numbers swing with the time of day, so one hourly
     threshold either misses the day or fires every night."""
+    if metric in GAP_METRICS:
+        return None  # a gap threshold is a tolerance people choose, not a level in the data
     col = METRICS[metric]
     frame = store.windows_in_range(series, now_ms - lookback_ms, now_ms, grp)
     finals = [

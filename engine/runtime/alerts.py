@@ -60,6 +60,7 @@ from engine.runtime.alert_rules import (
     DEFAULT_LIVE_MARGIN,
     DEFAULT_LOOKBACK_MS,
     DEFAULTS_KV_KEY,
+    GAP_METRICS,
     GRAINS,
     METRIC_LABELS,
     METRICS,
@@ -76,8 +77,10 @@ from engine.runtime.alert_rules import (
     set_enabled,
     stored_value,
     suggest_rule,
+    unit_of,
     update_rule,
 )
+from engine.runtime.finalize import STREAMING_REASONS
 from engine.runtime.sinks import DEFAULT_SINKS, Sink
 from engine.store import alerts as sql
 from engine.store.db import Store
@@ -89,6 +92,7 @@ __all__ = [
     "DEFAULTS_KV_KEY",
     "DEFAULT_LIVE_MARGIN",
     "DEFAULT_LOOKBACK_MS",
+    "GAP_METRICS",
     "GRAINS",
     "MAX_DELIVERIES_PER_RUN",
     "MAX_DELIVERY_ATTEMPTS",
@@ -120,7 +124,9 @@ __all__ = [
     "set_enabled",
     "stored_value",
     "suggest_rule",
+    "unit_of",
     "update_rule",
+    "gap_rows",
 ]
 
 
@@ -172,6 +178,27 @@ def by_window(rows: list[dict]) -> dict[int, dict]:
         w = out.setdefault(r["window_start_ms"], {"end": r["window_end_ms"], "tiers": {}})
         w["latest"] = r
         w["tiers"][r["tier"]] = r
+    return out
+
+
+def gap_rows(rows: list[dict]) -> list[dict]:
+    """Versions with ``value`` replaced by the streaming-vs-batch gap: from the first
+    batch or patch version of a window on, |value - streaming| / |streaming|, where
+    streaming is the last streaming pane before it; None before any batch (and when
+    the streaming number was 0, where a share means nothing)."""
+    out: list[dict] = []
+    window, streaming, batch_seen = None, None, False
+    for r in rows:  # ordered by window, version
+        if r["window_start_ms"] != window:
+            window, streaming, batch_seen = r["window_start_ms"], None, False
+        if r["reason"] not in STREAMING_REASONS:
+            batch_seen = True
+        elif not batch_seen:
+            streaming = r["value"]
+        gap = None
+        if batch_seen and streaming and r["value"] is not None:
+            gap = abs(r["value"] - streaming) / abs(streaming)
+        out.append({**r, "value": gap})
     return out
 
 
@@ -277,6 +304,8 @@ def evaluate_alerts(
         rows = sql.window_versions(
             store, rule.series, rule.grp, rule.column, now_ms - lookback_ms, now_ms
         )
+        if rule.metric in GAP_METRICS:
+            rows = gap_rows(rows)
         windows = by_window(rows)
         report.windows += len(windows)
         new, resolutions = _decide(rule, windows, sql.unresolved_log(store, rule.id), now_ms)

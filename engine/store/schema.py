@@ -475,6 +475,34 @@ def m009_live_sources(db: Database) -> None:
     )
 
 
+@migrations()
+def m010_alert_rules_gap_metrics(db: Database) -> None:
+    """Alert rules may watch the streaming-vs-batch gap (``revenue_gap``, ``orders_gap``).
+    SQLite cannot alter a CHECK constraint; widening one (every stored row still passes)
+    is done as SQLite's documentation describes for relaxing constraints: rewrite the
+    table's SQL under ``writable_schema``, bump ``schema_version``, check integrity."""
+    old = "CHECK (metric IN ('revenue', 'orders', 'items', 'events'))"
+    new = "CHECK (metric IN ('revenue', 'orders', 'items', 'events', 'revenue_gap', 'orders_gap'))"
+    (sql,) = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'alert_rules'"
+    ).fetchone()
+    if old not in sql:
+        raise RuntimeError("alert_rules has an unexpected metric CHECK; not rewriting it")
+    (version,) = db.execute("PRAGMA schema_version").fetchone()
+    db.execute("PRAGMA writable_schema = ON")
+    try:
+        db.execute(
+            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'alert_rules'",
+            [sql.replace(old, new)],
+        )
+        db.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        db.execute("PRAGMA writable_schema = OFF")
+    (ok,) = db.execute("PRAGMA integrity_check").fetchone()
+    if ok != "ok":
+        raise RuntimeError(f"integrity check after widening alert_rules: {ok}")
+
+
 def open_database(path: str | Path) -> Database:
     """A sqlite-utils ``Database`` on a fresh connection owned by the calling thread."""
     if str(path) != ":memory:":
