@@ -130,12 +130,12 @@ def specs(draw):
             p.__class__(p.source, None, p.late_action, p.watermark_delay_ms) for p in policies
         ]
     early = draw(st.sampled_from(["none", "per-record"]))
+    late = draw(st.sampled_from(["each", "each", "every", "every", "none"]))
+    every = draw(st.sampled_from([1_000, 3_000, 20_000, 300_000])) if late == "every" else 0
     return PipelineSpec(
         window=window,
         watermark=watermark,
-        trigger=TriggerSpec(
-            early=early, late=draw(st.sampled_from(["each", "each", "each", "none"]))
-        ),
+        trigger=TriggerSpec(early=early, late=late, late_every_ms=every),
         allowed_lateness_ms=lateness,
         late_action=draw(
             st.sampled_from(["update", "update", "update", "side_output", "drop", "recompute"])
@@ -197,10 +197,29 @@ ISSUE11_RECOMPUTE_SPEC = PipelineSpec(
     sources=(SourcePolicy(source="web", late_action="side_output"),),
 )
 
+# Issue 11: the first pane of a window that never fired is not throttled by every:D
+# (tests/scenarios/first_late_pane_every.json; times in ms after midnight).
+ISSUE11_FIRST_PANE_STREAM = frame(
+    [
+        (360_000, 361_000, 100, "web"),
+        (120_000, 370_000, 200, "web"),  # first element of [0, 5 min): fires at once
+        (180_000, 380_000, 3_000, "web"),  # starts the every:1m timer (440_000)
+        (60_000, 400_000, 40_000, "web"),
+        (420_000, 480_000, 5, "web"),
+    ]
+)
+ISSUE11_FIRST_PANE_SPEC = PipelineSpec(
+    window=WindowSpec(kind="tumbling", size_ms=300_000),
+    watermark=WatermarkSpec(kind="bounded", delay_ms=10_000),
+    trigger=TriggerSpec(late="every", late_every_ms=60_000),
+    allowed_lateness_ms=600_000,
+)
+
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams, specs())
 @example(ISSUE11_RECOMPUTE_STREAM, ISSUE11_RECOMPUTE_SPEC)
+@example(ISSUE11_FIRST_PANE_STREAM, ISSUE11_FIRST_PANE_SPEC)
 def test_vectorized_agrees_with_operator(df, spec):
     result = evaluate(df, spec, method="vectorized")
     op, outcomes, versions, peak = operator_run(df, spec)
@@ -288,6 +307,14 @@ def test_watermark_seen_is_the_one_before_the_event():
     first = result.windows.iloc[0]
     assert (first.on_time_cents, first.last_cents, first.versions) == (1, 5, 2)
     assert first.on_time_at_ms == 2 and first.wait_ms == 2 - 10_000
+
+
+def test_first_pane_of_a_never_fired_window_is_not_throttled():
+    result = evaluate(ISSUE11_FIRST_PANE_STREAM, ISSUE11_FIRST_PANE_SPEC, method="vectorized")
+    first = result.windows.iloc[0]
+    assert (first.window_start_ms, first.versions, first.late_updates) == (0, 2, 2)
+    assert pd.isna(first.on_time_at_ms)  # no on-time pane: its first version is late
+    assert (first.last_cents, first.last_version_at_ms) == (43_200, 440_000)
 
 
 def test_unsupported_configurations_fall_back_loudly():

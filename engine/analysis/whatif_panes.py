@@ -12,10 +12,10 @@ read that module's docstring first. The three facts everything here rests on:
   allowed lateness and late action — except ``max_updates_per_window``, which
   needs the rank of a late update within its window (a stable sort of the late
   pairs only, usually a small subset).
-- With early triggers ``none``/``per-record`` and late ``each``/``none`` there are
-  no processing-time timers, so every version is determined by those outcomes:
-  on-time pairs all precede the on-time firing (W only grows), each accepted late
-  update is exactly one late version.
+- With early triggers ``none``/``per-record`` there are no early timers, so the
+  on-time pairs all precede the on-time firing (W only grows). With late ``each``
+  every accepted late update is exactly one late version; late ``every:D`` panes
+  (processing-time timers) are grouped per window in ``whatif_late``.
 
 Pairs are laid out record-major (record, group, window slot) — the operator's own
 loop order — so "best outcome of a record" is a row minimum of a reshape.
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.analysis.whatif_late import LatePanes, late_every_panes
 from engine.core.spec import PipelineSpec
 from engine.core.timeutil import DAY_MS, NEG_INF_MS, POS_INF_MS
 
@@ -245,6 +246,7 @@ class Classified:
     late_rows: np.ndarray  # records of accepted late pairs (pairs order)
     late_wids: np.ndarray
     recompute_wids: np.ndarray  # windows flagged for a recompute from the raw log
+    every: LatePanes | None = None  # late every:D panes (None: one pane per late pair)
 
 
 def classify(a, track: Track, pairs: Pairs, spec: PipelineSpec) -> Classified:
@@ -290,7 +292,16 @@ def classify(a, track: Track, pairs: Pairs, spec: PipelineSpec) -> Classified:
 
     late_idx = np.flatnonzero(code == LATE)
     cap = spec.max_updates_per_window
-    if cap is not None and len(late_idx):
+    every = None
+    if spec.trigger.late == "every" and len(late_idx):
+        fired = np.zeros(len(pairs.start), bool)
+        fired[pairs.wid[code == ON_TIME]] = True
+        every = late_every_panes(
+            track.proc, track.first_reach, pairs.wid, pairs.window_end, per, late_idx, fired, spec
+        )
+        code[every.over_cap] = SIDE
+        late_idx = every.accepted
+    elif cap is not None and len(late_idx):
         # The k-th late update of a window (arrival order) is a version while k <= cap.
         lw = pairs.wid[late_idx]
         order = np.argsort(lw, kind="stable")
@@ -309,6 +320,7 @@ def classify(a, track: Track, pairs: Pairs, spec: PipelineSpec) -> Classified:
         late_rows=late_idx // per,
         late_wids=pairs.wid[late_idx],
         recompute_wids=recompute_wids,
+        every=every,
     )
 
 
@@ -326,7 +338,8 @@ class WindowTable:
     orders: np.ndarray
     items: np.ndarray
     on_time_row: np.ndarray  # record row of the on-time firing (n = end of input)
-    last_late_row: np.ndarray  # -1 when no late version
+    late_panes: np.ndarray  # late versions
+    last_late_at_ms: np.ndarray  # processing time of the last late version, -1: none
     recompute: np.ndarray  # bool: flagged for a recompute from the raw log
     peak_open: int
     pair_counts: np.ndarray  # (5,)
@@ -373,8 +386,13 @@ def aggregate(a, track: Track, pairs: Pairs, cl: Classified, spec: PipelineSpec)
     on_time_row = np.full(nw, -1, np.int64)
     fire_row, _ = track.first_reach(pairs.window_end[has_on_time])
     on_time_row[has_on_time] = fire_row
-    last_late_row = np.full(nw, -1, np.int64)
-    np.maximum.at(last_late_row, cl.late_wids, cl.late_rows)
+    if cl.every is not None:
+        late_panes, last_late_at = cl.every.count, cl.every.last_at_ms
+    else:  # one late version per accepted late pair, at its arrival
+        late_panes = events[:, 1]
+        last_late_row = np.full(nw, -1, np.int64)
+        np.maximum.at(last_late_row, cl.late_wids, cl.late_rows)
+        last_late_at = np.where(last_late_row >= 0, track.proc[np.maximum(last_late_row, 0)], -1)
     recompute = np.zeros(nw, bool)
     recompute[cl.recompute_wids] = True
 
@@ -401,7 +419,8 @@ def aggregate(a, track: Track, pairs: Pairs, cl: Classified, spec: PipelineSpec)
         orders=orders[keep],
         items=classes(items)[keep],
         on_time_row=on_time_row[keep],
-        last_late_row=last_late_row[keep],
+        late_panes=late_panes[keep],
+        last_late_at_ms=last_late_at[keep],
         recompute=recompute[keep],
         peak_open=peak,
         pair_counts=counts.sum(axis=(0, 2))[:5],

@@ -14,7 +14,13 @@ Semantics (normative, see shared/design.md; boundaries as in Flink/Beam Java):
   ``L`` is the allowed lateness of the event's source. At the exact tick
   ``W = e`` an element is late and ``W = e + L`` too late.
   A window that receives its first element after W passed its end has no on-time
-  pane: its first version is a late one.
+  pane: its first version is a late one, and it fires when that element arrives,
+  as the on-time pane would have (Beam's ``AfterWatermark`` fires as soon as the
+  end of the window is reached; Flink's ``EventTimeTrigger`` fires a late element
+  at once). Late ``every:D`` throttles only the late panes *after* a window's first
+  firing: the first late element after a firing sets a timer D of processing time
+  later, and everything late until then shares that pane. The same holds for a
+  session that a late element creates or merges (a new window that never fired).
 - Late actions: ``update`` (a LATE pane, at most ``max_updates_per_window`` of them;
   further pairs go to the side output as ``max_updates``), ``side_output`` and
   ``recompute`` (queued in the side output; recompute also flags the window for a
@@ -298,7 +304,9 @@ class WindowOperator:
             elif state is None:
                 state = self._open(key, fired=True)
             self._add(state, event)
-            if self.late_mode == "each":
+            if self.late_mode == "each" or state.version == 0:
+                # A window that never fired fires at once, as its on-time pane would
+                # have; ``every`` only throttles the late panes after a first firing.
                 self._emit(state, "late")
             elif state.timer_at is None:
                 self._set_timer(state, self.late_every)
