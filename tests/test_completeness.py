@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.analysis import calibration
 from engine.analysis import completeness as C
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS
 from engine.sim.simulator import Simulator
@@ -188,7 +189,7 @@ def test_conformal_bounds_hold_enough_of_their_own_errors(n):
     the n errors lie inside it (the finite-sample conformal guarantee's premise)."""
     rng = np.random.default_rng(n)
     errors = rng.standard_t(3, size=(n, 1)) / 50
-    lo, hi, count = C._bounds(errors, np.zeros(1))
+    lo, hi, count = calibration.bounds(errors, np.zeros(1))
     inside = ((errors[:, 0] >= lo[0]) & (errors[:, 0] <= hi[0])).sum()
     assert count[0] == n
     assert inside >= int(np.ceil(0.9 * (n + 1))) - 1

@@ -49,108 +49,38 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from engine.analysis.lateness import lateness_profile
-from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms, format_ms
-
-BACKTEST_AGES_MS = (HOUR_MS, 6 * HOUR_MS, DAY_MS, 3 * DAY_MS)
-MATURE_MS = 7 * DAY_MS
-_POSITIVE_AGES_MS = (
-    0,
-    MINUTE_MS,
-    5 * MINUTE_MS,
-    15 * MINUTE_MS,
-    30 * MINUTE_MS,
-    HOUR_MS,
-    2 * HOUR_MS,
-    3 * HOUR_MS,
-    6 * HOUR_MS,
-    9 * HOUR_MS,
-    12 * HOUR_MS,
-    18 * HOUR_MS,
-    DAY_MS,
-    30 * HOUR_MS,
-    36 * HOUR_MS,
-    2 * DAY_MS,
-    3 * DAY_MS,
-    4 * DAY_MS,
-    5 * DAY_MS,
-    7 * DAY_MS,
-    10 * DAY_MS,
-    14 * DAY_MS,
-    21 * DAY_MS,
-    28 * DAY_MS,
-    35 * DAY_MS,
+from engine.analysis.arrivals import (
+    BACKTEST_AGES_MS,
+    MATURE_MS,
+    WindowArrivals,
+    _cents,
+    age_grid,
+    project_with,
+    window_arrivals,
 )
+from engine.analysis.calibration import (
+    SYMMETRIC_MIN,
+    ResidualTable,
+    bounds,
+    measured_coverage,
+    residual_table,
+)
+from engine.analysis.lateness import lateness_profile
+from engine.core.timeutil import DAY_MS, format_duration_ms, format_ms
 
-
-INTERVAL_LEVEL = 0.90
-CALIBRATED_MIN = 19  # errors for signed 90 % conformal bounds: ceil(0.95 (n+1)) <= n
-SYMMETRIC_MIN = 9  # errors for a 90 % conformal bound on |error|: ceil(0.9 (n+1)) <= n
-MIN_FIT_WINDOWS = 2  # a replayed past projection needs at least this many mature windows
-
-
-def age_grid(window_ms: int, extra_ms=()) -> np.ndarray:
-    """Ages at which curves are measured: 24 steps through the open window
-    (negative ages), then 0 .. 35 d, plus any ``extra_ms``."""
-    open_part = [-window_ms * k // 24 for k in range(24, 0, -1)]
-    return np.unique(np.asarray([*open_part, *_POSITIVE_AGES_MS, *extra_ms], dtype=np.int64))
-
-
-@dataclass(frozen=True)
-class WindowArrivals:
-    """Per window and source: value (cents) arrived by each age, and the final
-    (every event of the window in the frame)."""
-
-    window_ms: int
-    offset_ms: int
-    starts_ms: np.ndarray  # (w,)
-    sources: tuple[str, ...]
-    ages_ms: np.ndarray  # (g,)
-    observed: np.ndarray  # (w, s, g)
-    final: np.ndarray  # (w, s)
-
-    @property
-    def ends_ms(self) -> np.ndarray:
-        return self.starts_ms + self.window_ms
-
-
-def window_arrivals(
-    events: pd.DataFrame, window_ms: int = DAY_MS, offset_ms: int = 0, extra_ages_ms=()
-) -> WindowArrivals:
-    """Tumbling windows ``[start, start + window_ms)`` aligned to ``offset_ms``;
-    columns used: source, amount_cents (or amount), event_time_ms, arrival_time_ms."""
-    codes, names = _source_codes(events["source"])
-    ages = age_grid(window_ms, (*BACKTEST_AGES_MS, MATURE_MS, *extra_ages_ms))
-    event_ms = events["event_time_ms"].to_numpy(dtype=np.int64)
-    win = (event_ms - offset_ms) // window_ms
-    uniq, w_idx = np.unique(win, return_inverse=True)
-    end = (win + 1) * window_ms + offset_ms
-    age = events["arrival_time_ms"].to_numpy(dtype=np.int64) - end
-    g_idx = np.searchsorted(ages, age, side="left")  # counted from the first age >= its own
-    cents = _cents(events)
-    w, s, g = uniq.size, len(names), ages.size
-    flat = (w_idx * s + codes) * (g + 1) + g_idx
-    hist = np.bincount(flat, weights=cents, minlength=w * s * (g + 1)).reshape(w, s, g + 1)
-    return WindowArrivals(
-        window_ms=window_ms,
-        offset_ms=offset_ms,
-        starts_ms=uniq * window_ms + offset_ms,
-        sources=names,
-        ages_ms=ages,
-        observed=np.cumsum(hist, axis=2)[:, :, :g],
-        final=hist.sum(axis=2),
-    )
-
-
-def _source_codes(source: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
-    codes, uniques = pd.factorize(source.astype(str), sort=True)
-    return codes.astype(np.int64), tuple(uniques)
-
-
-def _cents(events: pd.DataFrame) -> np.ndarray:
-    if "amount_cents" in events:
-        return events["amount_cents"].to_numpy(dtype=np.float64)
-    return np.rint(events["amount"].to_numpy(dtype=np.float64) * 100)
+__all__ = [
+    "BACKTEST_AGES_MS",
+    "MATURE_MS",
+    "CompletenessModel",
+    "Estimate",
+    "WindowArrivals",
+    "age_grid",
+    "arrival_curves",
+    "backtest",
+    "backtest_detail",
+    "estimate_window",
+    "window_arrivals",
+]
 
 
 @dataclass(frozen=True)
@@ -268,10 +198,8 @@ class CompletenessModel:
             return model
         table = residuals or residual_table(arrivals, history_windows, mature_ms, min_ratio)
         missing = 1 - np.clip((model.ratio * model.share[:, None]).sum(axis=0), 0, 1)
-        lo, hi, n = _bounds(table.errors[mature], missing)
-        cov, cov_n = (
-            _measured_coverage(table, mature, missing) if measure_coverage else (None, None)
-        )
+        lo, hi, n = bounds(table.errors[mature], missing)
+        cov, cov_n = measured_coverage(table, mature, missing) if measure_coverage else (None, None)
         return cls(
             **{
                 **model.__dict__,
@@ -285,7 +213,7 @@ class CompletenessModel:
 
     def _project(self, obs: np.ndarray, gi: int) -> tuple[np.ndarray, np.ndarray]:
         """obs (n, s) cents at grid age index gi -> (projected totals (n,), per source (n, s))."""
-        return _project_with(self.ratio[:, gi], self.share, self.min_ratio, obs)
+        return project_with(self.ratio[:, gi], self.share, self.min_ratio, obs)
 
     def _age_index(self, age_ms: int) -> int | None:
         """Grid index at or just below ``age_ms`` (conservative); None once mature."""
@@ -349,123 +277,6 @@ class CompletenessModel:
             coverage=coverage,
             coverage_n=coverage_n,
         )
-
-
-def _project_with(
-    c: np.ndarray, share: np.ndarray, min_ratio: float, obs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Project observed cents ``obs`` (n, s) with arrival ratios ``c`` (s,) at one age:
-    reliable sources scaled up, the rest from their usual share of the reliable ones."""
-    reliable = (c >= min_ratio) & (share > 0)
-    per_source = obs.astype(float).copy()
-    if reliable.any():
-        per_source[:, reliable] = obs[:, reliable] / c[reliable]
-        rho_r = share[reliable].sum()
-        proj_r = per_source[:, reliable].sum(axis=1)
-        for si in np.flatnonzero(~reliable):
-            per_source[:, si] = proj_r * share[si] / rho_r
-    else:
-        c_all = float((c * share).sum())
-        if c_all > 0:
-            per_source = np.outer(obs.sum(axis=1) / c_all, share)
-    total = np.maximum(per_source.sum(axis=1), obs.sum(axis=1))
-    return total, per_source
-
-
-@dataclass(frozen=True)
-class ResidualTable:
-    """Every window's projection replayed at every age (see the module docstring):
-    ``fit_lo``/``fit_hi`` are the windows [lo, hi) the replayed model was fitted on."""
-
-    projected: np.ndarray  # (w, g) cents; NaN where too few windows were mature
-    errors: np.ndarray  # (w, g) final / projected - 1
-    observed: np.ndarray  # (w, g) cents
-    final: np.ndarray  # (w,) cents by mature age
-    fit_lo: np.ndarray  # (w, g)
-    fit_hi: np.ndarray  # (w, g)
-
-
-def residual_table(
-    arrivals: WindowArrivals, history_windows: int, mature_ms: int, min_ratio: float = 0.5
-) -> ResidualTable:
-    """Out-of-sample projection errors: window j at age a is projected by a model
-    fitted at ``end_j + a`` on the trailing ``history_windows`` windows mature then."""
-    ages = arrivals.ages_ms
-    gm = int(np.searchsorted(ages, mature_ms))
-    obs = arrivals.observed[:, :, : gm + 1].astype(float)  # (w, s, g)
-    fin = obs[:, :, gm]  # (w, s)
-    w, _, g = obs.shape
-    cum_obs = np.concatenate([np.zeros((1, *obs.shape[1:])), np.cumsum(obs, axis=0)])
-    cum_fin = np.concatenate([np.zeros((1, fin.shape[1])), np.cumsum(fin, axis=0)])
-    ends = arrivals.ends_ms
-    when = ends[:, None] + ages[None, : gm + 1]  # (w, g) when each projection is made
-    hi = np.minimum(np.searchsorted(ends + mature_ms, when, side="right"), np.arange(w)[:, None])
-    lo = np.maximum(hi - history_windows, 0)
-    projected = np.full((w, g), np.nan)
-    fitted: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-    for j in range(w):
-        for gi in range(g):
-            a, b = int(lo[j, gi]), int(hi[j, gi])
-            if b - a < MIN_FIT_WINDOWS:
-                continue
-            if (a, b) not in fitted:
-                f = cum_fin[b] - cum_fin[a]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = np.where(f[:, None] > 0, (cum_obs[b] - cum_obs[a]) / f[:, None], 0.0)
-                fitted[(a, b)] = (ratio, f / f.sum() if f.sum() > 0 else np.zeros_like(f))
-            ratio, share = fitted[(a, b)]
-            total, _ = _project_with(ratio[:, gi], share, min_ratio, obs[j : j + 1, :, gi])
-            projected[j, gi] = max(float(total[0]), float(obs[j, :, gi].sum()))
-    final = fin.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        errors = np.where(projected > 0, final[:, None] / projected - 1, np.nan)
-    errors[(projected == 0) & (final[:, None] == 0)] = 0.0
-    return ResidualTable(projected, errors, obs.sum(axis=1), final, lo, hi)
-
-
-def _bounds(errors: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per age, 90 % bounds from n out-of-sample errors (m, g):
-    n >= ``CALIBRATED_MIN``: the signed conformal quantiles (keeps a known bias);
-    n >= ``SYMMETRIC_MIN``: the conformal quantile of |error|, both sides;
-    fewer: no finite calibrated bound exists — twice the largest |error| or the share
-    still missing, whichever is wider (labelled not calibrated)."""
-    g = errors.shape[1]
-    lo, hi, n = np.zeros(g), np.zeros(g), np.zeros(g, dtype=np.int64)
-    tail = (1 - INTERVAL_LEVEL) / 2
-    for gi in range(g):
-        r = np.sort(errors[:, gi][np.isfinite(errors[:, gi])])
-        k = n[gi] = r.size
-        if k >= CALIBRATED_MIN:
-            lo[gi] = r[max(int(np.floor((k + 1) * tail)), 1) - 1]
-            hi[gi] = r[min(int(np.ceil((k + 1) * (1 - tail))), k) - 1]
-        elif k >= SYMMETRIC_MIN:
-            q = np.sort(np.abs(r))[min(int(np.ceil((k + 1) * INTERVAL_LEVEL)), k) - 1]
-            lo[gi], hi[gi] = -q, q
-        else:
-            widest = max(2 * float(np.abs(r).max()) if k else 0.0, float(missing[gi]))
-            lo[gi], hi[gi] = -widest, widest
-    return lo, hi, n
-
-
-def _measured_coverage(
-    table: ResidualTable, windows: np.ndarray, missing: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per age: the share of ``windows`` whose final fell inside the interval they
-    would have been given then (bounds from the errors known at that moment)."""
-    g = table.errors.shape[1]
-    hits, counts = np.zeros(g), np.zeros(g, dtype=np.int64)
-    for j in windows:
-        for gi in range(g):
-            proj = table.projected[j, gi]
-            if not np.isfinite(proj):
-                continue
-            known = table.errors[table.fit_lo[j, gi] : table.fit_hi[j, gi], gi : gi + 1]
-            lo, hi, _ = _bounds(known, missing[gi : gi + 1])
-            low, high = min(proj, proj * (1 + lo[0])), max(proj, proj * (1 + hi[0]))
-            counts[gi] += 1
-            hits[gi] += low - 0.5 <= table.final[j] <= high + 0.5
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(counts > 0, hits / counts, np.nan), counts
 
 
 def estimate_window(
