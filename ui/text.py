@@ -30,15 +30,19 @@ def escape_markdown(text: object) -> str:
     s = _MD_SPECIAL.sub(r"\\\1", s)
     # "www." and "http\:" can still be autolinked by GFM: break the pattern with a
     # zero-width joiner that is invisible to the reader
-    s = s.replace("www\\.", "www\u200d\\.").replace("WWW\\.", "WWW\u200d\\.")
+    s = re.sub(r"(?i)(www)\\\.", lambda m: m.group(1) + "\u200d\\.", s)
     s = re.sub(r"(?i)(https?|ftp|mailto)\\:", lambda m: m.group(1) + "\u200d\\:", s)
-    return s
+    s = s.replace("@", "\u200d@")  # an e-mail address is autolinked too
+    # Streamlit replaces ":material/icon:" and ":streamlit:" before Markdown sees the
+    # escapes: a joiner after a colon that starts a word breaks those patterns
+    return re.sub(r"\\:(?=\w)", "\\:\u200d", s)
 
 
 def code(text: object) -> str:
     """``text`` as inline code in Markdown: literal, and longer backtick runs inside
     it cannot close it early."""
     s = str(text).replace("\r", " ").replace("\n", " ")
+    s = re.sub(r":(?=\w)", ":\u200d", s)  # icon shortcodes are replaced even in code
     longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if s.startswith("`") or s.endswith("`") or not s.strip() else ""
