@@ -8,9 +8,11 @@ from engine.core.timeutil import DAY_MS
 from engine.runtime import alerts
 from engine.views import alerts as alert_views
 from engine.views.dashboard import ALL_SOURCES as DEFAULT_GROUP
+from ui import guard
 from ui.format import fmt_time
 from ui.router import ensure_router
 from ui.runtime import get_runtime
+from ui.text import escape_markdown
 
 ensure_router()
 
@@ -45,11 +47,13 @@ def suggested_threshold(db_path: str, now_ms: int, metric: str, series: str, grp
     return None if rule is None else alerts.display_value(metric, rule.threshold)
 
 
-# Actions run as callbacks: before the script reruns, exactly once per click.
+# Actions run as callbacks: before the script reruns, exactly once per click. Each one is
+# guarded (a read-only session cannot run it even if a disabled button were clicked) and
+# leaves a message through guard.flash, which shows it literally (rule names are user text).
 def evaluate_now() -> None:
     rt = get_runtime()
     result = alerts.evaluate_alerts(rt.store(), rt.now_ms())
-    st.session_state["alerts_flash"] = (
+    guard.flash(
         "success",
         f"Evaluated {result.rules} rules on {result.windows} windows: {result.alerts} new "
         f"alerts, {result.warnings} new warnings, {result.contradicted} contradicted.",
@@ -59,11 +63,13 @@ def evaluate_now() -> None:
 def toggle_rule() -> None:
     rt = get_runtime()
     rule_id = st.session_state["alerts_toggle_rule"]
-    current = {r.id: r.enabled for r in alerts.list_rules(rt.store())}
-    enabled = not current[rule_id]
-    alerts.set_enabled(rt.store(), rule_id, enabled, rt.now_ms())
-    word = "enabled" if enabled else "disabled"
-    st.session_state["alerts_flash"] = ("success", f"Rule #{rule_id} {word}.")
+    rule = alerts.get_rule(rt.store(), rule_id)
+    if rule is None or rule.deleted_ms is not None:
+        guard.flash("error", f"Rule #{rule_id} no longer exists.")
+        return
+    alerts.set_enabled(rt.store(), rule_id, not rule.enabled, rt.now_ms())
+    word = "disabled" if rule.enabled else "enabled"
+    guard.flash("success", f"Rule #{rule_id} {word}.")
 
 
 def add_rule() -> None:
@@ -84,13 +90,71 @@ def add_rule() -> None:
         )
         added = alerts.add_rule(rt.store(), rule, rt.now_ms())
     except ValueError as exc:
-        ss["alerts_flash"] = ("error", f"Rule not added: {exc}")
+        guard.flash("error", f"Rule not added: {exc}")
     else:
-        ss["alerts_flash"] = (
+        guard.flash(
             "success",
             f"Added rule #{added.id}: {added.name}. It is evaluated with the next jobs run "
             "(or press 'Evaluate rules now').",
         )
+
+
+def edit_rule(rule_id: int) -> None:
+    rt = get_runtime()
+    ss = st.session_state
+    rule = alerts.get_rule(rt.store(), rule_id)
+    if rule is None or rule.deleted_ms is not None:
+        guard.flash("error", f"Rule #{rule_id} no longer exists.")
+        return
+    try:
+        edited = alerts.update_rule(
+            rt.store(),
+            rule_id,
+            rt.now_ms(),
+            name=ss[f"edit_name_{rule_id}"],
+            comparator=ss[f"edit_comparator_{rule_id}"],
+            threshold=alerts.stored_value(rule.metric, ss[f"edit_threshold_{rule_id}"]),
+            live_margin=ss[f"edit_margin_{rule_id}"] / 100,
+            alert_tier=ss[f"edit_tier_{rule_id}"],
+            webhook_url=ss[f"edit_webhook_{rule_id}"].strip() or None,
+        )
+    except ValueError as exc:
+        guard.flash("error", f"Rule #{rule_id} not changed: {exc}")
+    else:
+        if edited == rule:
+            guard.flash("info", f"Rule #{rule_id}: nothing to change.")
+        else:
+            guard.flash("success", f"Rule #{rule_id} saved: {edited.name}.")
+        for field in ("name", "comparator", "threshold", "margin", "tier", "webhook"):
+            ss.pop(f"edit_{field}_{rule_id}", None)  # the form shows the stored rule again
+
+
+def delete_rule(rule_id: int) -> None:
+    rt = get_runtime()
+    if alerts.delete_rule(rt.store(), rule_id, rt.now_ms()):
+        guard.flash(
+            "success",
+            f"Rule #{rule_id} deleted. Its log entries and deliveries stay in the log.",
+        )
+    else:
+        guard.flash("info", f"Rule #{rule_id} was already deleted.")
+
+
+def test_webhook(rule_id: int) -> None:
+    rt = get_runtime()
+    rule = alerts.get_rule(rt.store(), rule_id)
+    if rule is None or not rule.webhook_url:
+        guard.flash("error", f"Rule #{rule_id} has no webhook URL to test.")
+        return
+    result = alerts.send_test_notice(rt.store(), rule, rt.now_ms())
+    if result.ok:
+        guard.flash(
+            "success",
+            f"Test notice delivered to {result.target} (HTTP 2xx). It is marked "
+            '"test": true and is not an alert.',
+        )
+    else:
+        guard.flash("error", f"Test notice to {result.target} failed: {result.error}")
 
 
 def threshold_key(metric: str, series: str, grp: str) -> str:
@@ -129,8 +193,8 @@ with st.expander("How alerts work", expanded=False):
 """
     )
 
-if flash := st.session_state.get("alerts_flash"):
-    (st.error if flash[0] == "error" else st.success)(flash[1])
+guard.show_flash()
+locked = guard.locked_reason()
 
 summary = alert_views.log_summary(store)
 rules_df = alert_views.rules_frame(store)
@@ -144,7 +208,14 @@ m4.metric("Contradicted warnings", f"{summary['warnings_contradicted']:,}")
 st.subheader("Log")
 left, right = st.columns([3, 1])
 choice = left.radio("Show", list(LOG_FILTERS), horizontal=True, key="alerts_log_filter")
-right.button("Evaluate rules now", key="alerts_evaluate", on_click=evaluate_now)
+right.button(
+    "Evaluate rules now",
+    key="alerts_evaluate",
+    on_click=guard.run_guarded,
+    args=(evaluate_now,),
+    disabled=locked is not None,
+    help=locked,
+)
 
 log_df = alert_views.log_frame(store)
 wanted = LOG_FILTERS[choice]
@@ -228,7 +299,10 @@ if rules:
     rule = by_id[rule_id]
     timeline = alert_views.rule_timeline(store, rule, now_ms, tz=rt.settings.tz)
     if timeline.empty:
-        st.info(f"No {rule.series} windows for group {rule.grp!r} in the last 14 days yet.")
+        st.info(
+            f"No {rule.series} windows for group {escape_markdown(rule.grp)} in the last "
+            "14 days yet."
+        )
     else:
         unit = metric_unit(rule.metric)
         fig = go.Figure()
@@ -326,18 +400,192 @@ if len(rules_df):
             "created": "Created",
         },
     )
-    t1, t2 = st.columns([3, 1])
+    st.markdown("#### Manage a rule")
     names = {int(r.id): r for r in rules}
+    t1, t2, t3, t4 = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
     toggle_id = t1.selectbox(
-        "Switch a rule on or off",
+        "Rule",
         list(names),
         format_func=lambda i: f"#{i} {names[i].name} — {'on' if names[i].enabled else 'off'}",
         key="alerts_toggle_rule",
     )
-    label = "Disable rule" if names[toggle_id].enabled else "Enable rule"
-    t2.button(label, key="alerts_toggle", on_click=toggle_rule)
+    chosen = names[toggle_id]
+    t2.button(
+        "Disable rule" if chosen.enabled else "Enable rule",
+        key="alerts_toggle",
+        on_click=guard.run_guarded,
+        args=(toggle_rule,),
+        disabled=locked is not None,
+        help=locked,
+        width="stretch",
+    )
+    t3.button(
+        "Test webhook",
+        key="alerts_test_webhook",
+        on_click=guard.run_guarded,
+        args=(test_webhook, chosen.id),
+        disabled=locked is not None or not chosen.webhook_url,
+        help=locked
+        or (
+            "Sends a notice marked as a test to this rule's webhook now and shows the result."
+            if chosen.webhook_url
+            else "This rule has no webhook URL: add one under 'Edit this rule'."
+        ),
+        width="stretch",
+    )
+    guard.confirm_button(
+        "Delete rule",
+        key="alerts_delete",
+        title="Delete this alert rule?",
+        message=(
+            f"Rule **#{chosen.id}** stops being evaluated and leaves the rule lists. "
+            "Its log entries and deliveries stay, with its name; the deletion is kept in "
+            "the rule history. There is no undo (add a new rule instead)."
+        ),
+        details=chosen.name,
+        confirm_label="Delete rule",
+        on_confirm=delete_rule,
+        args=(chosen.id,),
+        container=t4,
+        width="stretch",
+    )
+    with st.expander(f"Edit rule #{chosen.id}", expanded=False):
+        st.caption(
+            "The metric, grain and group are what the rule watches and cannot change (add a "
+            "rule to watch another number). A threshold or tier change applies from now on: "
+            "windows it already judged keep their log entries; windows it now judges "
+            "differently are logged as backfill, not sent."
+        )
+        unit = metric_unit(chosen.metric)
+        with st.form(f"alerts_edit_form_{chosen.id}", border=False):
+            e1, e2, e3 = st.columns(3)
+            e1.text_input(
+                "Name (empty = described automatically)",
+                value=chosen.name,
+                max_chars=alerts.MAX_NAME_CHARS,
+                key=f"edit_name_{chosen.id}",
+            )
+            e2.selectbox(
+                "Fires when the number is",
+                alerts.COMPARATORS,
+                index=alerts.COMPARATORS.index(chosen.comparator),
+                key=f"edit_comparator_{chosen.id}",
+            )
+            e3.number_input(
+                f"Threshold ({unit})",
+                min_value=0.0,
+                value=float(alerts.display_value(chosen.metric, chosen.threshold)),
+                step=100.0 if chosen.metric == "revenue" else 1.0,
+                key=f"edit_threshold_{chosen.id}",
+            )
+            f1, f2, f3 = st.columns(3)
+            f1.slider(
+                "Live margin (%)",
+                0,
+                99,
+                round(chosen.live_margin * 100),
+                key=f"edit_margin_{chosen.id}",
+            )
+            f2.radio(
+                "Alert on",
+                alerts.ALERT_TIERS,
+                index=alerts.ALERT_TIERS.index(chosen.alert_tier),
+                horizontal=True,
+                key=f"edit_tier_{chosen.id}",
+            )
+            f3.text_input(
+                "Webhook URL (empty = none)",
+                value=chosen.webhook_url or "",
+                key=f"edit_webhook_{chosen.id}",
+            )
+            st.form_submit_button(
+                "Save changes",
+                type="primary",
+                on_click=guard.run_guarded,
+                args=(edit_rule, chosen.id),
+                disabled=locked is not None,
+                help=locked,
+            )
+    history = alert_views.rule_history_frame(store, chosen.id)
+    with st.expander(f"History of rule #{chosen.id} ({len(history)} changes)"):
+        st.dataframe(
+            history.assign(when=[fmt_time(ms, rt) for ms in history["changed_ms"]])[
+                ["when", "action", "changes"]
+            ],
+            hide_index=True,
+            width="stretch",
+            column_config={"when": "When", "action": "Change", "changes": "What changed"},
+        )
+        tests = alert_views.attempts_frame(store, limit=20, rule_id=chosen.id, tests_only=True)
+        if len(tests):
+            st.markdown("**Test notices sent for this rule**")
+            st.dataframe(
+                tests.assign(when=[fmt_time(ms, rt) for ms in tests["attempted_ms"]])[
+                    ["when", "target", "ok", "error"]
+                ],
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "when": "Sent at",
+                    "target": "Webhook",
+                    "ok": st.column_config.CheckboxColumn("Delivered"),
+                    "error": "Error",
+                },
+            )
 else:
     st.caption("No rules yet.")
+
+# -- deliveries ---------------------------------------------------------------------------------
+deliveries = alert_views.deliveries_frame(store)
+if len(deliveries) or any(r.webhook_url for r in rules):
+    st.subheader("Webhook deliveries")
+    counts = alert_views.delivery_summary(store)
+    st.caption(
+        f"{counts['sent']:,} sent, {counts['pending']:,} pending, {counts['retrying']:,} "
+        f"failed and will retry, {counts['failed']:,} failed for good (after "
+        f"{alerts.MAX_DELIVERY_ATTEMPTS} attempts). Deliveries run after each evaluation; "
+        "the newest 200 are listed."
+    )
+    if len(deliveries):
+        st.dataframe(
+            deliveries.assign(
+                created=[fmt_time(ms, rt) for ms in deliveries["created_ms"]],
+                last_attempt=[
+                    "—" if ms is None or ms != ms else fmt_time(int(ms), rt)
+                    for ms in deliveries["last_attempt_ms"]
+                ],
+                rule=[f"#{i}" for i in deliveries["rule_id"]],
+                window=[fmt_time(ms, rt) for ms in deliveries["window_start_ms"]],
+            )[
+                [
+                    "status_label",
+                    "event",
+                    "rule",
+                    "rule_name",
+                    "window",
+                    "target",
+                    "attempts",
+                    "last_attempt",
+                    "error",
+                    "created",
+                ]
+            ],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "status_label": "Status",
+                "event": "Notice",
+                "rule": "Rule",
+                "rule_name": "Rule name",
+                "window": f"Window start ({rt.settings.tz})",
+                "target": "Webhook",
+                "attempts": st.column_config.NumberColumn("Attempts", format="%d"),
+                "last_attempt": "Last attempt",
+                "error": "Last error",
+                "created": "Queued at",
+            },
+            key="alerts_deliveries",
+        )
 
 st.markdown("#### Add a rule")
 a1, a2, a3, a4 = st.columns(4)
@@ -378,7 +626,12 @@ webhook = b4.text_input("Webhook URL (optional)", key="rule_webhook", placeholde
 name = st.text_input("Name (optional)", key="rule_name", placeholder="described automatically")
 if suggestion is None:
     st.caption("No suggested threshold: fewer than two final windows for this grain and group.")
-st.button("Add rule", type="primary", key="rule_add", on_click=add_rule)
-
-# Shown once: cleared only by a run that rendered it (the router guard may abort a run early).
-st.session_state.pop("alerts_flash", None)
+st.button(
+    "Add rule",
+    type="primary",
+    key="rule_add",
+    on_click=guard.run_guarded,
+    args=(add_rule,),
+    disabled=locked is not None,
+    help=locked,
+)

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from engine.core.timeutil import DAY_MS
 from engine.runtime import alerts
 from engine.runtime.sinks import (
     ALLOW_PRIVATE_ENV,
@@ -299,3 +300,115 @@ def test_send_checks_the_address_it_connects_to(monkeypatch):
         assert len(r.received) == 1
     finally:
         r.stop()
+
+
+# -- the Alerts page (AppTest through app.py) -----------------------------------------------
+HOSTILE_NAME = '**x** =HYPERLINK("http://evil.example","click")'
+
+
+def plain(markdown: str) -> str:
+    """What a reader sees of an escaped message (escapes and joiners removed)."""
+    return markdown.replace("\\", "").replace("\u200d", "")
+
+
+def alerts_page():
+    from tests.test_alerts import _alerts_page
+
+    return _alerts_page()
+
+
+def page_rule(app_env, created_days_ago: int = 0, **kw) -> tuple[Store, alerts.AlertRule]:
+    store = Store.open(app_env)
+    created = store.get_kv("runtime")["proc_ms"] - created_days_ago * DAY_MS
+    fields = dict(metric="revenue", series="daily", comparator="below", threshold=1e12)
+    rule = alerts.AlertRule(**(fields | kw))
+    rule = alerts.add_rule(store, rule, created, allow_private=True)
+    return store, rule
+
+
+def test_page_edits_a_rule(app_env):
+    store, rule = page_rule(app_env, name=HOSTILE_NAME)
+    at = alerts_page()
+    at.selectbox(key="alerts_toggle_rule").set_value(rule.id).run()
+    # the name is an option label, shown as typed
+    options = at.selectbox(key="alerts_toggle_rule").options
+    assert f"#{rule.id} {HOSTILE_NAME} — on" in options
+    at.number_input(key=f"edit_threshold_{rule.id}").set_value(1234.5)
+    at.selectbox(key=f"edit_comparator_{rule.id}").set_value("above")
+    at.slider(key=f"edit_margin_{rule.id}").set_value(25)
+    submit = next(b for b in at.button if b.label == "Save changes")
+    submit.click().run()
+    assert not at.exception
+    stored = alerts.get_rule(store, rule.id)
+    assert (stored.threshold, stored.comparator, stored.live_margin) == (123450, "above", 0.25)
+    assert stored.name == HOSTILE_NAME
+    assert any("saved" in s.value for s in at.success)
+    assert HOSTILE_NAME in plain(at.success[0].value)
+    assert "**x**" not in at.success[0].value, "the flash escapes the rule name"
+    history = alert_views.rule_history_frame(store, rule.id)
+    assert history["action"].tolist() == ["edited", "created"]
+    shown = next(df.value for df in at.dataframe if "changes" in df.value.columns)
+    assert shown["changes"].tolist() == history["changes"].tolist()
+    assert "threshold: $10,000,000,000.00 → $1,234.50" in shown["changes"].iloc[0]
+
+
+def test_page_refuses_a_bad_edit(app_env):
+    store, rule = page_rule(app_env)
+    at = alerts_page()
+    at.selectbox(key="alerts_toggle_rule").set_value(rule.id).run()
+    at.text_input(key=f"edit_webhook_{rule.id}").input("http://169.254.169.254/latest")
+    next(b for b in at.button if b.label == "Save changes").click().run()
+    assert any("link-local" in plain(e.value) for e in at.error)
+    assert alerts.get_rule(store, rule.id).webhook_url is None
+
+
+def test_page_deletes_a_rule_after_confirmation(app_env):
+    store, rule = page_rule(app_env)
+    at = alerts_page()
+    at.selectbox(key="alerts_toggle_rule").set_value(rule.id).run()
+    at.button(key="alerts_delete").click().run()
+    assert rule.id in [r.id for r in alerts.list_rules(store)], "a click only asks"
+    assert any("stops being evaluated" in m.value for m in at.markdown)
+    at.button(key="alerts_delete__cancel").click().run()
+    assert rule.id in [r.id for r in alerts.list_rules(store)]
+    at.button(key="alerts_delete").click().run()
+    at.button(key="alerts_delete__confirm").click().run()
+    assert not at.exception
+    assert rule.id not in [r.id for r in alerts.list_rules(store)]
+    assert alerts.get_rule(store, rule.id).deleted_ms is not None
+    assert any("deleted" in s.value for s in at.success)
+    assert rule.id not in at.selectbox(key="alerts_toggle_rule").options
+
+
+def test_page_tests_a_webhook_and_lists_deliveries(app_env, receiver):
+    store, rule = page_rule(app_env, created_days_ago=40, webhook_url=receiver.url + "/hook")
+    alerts.evaluate_alerts(store, store.get_kv("runtime")["proc_ms"], (WebhookSink(2),))
+    at = alerts_page()
+    at.selectbox(key="alerts_toggle_rule").set_value(rule.id).run()
+    at.button(key="alerts_test_webhook").click().run()
+    assert not at.exception
+    assert any("Test notice delivered" in s.value for s in at.success)
+    tests = [b for _, _, b in receiver.received if b["event"] == "test"]
+    assert len(tests) == 1 and tests[0]["rule"]["id"] == rule.id
+    expected = alert_views.deliveries_frame(store)
+    assert len(expected) > 0
+    shown = next(df.value for df in at.dataframe if "status_label" in df.value.columns)
+    assert shown["status_label"].tolist() == expected["status_label"].tolist()
+    assert set(expected["status"]) == {"sent"}
+
+
+def test_page_is_read_only_in_operator_mode(app_env, monkeypatch):
+    from ui.guard import ADMIN_ENV
+
+    monkeypatch.setenv(ADMIN_ENV, "pw")
+    store, rule = page_rule(app_env)
+    at = alerts_page()
+    for key in ("alerts_toggle", "alerts_delete", "rule_add", "alerts_evaluate"):
+        assert at.button(key=key).disabled, key
+        assert "Read-only" in at.button(key=key).help
+    at.sidebar.text_input(key="lw_operator_password").input("pw")
+    next(b for b in at.sidebar.button if b.label == "Unlock").click().run()
+    at.selectbox(key="alerts_toggle_rule").set_value(rule.id).run()
+    assert not at.button(key="alerts_toggle").disabled
+    at.button(key="alerts_toggle").click().run()
+    assert not alerts.get_rule(store, rule.id).enabled

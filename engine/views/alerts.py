@@ -13,6 +13,7 @@ from engine.runtime.alerts import (
     by_window,
     delivery_status,
     display_value,
+    format_value,
     list_rules,
 )
 from engine.store import alerts as sql
@@ -246,15 +247,42 @@ CHANGE_LABELS = {
 }
 
 
+CHANGE_FIELDS = {
+    "name": "name",
+    "comparator": "fires when",
+    "threshold": "threshold",
+    "live_margin": "live margin",
+    "alert_tier": "alert tier",
+    "webhook_url": "webhook",
+    "enabled": "on",
+}
+
+
 def rule_history_frame(store: Store, rule_id: int | None = None) -> pd.DataFrame:
     """What changed in the rules and when, newest first, one line per change with
-    the fields that changed (values as stored: cents for revenue thresholds)."""
+    the fields that changed, in the units people read (dollars, percent)."""
+    metrics = {r["id"]: r["metric"] for r in sql.rules(store, include_deleted=True)}
+
+    def shown(rid: int, key: str, value) -> str:
+        if value is None or value == "":
+            return "—"
+        if key == "threshold":
+            return format_value(metrics.get(rid, ""), value)
+        if key == "live_margin":
+            return f"{float(value):.0%}"
+        return str(value)
+
     out = []
     for c in sql.rule_changes(store, rule_id):
         before, after = c["before"] or {}, c["after"] or {}
+        rid = c["rule_id"]
         if c["action"] == "edited":
             keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-            what = "; ".join(f"{k}: {before.get(k)!r} → {after.get(k)!r}" for k in keys)
+            what = "; ".join(
+                f"{CHANGE_FIELDS.get(k, k)}: {shown(rid, k, before.get(k))} → "
+                f"{shown(rid, k, after.get(k))}"
+                for k in keys
+            )
         else:
             what = ""
         out.append(
