@@ -12,12 +12,13 @@ import streamlit as st
 from ui.router import routed
 from ui.runtime import get_runtime
 from ui.sidebar import sidebar
+from ui.style import apply_style
 
 ROOT = Path(__file__).parent
 
 # (section, file, title, url path, icon)
 PAGES = (
-    ("Numbers", "pages/overview.py", "Today", "today", ":material/today:"),
+    ("Numbers", "pages/today.py", "Today", "today", ":material/today:"),
     ("Numbers", "pages/versions.py", "Versions", "versions", ":material/history:"),
     ("Numbers", "pages/alerts.py", "Alerts", "alerts", ":material/notifications:"),
     (
@@ -50,15 +51,18 @@ st.set_page_config(page_title="latewatch", page_icon=":material/schedule:", layo
 runtime = get_runtime()
 
 sections: dict[str, list] = {}
-first = True
 for section, path, title, url, icon in PAGES:
-    if not (ROOT / path).exists():
-        continue
-    sections.setdefault(section, []).append(
-        st.Page(path, title=title, url_path=url, icon=icon, default=first)
-    )
-    first = False
+    if (ROOT / path).exists():
+        sections.setdefault(section, []).append(st.Page(path, title=title, url_path=url, icon=icon))
+# "/" shows the first page too. Streamlit serves a default page at "/" only (its own
+# url_path then answers "Page not found"), so the default is a hidden twin of the first
+# page and the visible one keeps its path: "/today" and the menu entry both work.
+section, path, title, url, icon = next(p for p in PAGES if (ROOT / p[1]).exists())
+sections[section].append(
+    st.Page(path, title=title, url_path=f"{url}-home", icon=icon, default=True, visibility="hidden")
+)
 
+apply_style()
 sidebar(runtime)
 page = st.navigation(sections)
 with routed():

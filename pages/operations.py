@@ -116,7 +116,8 @@ def run_days(picked, title: str, step: str, job, done: str, key: str) -> None:
 def pipeline_panel() -> None:
     status = rt.status()
     st.subheader("Pipeline now")
-    st.caption(f"Live • updates every {REFRESH_S} s • {status['clock']}")
+    state = "Paused — the clock is stopped" if status["paused"] else "Live"
+    st.caption(f"{state} • updates every {REFRESH_S} s • {status['clock']}")
     progress = dashboard.catch_up_progress(status, rt.settings.history_days, tz)
     if progress is not None:
         st.session_state["ops_caught_up_rerun"] = True

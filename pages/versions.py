@@ -167,7 +167,8 @@ def latest_panel(series: str, start_ms: int, grp: str) -> None:
                 f"{fmt_money(adj['revenue_cents'])}, booked to {periods} as adjustments "
                 "(the final number above stays as it is; see Reconciliation)."
             )
-    st.caption(f"Live • updates every {REFRESH_S} s • as of {when(stamp)}")
+    state = "Paused (resume on Operations)" if status["paused"] else "Live"
+    st.caption(f"{state} • updates every {REFRESH_S} s • as of {when(stamp)}")
 
 
 latest_panel(series, start_ms, grp)

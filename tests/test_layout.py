@@ -97,7 +97,7 @@ def test_every_part_says_what_it_is_and_never_imports() -> None:
         ("engine/store/db.py", "def f():\n    from engine.runtime import runtime\n"),
         ("engine/views/dashboard.py", "import streamlit as st\n"),
         ("engine/analysis/lateness.py", "from ui.format import fmt_money\n"),
-        ("pages/overview.py", "from engine.store.queries import DELAY_BUCKETS\n"),
+        ("pages/today.py", "from engine.store.queries import DELAY_BUCKETS\n"),
     ],
 )
 def test_checker_catches_a_forbidden_import(rel_path: str, source: str) -> None:
@@ -106,4 +106,4 @@ def test_checker_catches_a_forbidden_import(rel_path: str, source: str) -> None:
 
 def test_checker_allows_the_flow_direction() -> None:
     assert violations("engine/store/db.py", "from engine.core.events import Event\n") == []
-    assert violations("pages/overview.py", "from engine.views import dashboard\n") == []
+    assert violations("pages/today.py", "from engine.views import dashboard\n") == []

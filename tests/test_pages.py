@@ -275,7 +275,7 @@ def test_operations_controls_pause_speed_and_jobs(app, store):
 
 
 # -- first start ---------------------------------------------------------------------------
-@pytest.mark.parametrize("page", ["pages/overview.py", "pages/versions.py", "pages/operations.py"])
+@pytest.mark.parametrize("page", ["pages/today.py", "pages/versions.py", "pages/operations.py"])
 def test_pages_explain_the_catching_up_state_on_a_fresh_database(page, tmp_path, monkeypatch):
     monkeypatch.setenv("LATEWATCH_DB", str(tmp_path / "fresh.db"))
     monkeypatch.setenv("LATEWATCH_SCHEDULER", "off")

@@ -1,4 +1,8 @@
-"""The shared sidebar: the runtime's clock, pipeline state and database file."""
+"""The shared sidebar: the runtime's clock, pipeline state and database file.
+
+The clock and the pipeline state are a fragment that reruns every few seconds by
+itself, so they move while the simulated clock runs (and say "paused" when it
+does not) without rerunning the page under them."""
 
 from __future__ import annotations
 
@@ -8,24 +12,34 @@ from engine.runtime.runtime import Runtime
 from ui.format import fmt_time
 from ui.guard import operator_panel
 
+SIDEBAR_REFRESH_S = 5
+
 
 def sidebar(rt: Runtime) -> None:
     """The shared sidebar: the runtime's clock, pipeline state and database file."""
-    status = rt.status()
     with st.sidebar:
         st.markdown("### latewatch")
-        clock = "Simulated time" if status["simulated"] else "Time"
-        st.caption(f"{clock}: **{fmt_time(status['now_ms'], rt)}**")
-        if status["catching_up"]:
-            st.caption(
-                "Pipeline: :material/fast_forward: replaying the simulated past week through the real pipeline…"
-            )
-        elif status["paused"]:
-            st.caption("Pipeline: :material/pause: paused")
-        else:
-            st.caption(f"Pipeline: ● live — {status['clock']}, scenario **{status['scenario']}**")
-        if status.get("last_error"):
-            st.caption(f"Last error: {status['last_error']}")
-        st.caption(f"Business time zone: {status['tz']}")
-        st.caption(f"Database: `{status['db_path']}`")
+        _clock_panel(rt)
+        st.caption(f"Database: `{rt.settings.db_path}`")
         operator_panel()
+
+
+@st.fragment(run_every=SIDEBAR_REFRESH_S)
+def _clock_panel(rt: Runtime) -> None:
+    status = rt.status()
+    clock = "Simulated time" if status["simulated"] else "Time"
+    st.caption(f"{clock}: **{fmt_time(status['now_ms'], rt)}**")
+    if status["catching_up"]:
+        st.caption(
+            "Pipeline: :material/fast_forward: replaying the simulated past week through the real pipeline…"
+        )
+    elif status["paused"]:
+        st.caption(
+            "Pipeline: :material/pause: **paused** — the clock is stopped and no new data "
+            "arrives (resume on Operations)"
+        )
+    else:
+        st.caption(f"Pipeline: ● live — {status['clock']}, scenario **{status['scenario']}**")
+    if status.get("last_error"):
+        st.caption(f"Last error: {status['last_error']}")
+    st.caption(f"Business time zone: {status['tz']}")

@@ -33,8 +33,8 @@ CHART_PAGES = {"", "versions", "operations", "alerts", "lateness", "whatif", "pl
 
 def routed_pages() -> list[tuple[str, str]]:
     """(url path, title) of every page app.py routes: the PAGES table, files present.
-    The first one is st.navigation's default page, served at "/" (Streamlit ignores a
-    default page's url_path, so "/today" is not a route)."""
+    The first one is also served at "/" (app.py adds a hidden default twin of it, so
+    its own path, "/today", still answers; tests/e2e/test_ux.py opens that)."""
     tree = ast.parse((ROOT / "app.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(

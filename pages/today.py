@@ -41,9 +41,14 @@ def day_label(ms: int) -> str:
     return dashboard.local_datetime(ms, tz).strftime("%a %d %b")
 
 
-def schedule_caption(schedule: dashboard.TierSchedule) -> str:
+def schedule_caption(schedule: dashboard.TierSchedule, paused: bool = False) -> str:
+    state = (
+        "**Paused** — the clock is stopped, so these numbers do not move (resume on Operations)"
+        if paused
+        else f"Live • updates every {REFRESH_S} s"
+    )
     return (
-        f"Live • updates every {REFRESH_S} s • preliminary tomorrow "
+        f"{state} • preliminary tomorrow "
         f"({day_label(schedule.preliminary_ms)}), final on {day_label(schedule.final_ms)}"
     )
 
@@ -108,7 +113,7 @@ def live_panel(grp: str, metric: str) -> None:
     st.markdown(
         f"#### {dashboard.local_datetime(now, tz):%A %d %B %Y} — as of {fmt_time(now, rt, '%H:%M')}"
     )
-    st.caption(schedule_caption(data["today_schedule"]))
+    st.caption(schedule_caption(data["today_schedule"], status["paused"]))
     if today["version"] is None:
         st.info(
             "No numbers for today yet: the first live result for a day appears about 30 minutes "

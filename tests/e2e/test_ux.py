@@ -1,0 +1,98 @@
+"""What a new user sees, in a real browser (issue 15): every page at 1440×900 and at
+1024×768 (a projector) without cut-off metric values, labels or button captions;
+``/today`` is Today; the sidebar clock moves while live; the Import page analyses
+the dataset just imported after each of two imports. Shares the session's one
+server (tests/e2e/conftest.py); screenshots go to artifacts/screenshots/ux-*.png."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import ROOT, SCREENSHOTS
+from tests.e2e.test_browser import open_page, routed_pages, wait_idle
+
+pytestmark = pytest.mark.browser
+
+VIEWPORTS = ((1440, 900), (1024, 768))
+
+# Elements whose text must never be cut: metric values, labels and deltas, and the
+# captions of buttons (an element is cut when its content is wider than its box).
+TRUNCATED_JS = """() => {
+  const sel = ['[data-testid=stMetricValue]', '[data-testid=stMetricLabel]',
+               '[data-testid=stMetricDelta]', '[data-testid=stButton] button',
+               '[data-testid=stDownloadButton] button', '[data-testid=stPopover] button',
+               '[data-testid=stBaseButton-segmented_control]',
+               '[data-testid=stBaseButton-segmented_controlActive]'];
+  const out = [];
+  for (const root of document.querySelectorAll(sel.join(','))) {
+    if (root.offsetParent === null) continue;
+    for (const el of [root, ...root.querySelectorAll('*')]) {
+      if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1) {
+        out.push(root.getAttribute('data-testid') + ': ' + root.innerText.slice(0, 60));
+        break;
+      }
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width,height", VIEWPORTS)
+@pytest.mark.parametrize("url_path,title", [("today", "Today"), *routed_pages()[1:]])
+def test_nothing_is_cut_off(app_url, context, url_path, title, width, height):
+    page = context.new_page()
+    try:
+        page.set_viewport_size({"width": width, "height": height})
+        heading = {"import": "Import your own events"}.get(url_path, title)
+        open_page(page, f"{app_url}/{url_path}", heading)
+        page.wait_for_timeout(2500)  # fragments and charts paint after the first run
+        wait_idle(page)
+        assert page.get_by_test_id("stException").count() == 0
+        cut = page.evaluate(TRUNCATED_JS)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.set_viewport_size({"width": width, "height": 2600})  # the whole page
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SCREENSHOTS / f"ux-{url_path}-{width}.png"))
+        assert cut == [], f"/{url_path} at {width}px cuts off: {cut}"
+    finally:
+        page.close()
+
+
+def test_today_path_renders_today_and_the_sidebar_clock_moves(app_url, page):
+    from playwright.sync_api import expect
+
+    open_page(page, app_url + "/today", "Today")
+    main = page.get_by_test_id("stMain")
+    assert "Page not found" not in page.content()
+    expect(main.get_by_text("Today (live)").first).to_be_visible(timeout=30_000)
+    clock = page.get_by_test_id("stSidebar").get_by_text(re.compile(r"Simulated time:")).first
+    expect(clock).to_be_visible(timeout=15_000)
+    first = clock.inner_text()
+    expect(clock).not_to_have_text(first, timeout=20_000)  # 60x: a minute every second
+
+
+def test_import_shows_the_dataset_just_imported_after_each_of_two_imports(app_url, page):
+    from playwright.sync_api import expect
+
+    samples = ROOT / "data" / "samples"
+    open_page(page, app_url + "/import", "Import your own events")
+    for name in ("events_broken.csv", "events_sample.jsonl"):
+        page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(samples / name))
+        expect(page.get_by_text(f"First rows of {name}")).to_be_visible(timeout=30_000)
+        wait_idle(page)
+        page.get_by_role("button", name="Import", exact=True).click()
+        expect(
+            page.get_by_text(re.compile(f"Validation report — {re.escape(name)}"))
+        ).to_be_visible(timeout=60_000)
+        wait_idle(page)
+        stem = name.rsplit(".", 1)[0]
+        box = page.get_by_role("combobox", name="Dataset", exact=True)
+        expect(box).to_have_value(stem, timeout=30_000)
+        expect(page.get_by_text("This dataset has no accepted events")).to_have_count(0)
+        expect(page.get_by_text(re.compile(r"[\d,]+ events from \d+ sources"))).to_be_visible(
+            timeout=30_000
+        )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "ux-import-two-imports.png"), full_page=True)
