@@ -161,6 +161,30 @@ class Store(RawLogWrites, VersionWrites, StoreQueries):
         text = self.config_json(series)
         return PipelineSpec.from_json(text) if text else None
 
+    def save_snapshot(
+        self, series: str, seq: int, processing_time_ms: int | None, fmt: str, state: bytes
+    ) -> None:
+        """An operator's open state after raw-log row ``seq``. Call inside the
+        checkpoint's transaction: the snapshot and the checkpoint commit together."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO operator_snapshots (series, seq, processing_time_ms, format, state, "
+                "taken_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(series) DO UPDATE SET "
+                "seq = excluded.seq, processing_time_ms = excluded.processing_time_ms, "
+                "format = excluded.format, state = excluded.state, taken_ms = excluded.taken_ms",
+                (series, seq, processing_time_ms, fmt, state, processing_time_ms),
+            )
+
+    def load_snapshot(self, series: str) -> dict | None:
+        row = self.conn.execute(
+            "SELECT seq, processing_time_ms, format, state FROM operator_snapshots "
+            "WHERE series = ?",
+            (series,),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"seq": row[0], "processing_time_ms": row[1], "format": row[2], "state": row[3]}
+
     def set_kv(self, key: str, value: object, now_ms: int | None = None) -> None:
         """Checkpoint values for the runtime. Call inside a transaction to commit a
         checkpoint together with the writes it describes."""

@@ -503,6 +503,23 @@ def m010_alert_rules_gap_metrics(db: Database) -> None:
         raise RuntimeError(f"integrity check after widening alert_rules: {ok}")
 
 
+@migrations()
+def m011_operator_snapshots(db: Database) -> None:
+    """The runtime's operators' open state, written in the checkpoint's transaction, so
+    a restart restores it instead of replaying the whole raw log."""
+    db.execute(
+        """
+        CREATE TABLE operator_snapshots (
+            series TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            processing_time_ms INTEGER,
+            format TEXT NOT NULL,
+            state BLOB NOT NULL,
+            taken_ms INTEGER
+        )"""
+    )
+
+
 def open_database(path: str | Path) -> Database:
     """A sqlite-utils ``Database`` on a fresh connection owned by the calling thread."""
     if str(path) != ":memory:":
