@@ -23,8 +23,9 @@ Semantics (normative, see shared/design.md; boundaries as in Flink/Beam Java):
   session that a late element creates or merges (a new window that never fired).
 - Late actions: ``update`` (a LATE pane, at most ``max_updates_per_window`` of them;
   further pairs go to the side output as ``max_updates``), ``side_output`` and
-  ``recompute`` (queued in the side output; recompute also flags the window for a
-  recompute from the raw log), ``drop`` (counted and logged). With ``late="none"``
+  ``recompute`` (queued in the side output; recompute also flags the window, and
+  the runtime's recompute job, engine.runtime.recompute, appends a version
+  computed from the raw log), ``drop`` (counted and logged). With ``late="none"``
   triggers, ``update`` degrades to ``side_output``: nothing would ever publish it.
 - Sessions merge when they overlap or touch; lateness is checked on the *merged*
   window (Flink, Kafka Streams), so a late event can bridge two sessions. The

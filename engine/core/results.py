@@ -14,12 +14,13 @@ from engine.core.timeutil import format_ms
 
 TIMINGS = ("early", "on_time", "late")
 # Reason recorded with a version (design: versions). The operator emits the first
-# three; finalization, patch, correction and adjustment jobs add the rest.
+# three; finalization, patch, recompute, correction and adjustment jobs add the rest.
 REASONS = (
     "early",
     "on_time",
     "late_data",
     "patch",
+    "recompute",
     "reprocessing",
     "finalization",
     "correction",
@@ -80,7 +81,8 @@ class LateEvent:
     """A (event, window) pair that did not go into a window result in the normal way.
 
     ``action`` is what happened: ``side_output`` (queued for batch patching),
-    ``recompute`` (queued; the window is flagged for recompute from the raw log),
+    ``recompute`` (queued; the window is flagged, and the recompute job gives it a
+    new version computed from the raw log: engine.runtime.recompute),
     ``drop`` (counted and logged), ``too_late`` (window state already gone), or
     ``max_updates`` (the window had used its late firings).
     ``late_by_ms`` = watermark - window end at arrival.

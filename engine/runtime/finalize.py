@@ -33,7 +33,9 @@ from engine.store.queries import aggregate, chunks, event_metrics
 from engine.store.schema import METRIC_COLUMNS, TIER_RANK
 
 STREAMING_REASONS = ("early", "on_time", "late_data")
-SIDE_OUTPUT_ACTIONS = ("side_output", "too_late", "max_updates", "recompute")
+# Late-event actions the patch job absorbs; ``recompute`` ones go to the recompute
+# job (engine.runtime.recompute), which rebuilds the whole window from the raw log.
+SIDE_OUTPUT_ACTIONS = ("side_output", "too_late", "max_updates")
 _RAW_COLUMNS = "event_id, source, key, event_type, amount_cents, items, event_time_ms"
 
 

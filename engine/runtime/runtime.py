@@ -39,6 +39,7 @@ from engine.runtime.feed import CATCH_UP_STEP_MS, SimulatorFeed, catch_up, first
 from engine.runtime.finalize import FinalizePolicy, due_finalizations, finalize_day, reprocess
 from engine.runtime.live import check_mode, feed_operator, live_start_state
 from engine.runtime.pipelines import default_series, live_series
+from engine.runtime.recompute import apply_recompute
 from engine.runtime.settings import DEFAULT_TZ, STATE_KEY, RuntimeSettings, TickReport
 from engine.runtime.status import runtime_status
 from engine.store.db import Store
@@ -304,12 +305,16 @@ class Runtime:
 
     # ------------------------------------------------------------------ jobs
     def run_due_jobs(self) -> list[dict]:
-        """Patch the side output, then any T+1 / T+7 finalizations that are due, then alerts."""
+        """Recompute flagged windows, patch the side output, then any T+1 / T+7
+        finalizations that are due, then alerts."""
         with self._lock:
             store = self.store()
             now = self.state.get("proc_ms") or self.clock.now_ms()
             done = []
             for name in self.series:
+                res = apply_recompute(store, name, now, self.settings.finalize, self.series[name])
+                if res.status == "completed":
+                    done.append({"series": name, "kind": "recompute", **res.counts})
                 res = apply_side_output(store, name, now, self.settings.finalize, self.series[name])
                 if res.status == "completed":
                     done.append({"series": name, "kind": "patch", **res.counts})
