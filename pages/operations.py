@@ -9,10 +9,11 @@ import streamlit as st
 from engine.core.timeutil import business_day_bounds, business_day_of, format_duration_ms
 from engine.sim.simulator import SCENARIOS
 from engine.views import dashboard
-from ui import charts
+from ui import charts, guard
 from ui.format import fmt_count, fmt_time
 from ui.router import ensure_router
 from ui.runtime import get_runtime
+from ui.text import escape_markdown
 
 ensure_router()
 
@@ -54,6 +55,7 @@ def request(flag: str) -> None:
 
 
 status = rt.status()
+locked = guard.locked_reason()
 
 st.title("Operations")
 st.caption(
@@ -63,14 +65,29 @@ st.caption(
 )
 
 # -- controls ----------------------------------------------------------------------------
+guard.show_flash()
 st.subheader("Simulator controls")
 b1, b2, b3 = st.columns([1, 2, 2])
 if status["paused"]:
     b1.button(
-        "Resume simulator", icon=":material/play_arrow:", key="ops_resume", on_click=rt.resume
+        "Resume simulator",
+        icon=":material/play_arrow:",
+        key="ops_resume",
+        on_click=guard.run_guarded,
+        args=(rt.resume,),
+        disabled=locked is not None,
+        help=locked,
     )
 else:
-    b1.button("Pause simulator", icon=":material/pause:", key="ops_pause", on_click=rt.pause)
+    b1.button(
+        "Pause simulator",
+        icon=":material/pause:",
+        key="ops_pause",
+        on_click=guard.run_guarded,
+        args=(rt.pause,),
+        disabled=locked is not None,
+        help=locked,
+    )
 b1.caption("Paused: the clock stops; nothing arrives." if status["paused"] else "Running.")
 speed_now = float(status["speed"] or 60)
 b2.select_slider(
@@ -79,17 +96,31 @@ b2.select_slider(
     value=int(speed_now),
     format_func=lambda s: f"×{s:,}",
     key="ops_speed",
-    on_change=lambda: rt.set_speed(st.session_state["ops_speed"]),
+    on_change=lambda: guard.run_guarded(rt.set_speed, st.session_state["ops_speed"]),
+    disabled=locked is not None,
+    help=locked,
 )
 b3.selectbox(
     "Scenario (from now on)",
     sorted(SCENARIOS),
     index=sorted(SCENARIOS).index(status["scenario"]) if status["scenario"] in SCENARIOS else 0,
     key="ops_scenario",
-    on_change=lambda: rt.set_scenario(st.session_state["ops_scenario"]),
-    help="\n".join(f"- **{n}**: {s.description}" for n, s in sorted(SCENARIOS.items())),
+    on_change=lambda: guard.run_guarded(rt.set_scenario, st.session_state["ops_scenario"]),
+    help=locked or "\n".join(f"- **{n}**: {s.description}" for n, s in sorted(SCENARIOS.items())),
+    disabled=locked is not None,
 )
 b3.caption(SCENARIOS[status["scenario"]].description if status["scenario"] in SCENARIOS else "")
+
+
+def days_text(picked) -> str:
+    """'Mon 16 Nov' or 'Mon 16 Nov – Wed 18 Nov (3 days)' for a date_input value."""
+    days = list(picked) if isinstance(picked, tuple | list) else [picked]
+    if not days:
+        return "no day"
+    first, last = days[0], days[-1]
+    if first == last:
+        return f"{first:%a %d %b %Y}"
+    return f"{first:%a %d %b} – {last:%a %d %b %Y} ({(last - first).days + 1} days)"
 
 
 def run_days(picked, title: str, step: str, job, done: str, key: str) -> None:
@@ -180,7 +211,7 @@ def pipeline_panel() -> None:
             delta_color="off",
         )
     if status.get("last_error"):
-        st.error(f"Last error in the pipeline: {status['last_error']}")
+        st.error(f"Last error in the pipeline: {escape_markdown(status['last_error'])}")
 
     st.markdown("**Watermarks per source** (per-key watermark, global = slowest active source)")
     wmf = dashboard.watermark_frame(status, "hourly")
@@ -207,7 +238,7 @@ def pipeline_panel() -> None:
         idle = [s for s, i in zip(wmf["source"], wmf["idle"], strict=True) if i]
         st.caption(
             "Idle keys (no event for 15 min of processing time, so they no longer hold the "
-            f"watermark back): {', '.join(idle) if idle else 'none'}."
+            f"watermark back): {escape_markdown(', '.join(idle)) if idle else 'none'}."
         )
 
     st.markdown("**Open window state and outcomes per series**")
@@ -381,11 +412,23 @@ with tab_run:
     f_tier = f2.selectbox("Tier", ["preliminary", "final"], key="ops_fin_tier")
     if f_tier == "final":
         st.caption("⚠ A final number never changes again; later data becomes adjustments.")
-    st.button(
+    fin_span = days_text(f_days)
+    guard.confirm_button(
         "Run finalization",
         key="ops_fin_run",
         icon=":material/task_alt:",
-        on_click=request,
+        title="Finalize these days?",
+        message=(
+            f"Recompute **{fin_span}** from the raw log and write it as **{f_tier}**. "
+            + (
+                "A final number never changes again: data arriving later for these days is "
+                "booked as an adjustment in the current period. This cannot be undone."
+                if f_tier == "final"
+                else "A preliminary number can still be replaced by later jobs."
+            )
+        ),
+        confirm_label=f"Finalize as {f_tier}",
+        on_confirm=request,
         args=("ops_fin_request",),
     )
     if st.session_state.pop("ops_fin_request", False):
@@ -407,11 +450,19 @@ with tab_run:
         key="ops_rep_days",
     )
     reason = r2.text_input("Reason", value="manual reprocessing", key="ops_rep_reason")
-    st.button(
+    guard.confirm_button(
         "Run reprocessing",
         key="ops_rep_run",
         icon=":material/replay:",
-        on_click=request,
+        title="Reprocess these days?",
+        message=(
+            f"Recompute every window of **{days_text(r_days)}** from the whole raw log. "
+            "Windows whose numbers change get a new version (reason: reprocessing) that "
+            "everyone sees; final windows stay as they are. The reason recorded:"
+        ),
+        details=reason,
+        confirm_label="Reprocess",
+        on_confirm=request,
         args=("ops_rep_request",),
     )
     if st.session_state.pop("ops_rep_request", False):

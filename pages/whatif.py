@@ -13,10 +13,11 @@ from engine.analysis.whatif import evaluate, tradeoff, vectorized_support
 from engine.core.spec import PipelineSpec
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms
 from engine.ingest import mapping as import_mapping
-from ui import lab
+from ui import guard, lab
 from ui.format import fmt_time
 from ui.router import ensure_router
 from ui.runtime import get_runtime
+from ui.text import escape_markdown
 
 ensure_router()
 
@@ -107,7 +108,8 @@ live = whatif_lab.knobs_from_spec(current, sources)
 st.subheader("Proposed configuration")
 st.caption(
     f"Starts as the live `{SERIES}` configuration "
-    f"({current.window.describe()}, {current.watermark.describe()}); change anything."
+    f"({escape_markdown(current.window.describe())}, "
+    f"{escape_markdown(current.watermark.describe())}); change anything."
 )
 c1, c2, c3, c4 = st.columns(4)
 size_ms = c1.select_slider(
@@ -174,9 +176,9 @@ per_source = []
 for src in sources:
     k = live.source(src)
     a, b, c, d = st.columns([1, 3, 3, 2])
-    a.markdown(f"**{src}**  \n{int((frame['source'] == src).sum()):,} events")
+    a.markdown(f"**{escape_markdown(src)}**  \n{int((frame['source'] == src).sum()):,} events")
     delay = b.select_slider(
-        f"Watermark delay — {src}",
+        f"Watermark delay — {escape_markdown(src)}",
         whatif_lab.with_value(whatif_lab.DELAY_STEPS_MS, k.watermark_delay_ms),
         value=k.watermark_delay_ms,
         format_func=format_duration_ms,
@@ -184,7 +186,7 @@ for src in sources:
         bind="query-params",
     )
     lateness = c.select_slider(
-        f"Allowed lateness — {src}",
+        f"Allowed lateness — {escape_markdown(src)}",
         whatif_lab.with_value(whatif_lab.LATENESS_STEPS_MS, k.allowed_lateness_ms),
         value=k.allowed_lateness_ms,
         format_func=format_duration_ms,
@@ -192,7 +194,7 @@ for src in sources:
         bind="query-params",
     )
     action = d.selectbox(
-        f"Late action — {src}",
+        f"Late action — {escape_markdown(src)}",
         whatif_lab.LATE_ACTION_CHOICES,
         index=whatif_lab.LATE_ACTION_CHOICES.index(k.late_action),
         key=f"action_{src}",
@@ -313,7 +315,7 @@ with g2:
     st.dataframe(whatif_lab.headline(curve), hide_index=True, width="stretch")
     st.caption(
         "Share of events counted in a streaming result (on time or as a late update) when "
-        + ("every source" if sweep_src == "all" else sweep_src)
+        + ("every source" if sweep_src == "all" else escape_markdown(sweep_src))
         + " gets that allowed lateness, with the proposal's watermark."
     )
     if reason is not None and not exact:
@@ -328,17 +330,31 @@ with g2:
 st.subheader("Apply")
 changes = whatif_lab.spec_changes(current, proposed, sources)
 blockers = whatif_lab.apply_blockers(current, proposed)
+change_list = "\n".join(f"- {escape_markdown(c)}" for c in changes)
 if changes:
-    st.markdown("Changes against the live configuration:\n" + "\n".join(f"- {c}" for c in changes))
+    st.markdown("Changes against the live configuration:\n" + change_list)
 for b in blockers:
-    st.caption(f"Cannot apply: {b}.")
-st.button(
+    st.caption(f"Cannot apply: {escape_markdown(b)}.")
+guard.confirm_button(
     f"Apply to the live `{SERIES}` pipeline",
     type="primary",
     disabled=bool(blockers),
     key="apply",
-    on_click=apply_proposal,
+    title="Apply this configuration?",
+    message=(
+        f"The proposal becomes the live `{SERIES}` configuration from now on (a new "
+        "configuration version, kept with who-knows-when in the Versions page). Results "
+        "published before stay as they were."
+        + (
+            f"\n\nChanges:\n{change_list}"
+            if changes
+            else "\n\nNo setting differs from the live one."
+        )
+    ),
+    confirm_label="Apply",
+    on_confirm=apply_proposal,
     args=(proposed.to_json(),),
+    width="content",
 )
 applied = st.session_state.pop("whatif_applied", None)
 if applied:

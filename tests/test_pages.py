@@ -257,8 +257,11 @@ def test_operations_controls_pause_speed_and_jobs(app, store):
     at.button(key="ops_resume").click().run()
     assert store.get_kv("runtime")["paused"] is False
 
-    # a finalization that already ran is skipped (idempotent); the table says so
+    # a finalization asks first, then runs; one that already ran is skipped (idempotent)
     at.button(key="ops_fin_run").click().run()
+    assert not at.status, "a click only opens the confirmation"
+    assert any("Recompute" in m.value for m in at.markdown)
+    at.button(key="ops_fin_run__confirm").click().run()
     assert not at.exception
     assert at.status[0].state == "complete"
     res = frame(at, "Day")
@@ -268,10 +271,29 @@ def test_operations_controls_pause_speed_and_jobs(app, store):
     before = len(store.jobs_frame(limit=10_000, kind="reprocessing"))
     at.date_input(key="ops_rep_days").set_value((YESTERDAY, YESTERDAY)).run()
     at.button(key="ops_rep_run").click().run()
+    assert [t.value for t in at.text] == ["manual reprocessing"]  # the reason, literally
+    at.button(key="ops_rep_run__confirm").click().run()
     assert not at.exception
     res = frame(at, "Day")
     assert set(res["status"]) == {"completed"}
     assert len(store.jobs_frame(limit=10_000, kind="reprocessing")) == before + len(res)
+
+
+def test_operations_cancel_and_read_only(app, store, monkeypatch):
+    at = app.run()
+    at.switch_page("pages/operations.py").run()
+    jobs = len(store.jobs_frame(limit=10_000))
+    at.button(key="ops_rep_run").click().run()
+    at.button(key="ops_rep_run__cancel").click().run()
+    assert not at.status and len(store.jobs_frame(limit=10_000)) == jobs
+
+    monkeypatch.setenv("LATEWATCH_ADMIN_PASSWORD", "pw")
+    at.run()
+    for key in ("ops_pause", "ops_fin_run", "ops_rep_run"):
+        assert at.button(key=key).disabled, key
+    assert at.select_slider(key="ops_speed").disabled
+    assert at.selectbox(key="ops_scenario").disabled
+    assert store.get_kv("runtime")["paused"] is False
 
 
 # -- first start ---------------------------------------------------------------------------

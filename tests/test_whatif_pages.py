@@ -21,6 +21,7 @@ from engine.ingest.mapping import dataset_events, imports_dir_for
 from engine.runtime.runtime import Runtime, RuntimeSettings
 from engine.store.db import Store
 from tests.conftest import SEED_SETTINGS
+from ui.text import escape_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
@@ -96,17 +97,20 @@ def test_whatif_widgets_change_what_is_shown(app_env):
         evaluate(frame, current), evaluate(frame, whatif_lab.spec_from_knobs(current, knobs))
     )
     assert after == want["Proposed"].tolist()
-    assert "mobile: allowed lateness 6h → 0ms" in texts(at)
+    assert escape_markdown("mobile: allowed lateness 6h → 0ms") in texts(at)
 
 
 def test_whatif_url_sets_the_proposal_and_apply_records_a_config_version(app_env):
     at = open_page("pages/whatif.py", lateness_web="5m", early="none")
     assert widget(at, "select_slider", "lateness_web").value == 5 * MINUTE_MS
     assert widget(at, "selectbox", "early").value == "none"
-    assert "web: allowed lateness 6h → 5m" in texts(at)
+    assert escape_markdown("web: allowed lateness 6h → 5m") in texts(at)
     store = Store.open(app_env)
     before = store.config("hourly")
     at.button(key="apply").click().run()
+    assert Store.open(app_env).config("hourly") == before, "a click only asks"
+    assert any("becomes the live" in m.value for m in at.markdown)
+    at.button(key="apply__confirm").click().run()
     assert not at.exception
     assert any("Applied: configuration version" in s.value for s in at.success)
     after = Store.open(app_env).config("hourly")
