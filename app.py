@@ -19,6 +19,7 @@ ROOT = Path(__file__).parent
 # (section, file, title, url path, icon)
 PAGES = (
     ("Numbers", "pages/today.py", "Today", "today", ":material/today:"),
+    ("Learn", "pages/learn.py", "Learn", "learn", ":material/school:"),
     ("Numbers", "pages/versions.py", "Versions", "versions", ":material/history:"),
     ("Numbers", "pages/alerts.py", "Alerts", "alerts", ":material/notifications:"),
     (
@@ -36,7 +37,7 @@ PAGES = (
         "pages/playground.py",
         "Watermark playground",
         "playground",
-        ":material/school:",
+        ":material/science:",
     ),
     (
         "Tuning and learning",
@@ -50,7 +51,8 @@ PAGES = (
 st.set_page_config(page_title="latewatch", page_icon=":material/schedule:", layout="wide")
 runtime = get_runtime()
 
-sections: dict[str, list] = {}
+# Learn comes first in the sidebar (a fresh visitor finds the course); Today stays "/"
+sections: dict[str, list] = {"Learn": []}
 for section, path, title, url, icon in PAGES:
     if (ROOT / path).exists():
         sections.setdefault(section, []).append(st.Page(path, title=title, url_path=url, icon=icon))
@@ -64,6 +66,6 @@ sections[section].append(
 
 apply_style()
 sidebar(runtime)
-page = st.navigation(sections)
+page = st.navigation({name: pages for name, pages in sections.items() if pages})
 with routed():
     page.run()

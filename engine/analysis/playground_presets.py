@@ -149,6 +149,46 @@ PRESETS: dict[str, Preset] = {
             ),
         ),
         Preset(
+            key="game_offline",
+            title="Practice: a mobile game with per-player watermarks and an offline player",
+            label="Practice: offline player",
+            explanation=(
+                "Scores per 2-minute window, one watermark per player (the largest event time "
+                "seen from that player), global watermark = minimum over players that are not "
+                "idle (3 minutes). cai plays at 12:00:50, then goes into the subway: the three "
+                "scores cai makes offline arrive together at 12:09. Meanwhile cai turned idle "
+                "(12:03:53) and stopped holding the leaderboard back, so the windows fired "
+                "without cai; when cai comes back, two scores are late and update their "
+                "windows, and the one from 12:01:30 is too late — that window's state was "
+                "cleaned once the watermark passed 12:02 + 5 min."
+            ),
+            config=PlaygroundConfig(
+                window="tumbling",
+                size_ms=2 * MINUTE_MS,
+                watermark="per-key",
+                idle_ms=3 * MINUTE_MS,
+                allowed_lateness_ms=5 * MINUTE_MS,
+            ),
+            events=(
+                _ev("a1", "12:00:10", "12:00:11", 3, "ana"),
+                _ev("b1", "12:00:30", "12:00:32", 2, "ben"),
+                _ev("c1", "12:00:50", "12:00:52", 4, "cai"),
+                _ev("a2", "12:01:20", "12:01:21", 1, "ana"),
+                _ev("b2", "12:02:00", "12:02:02", 5, "ben"),
+                _ev("a3", "12:02:30", "12:02:31", 2, "ana"),
+                _ev("b3", "12:03:50", "12:03:52", 3, "ben"),
+                _ev("a4", "12:04:10", "12:04:11", 4, "ana"),
+                _ev("a5", "12:05:40", "12:05:41", 1, "ana"),
+                _ev("b4", "12:06:10", "12:06:12", 2, "ben"),
+                _ev("a6", "12:07:20", "12:07:21", 3, "ana"),
+                _ev("b5", "12:08:00", "12:08:02", 1, "ben"),
+                _ev("a7", "12:08:50", "12:08:51", 2, "ana"),
+                _ev("c2", "12:01:30", "12:09:00", 6, "cai"),
+                _ev("c3", "12:03:00", "12:09:01", 2, "cai"),
+                _ev("c4", "12:05:30", "12:09:02", 5, "cai"),
+            ),
+        ),
+        Preset(
             key="session_bridge",
             title="Sessions: a late event merges two sessions",
             label="Sessions merged by a late event",

@@ -1,0 +1,801 @@
+"""The Learn course: lessons in the course chapter's order, each with steps; a step
+has a short explanation in latewatch's words, a demo that runs on the real operator
+(a playground stream or one of ``lesson_demos``), one "try this" prompt and a check
+question whose answer is *computed* here from the engine when asked — never typed
+in — and can be verified in the demo.
+
+Plain data only: the Learn page (``pages/learn.py``) draws it, the tests replay it.
+Deep links: ``/learn?lesson=<Lesson.key>&step=<Step.key>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.analysis import lesson_demos as demos
+from engine.analysis.playground import PRESETS, clock_text, run_preset
+from engine.core.timeutil import HOUR_MS, MINUTE_MS, format_duration_ms
+
+
+@dataclass(frozen=True)
+class Check:
+    question: str
+    options: tuple[str, ...]
+    answer: str
+    verify: str  # where the demo shows it
+
+    def __post_init__(self) -> None:
+        if self.answer not in self.options:
+            raise ValueError(f"answer {self.answer!r} is not among the options")
+
+
+@dataclass(frozen=True)
+class Demo:
+    """What a step shows. ``kind``: ``playground`` (a preset, with ``changes`` to its
+    knobs and optionally one ``knob`` the learner may turn, over ``knob_values``),
+    ``bucketing``, ``lateness``, ``patching``, ``tiers``, ``ads``."""
+
+    kind: str
+    preset: str | None = None
+    changes: tuple[tuple[str, object], ...] = ()
+    knob: str | None = None
+    knob_values: tuple = ()
+
+    def run(self, knob_value=None):
+        """The playground run for this step (knob at ``knob_value``, else as set)."""
+        changes = dict(self.changes)
+        if self.knob is not None and knob_value is not None:
+            changes[self.knob] = knob_value
+        return run_preset(self.preset, **changes)
+
+    def knob_default(self):
+        preset = PRESETS[self.preset]
+        return dict(self.changes).get(self.knob, getattr(preset.config, self.knob))
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str
+    text: str
+    demo: Demo
+    try_this: str
+    check: Callable[[], Check]
+
+
+@dataclass(frozen=True)
+class Lesson:
+    key: str
+    title: str
+    chapter: str  # the chapter's section it follows
+    summary: str
+    page: str  # url path of the dashboard page where the idea lives
+    page_title: str
+    page_why: str
+    terms: tuple[str, ...]  # glossary keys
+    steps: tuple[Step, ...]
+
+    def step(self, key: str | None) -> Step:
+        return next((s for s in self.steps if s.key == key), self.steps[0])
+
+
+def _options(answer, *others, fmt=str) -> tuple[tuple[str, ...], str]:
+    """Answer plus distinct distractors, in a stable order."""
+    values = []
+    for v in (answer, *others):
+        if fmt(v) not in [fmt(x) for x in values]:
+            values.append(v)
+    texts = sorted({fmt(v) for v in values}, key=lambda t: [fmt(v) for v in values].index(t))
+    return tuple(sorted(texts)), fmt(answer)
+
+
+def _check(question, answer, others, verify, fmt=str) -> Check:
+    options, ans = _options(answer, *others, fmt=fmt)
+    return Check(question, options, ans, verify)
+
+
+def _pane_value(run, start: str, version: int | None = None) -> float:
+    from engine.analysis.playground import clock_ms
+
+    p = run.panes[run.panes["window_start_ms"] == clock_ms(start)]
+    if version is not None:
+        p = p[p["version"] == version]
+    return float(p["value"].iloc[-1])
+
+
+def _w_after(run, event_id: str) -> int:
+    at = int(run.points.set_index("event_id").loc[event_id, "arrival_time_ms"])
+    wm = run.watermark[run.watermark["processing_time_ms"] <= at]
+    return int(wm["watermark_ms"].iloc[-1])
+
+
+def _hour(ms: int) -> str:
+    return f"{clock_text(ms)[:5]}–{clock_text(ms + HOUR_MS)[:5]}"
+
+
+# ---------------------------------------------------------------------- the checks
+def _check_bucket() -> Check:
+    frame, _ = demos.bucket_demo(HOUR_MS)
+    o3 = frame.set_index("event_id").loc["o3"]
+    return _check(
+        "Bucketed by processing time, which hour does the 9:45 order (o3) land in?",
+        int(o3["processing_window_ms"]),
+        [int(o3["event_window_ms"]), int(o3["event_window_ms"]) + HOUR_MS],
+        "The red bars count by arrival; the table lists o3's bucket both ways.",
+        fmt=_hour,
+    )
+
+
+def _check_mistake() -> Check:
+    _, totals = demos.bucket_demo(HOUR_MS)
+    row = totals.set_index("window_start_ms").iloc[0]
+    return _check(
+        "The 9:00–10:00 hour's revenue by event time (what really happened then) is…",
+        f"${row['value_by_event_time']:g}",
+        [f"${row['value_by_processing_time']:g}", f"${row['value_by_event_time'] + 15:g}"],
+        "Blue bar of the 9:00 bucket; hover for the value, or add up o1–o4 in the table.",
+    )
+
+
+def _check_bounded() -> Check:
+    run = run_preset("bounded_worked")
+    w = _w_after(run, "c")
+    return _check(
+        "W = max event time seen − 5 min. What is the watermark right after c (10:02) arrives?",
+        w,
+        [w + 5 * MINUTE_MS, w - 4 * MINUTE_MS],
+        "Step to 10:02:05: the caption under the chart states the watermark.",
+        fmt=clock_text,
+    )
+
+
+def _check_perfect() -> Check:
+    run = run_preset("bounded_worked", watermark="perfect")
+    fired = run.panes[(run.panes["timing"] == "on_time")].iloc[0]
+    heuristic = run_preset("bounded_worked").panes
+    h = heuristic[heuristic["timing"] == "on_time"].iloc[0]
+    return _check(
+        "With the perfect watermark, when does [09:50, 10:00) fire on time?",
+        int(fired["processing_time_ms"]),
+        [int(h["processing_time_ms"]), int(fired["processing_time_ms"]) - 5 * MINUTE_MS],
+        "The first on-time diamond; the Panes table lists when it fired.",
+        fmt=clock_text,
+    )
+
+
+def _check_per_key() -> Check:
+    run = run_preset("per_key_idle")
+    first = run.panes[run.panes["timing"] == "on_time"].iloc[0]
+    never = run_preset("per_key_idle", idle_ms=None)
+    late = int(never.outcomes["late"])
+    return _check(
+        "With the 2-minute idle timeout, when does [12:00, 12:02) fire on time?",
+        int(first["processing_time_ms"]),
+        [
+            int(first["processing_time_ms"]) - 2 * MINUTE_MS,
+            int(run.points.set_index("event_id").loc["p3", "arrival_time_ms"]),
+        ],
+        "Step through: the global watermark jumps when the phone's line is marked idle. "
+        f"(With 'never', {late} events are late — and nothing fires until the phone is back.)",
+        fmt=clock_text,
+    )
+
+
+def _check_proc_time() -> Check:
+    run = run_preset("bounded_worked", watermark="processing-time", watermark_delay_ms=0)
+    behind = int((run.points["klass"] == "behind_watermark").sum())
+    return _check(
+        "With W = processing time (delay 0), how many events arrive behind the watermark?",
+        behind,
+        [0, len(run.points)],
+        "The blue dots (behind W, on time) and the metric above the table.",
+    )
+
+
+def _check_lateness() -> Check:
+    _, cap = demos.lateness_blend(demos.blend_frame("clickstream"))
+    share = float(cap.set_index("wait_ms").loc[5 * MINUTE_MS, "measured_share"])
+    return _check(
+        "In the clickstream blend, what share of events arrives within 5 minutes?",
+        share,
+        [share - 0.09, share - 0.19],
+        "The capture table, row 5 min, column 'measured'.",
+        fmt=lambda v: f"{v:.1%}",
+    )
+
+
+def _check_requirements() -> Check:
+    req = demos.requirement_capture(demos.blend_frame("all")).set_index("requirement")
+    share = float(req.loc["Fraud detection", "captured"])
+    other = float(req.loc["Daily reporting", "captured"])
+    return _check(
+        "Over all six sources, what share would a fraud check that waits 30 s see?",
+        share,
+        [other, 0.999],
+        "The requirements table, row 'Fraud detection'.",
+        fmt=lambda v: f"{v:.1%}",
+    )
+
+
+def _check_classic() -> Check:
+    run = run_preset("classic")
+    late = run.panes[run.panes["timing"] == "late"].iloc[0]
+    on_time = run.panes[run.panes["timing"] == "on_time"].iloc[0]
+    return _check(
+        "What value does the late pane of [12:00, 12:02) publish?",
+        float(late["value"]),
+        [float(on_time["value"]), float(late["delta"])],
+        "The orange diamond at the end of the run, or the Panes table.",
+        fmt=lambda v: f"{v:g}",
+    )
+
+
+def _check_sliding() -> Check:
+    run = run_preset("sliding_split")
+    detail = run.points.set_index("event_id").loc["b", "detail"]
+    n = detail.count("[")
+    return _check(
+        "How many windows does b (12:07) belong to?",
+        n,
+        [1, n + 1],
+        "Hover over b: one line per (event, window) pair.",
+    )
+
+
+def _check_sessions() -> Check:
+    run = run_preset("session_bridge")
+    live = run.panes[~run.panes["superseded"].astype(bool)]
+    n = len({(a, b) for a, b in zip(live["window_start_ms"], live["window_end_ms"], strict=True)})
+    return _check(
+        "After c arrives, how many sessions are left?",
+        n,
+        [n + 1, n + 2],
+        "Dotted columns are merged away; count the solid ones at the end.",
+    )
+
+
+def _check_actions() -> Check:
+    side = run_preset("bounded_worked", late_action="side_output")
+    upd = run_preset("bounded_worked")
+    return _check(
+        "With late action 'side output', what is the last published value of [09:50, 10:00)?",
+        _pane_value(side, "09:50:00"),
+        [_pane_value(upd, "09:50:00"), _pane_value(side, "09:50:00") + 7],
+        "Pick 'side output' above and read the last diamond of the first window.",
+        fmt=lambda v: f"{v:g}",
+    )
+
+
+def _check_max_updates() -> Check:
+    run = run_preset("classic", max_updates=0)
+    n = int(run.outcomes["side_output"])
+    return _check(
+        "With max updates = 0 in the classic preset, how many events go to the side output "
+        "(not counting the too-late one)?",
+        n,
+        [0, n + 1] if n else [1, 2],
+        "Set the knob to 0: the 'Late, kept out' metric.",
+    )
+
+
+def _check_cleanup() -> Check:
+    run = run_preset("bounded_worked", allowed_lateness_ms=0)
+    n = int(run.outcomes["too_late"])
+    base = int(run_preset("bounded_worked").outcomes["too_late"])
+    return _check(
+        "With allowed lateness 0, how many events are too late in the worked example?",
+        n,
+        [base, n + 1],
+        "Set the knob to 0 s: the 'Too late' metric.",
+    )
+
+
+def _check_patching() -> Check:
+    t = demos.patching().set_index("metric")
+    row = t.loc["distinct_users"]
+    return _check(
+        "After the late orders, how many distinct users did the hour really have?",
+        int(row["recomputed"]),
+        [int(row["patched"]), int(row["published"])],
+        "The table's 'recomputed' and 'batch recompute' columns (they agree).",
+    )
+
+
+def _check_versions() -> Check:
+    from engine.analysis.playground import clock_ms
+
+    run = run_preset("classic")
+    t = clock_ms("12:03:30")
+    shown = run.at(t).panes
+    value = float(shown["value"].iloc[-1])
+    return _check(
+        "What did a dashboard show for [12:00, 12:02) at 12:03:30 (as of)?",
+        value,
+        [float(run.panes["value"].iloc[-1]), float(run.panes["value"].iloc[0])],
+        "Move the time slider to 12:03:30: the latest diamond at or below the line.",
+        fmt=lambda v: f"{v:g}",
+    )
+
+
+def _check_tiers() -> Check:
+    t = demos.tiers().set_index("tier")
+    first = next(tier for tier in t.index if "p1" in t.loc[tier, "ids"].split(", "))
+    return _check(
+        "Which tier is the first to include the partner's file (p1)?",
+        first,
+        ["live", "final", "adjustment"],
+        "The tiers table, column 'events included'.",
+    )
+
+
+def _check_dashboard() -> Check:
+    from engine.analysis.playground import clock_ms
+
+    share = demos.as_of(clock_ms("00:00:00", "2026-01-02"))["share_of_final"]
+    return _check(
+        "At midnight, the live number shows what share of the day's final value?",
+        share,
+        [1.0, share + 0.25],
+        "Set the slider to +1d 00:00: the '% of final' next to the number.",
+        fmt=lambda v: f"{v:.0%}",
+    )
+
+
+def _check_game() -> Check:
+    run = run_preset("game_offline")
+    n = int(run.outcomes["too_late"])
+    return _check(
+        "How many of cai's offline scores are too late to count?",
+        n,
+        [0, 3],
+        "The 'Too late' metric at the end, and the account under the chart.",
+    )
+
+
+def _check_ads() -> Check:
+    frame, _ = demos.ads_billing()
+    adj = float(frame.loc[frame["outcome"] == "too_late", "commission"].sum())
+    late = float(frame.loc[frame["outcome"] == "late", "commission"].sum())
+    return _check(
+        "How much January commission misses the billing close and is booked as an "
+        "adjustment on a later invoice?",
+        adj,
+        [late, adj + late],
+        "The conversions table: rows marked 'too late'.",
+        fmt=lambda v: f"${v:g}",
+    )
+
+
+# ---------------------------------------------------------------------- the course
+def _pg(preset: str, knob: str | None = None, values: tuple = (), **changes) -> Demo:
+    return Demo("playground", preset, tuple(changes.items()), knob, values)
+
+
+LATENESS_KNOB = (0, 30_000, MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS, 10 * MINUTE_MS)
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson(
+        key="event-time",
+        title="1. Event time vs processing time",
+        chapter="Event time and processing time",
+        summary=(
+            "Every event has two times: when it happened (event time) and when it reached "
+            "latewatch (processing time, the arrival). Business questions — revenue per "
+            "hour, orders per day — are about event time. Bucketing by arrival is easy "
+            "and wrong: a late event lands in the wrong hour."
+        ),
+        page="",
+        page_title="Today",
+        page_why="Today's hourly chart buckets by event time and labels each hour's tier.",
+        terms=("event-time", "processing-time", "arrival-delay"),
+        steps=(
+            Step(
+                "buckets",
+                "The order from 9:45 that arrives at 11:00",
+                "Eight orders, hourly buckets. o3 was placed at 9:45 on a phone that was "
+                "offline; it reaches latewatch at 11:00. Both bucketings below are the real "
+                "operator, once over the event times and once over the arrival times.",
+                Demo("bucketing"),
+                "Change the bucket size to 15 minutes: how many orders move now?",
+                _check_bucket,
+            ),
+            Step(
+                "mistake-1",
+                "Mistake 1: reporting by arrival",
+                "A dashboard that groups by arrival reports 9:00–10:00 short and 11:00–12:00 "
+                "too high — and both numbers look final. latewatch windows by event time and "
+                "later *updates* 9:00–10:00 when o3 arrives, as a new version.",
+                Demo("bucketing"),
+                "Compare the blue and red bars hour by hour: which hours are wrong by arrival?",
+                _check_mistake,
+            ),
+        ),
+    ),
+    Lesson(
+        key="watermarks",
+        title="2. Watermark strategies",
+        chapter="Watermarks",
+        summary=(
+            "The watermark W is latewatch's running claim that no event older than W is "
+            "still coming. It decides when a window fires on time. It only moves forward. "
+            "How it is computed is a strategy — each one is a trade-off between waiting "
+            "and being wrong."
+        ),
+        page="operations",
+        page_title="Operations",
+        page_why="Operations shows each source's watermark and the global one, live.",
+        terms=("watermark", "bounded-watermark", "per-key-watermark", "idle-timeout"),
+        steps=(
+            Step(
+                "bounded",
+                "Bounded out-of-orderness: W = max − 5 min",
+                "The chapter's worked example: events at 9:58, 9:55, 10:02, … and W = the "
+                "largest event time seen minus 5 minutes. Step through and watch the red "
+                "line follow the newest event, 5 minutes behind.",
+                _pg(
+                    "bounded_worked",
+                    "watermark_delay_ms",
+                    (0, MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS),
+                ),
+                "Set the delay to 1 minute: which events turn late, and what happens to the window?",
+                _check_bounded,
+            ),
+            Step(
+                "perfect",
+                "Perfect vs heuristic",
+                "A perfect watermark knows the future: at each moment it is the smallest "
+                "event time still to come. Nothing is ever late — but every window waits for "
+                "its slowest event. Real pipelines cannot know the future, so they guess "
+                "(heuristic watermarks) and handle what the guess gets wrong.",
+                _pg("bounded_worked", watermark="perfect"),
+                "Compare when [09:50, 10:00) fires here and in the previous step.",
+                _check_perfect,
+            ),
+            Step(
+                "per-key",
+                "Per-key watermarks and an idle source",
+                "One watermark per key (here: per device); the global watermark is the "
+                "minimum over keys. A key that goes quiet holds everything back — unless it "
+                "is idle for longer than the idle timeout, then it stops counting.",
+                _pg("per_key_idle", "idle_ms", (None, MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS)),
+                "Set the idle timeout to 'never': when does the first window fire now, and is "
+                "anything late?",
+                _check_per_key,
+            ),
+            Step(
+                "processing-time",
+                "The processing-time watermark",
+                "W = now − delay: simple and never stuck, but it ignores event time, so every "
+                "out-of-order event is 'behind the watermark' and windows close on the wall "
+                "clock, whatever the data says.",
+                _pg(
+                    "bounded_worked",
+                    "watermark_delay_ms",
+                    (0, MINUTE_MS, 5 * MINUTE_MS),
+                    watermark="processing-time",
+                    watermark_delay_ms=0,
+                ),
+                "Raise the delay to 5 minutes: what changes for f and h?",
+                _check_proc_time,
+            ),
+        ),
+    ),
+    Lesson(
+        key="lateness",
+        title="3. Lateness distributions and tolerances",
+        chapter="Measuring lateness",
+        summary=(
+            "Arrival delay = arrival − event time, measured per source. Its distribution "
+            "tells you what a given wait captures: the clickstream's p50 is seconds, its "
+            "p99.9 half an hour. Choose the tolerance from the requirement, not the other "
+            "way round."
+        ),
+        page="lateness",
+        page_title="Lateness",
+        page_why="The Lateness page measures these curves on the live data, per source.",
+        terms=("arrival-delay", "capture", "allowed-lateness"),
+        steps=(
+            Step(
+                "distribution",
+                "The clickstream's lateness table",
+                "A seeded run of latewatch's simulator (web + api + mobile), measured with "
+                "the Lateness page's own functions, next to the chapter's figures.",
+                Demo("lateness"),
+                "Switch the blend to all six sources: what happens to p99.9, and why?",
+                _check_lateness,
+            ),
+            Step(
+                "requirements",
+                "Tolerances from requirements",
+                "Fraud detection cannot wait more than 30 s; daily reporting can wait an "
+                "hour; monthly billing a week. Per source: web 5 min, mobile 4 h, partner "
+                "24 h. Each wait captures a share of events — the rest arrive late.",
+                Demo("lateness"),
+                "Which requirement loses the most? What would a 4 h capture point buy?",
+                _check_requirements,
+            ),
+        ),
+    ),
+    Lesson(
+        key="late-windows",
+        title="4. Windows with late data",
+        chapter="Windows and late data",
+        summary=(
+            "A window [start, end) fires on time once W ≥ end. An event whose window has "
+            "not fired is on time even if it is behind the watermark. An event whose window "
+            "already fired is late; once W ≥ end + allowed lateness it is too late."
+        ),
+        page="versions",
+        page_title="Versions",
+        page_why="Versions lists every pane of a window (early, on time, late) as a version.",
+        terms=("on-time", "late", "too-late", "pane"),
+        steps=(
+            Step(
+                "tumbling",
+                "Early, on-time and late panes",
+                "The Dataflow paper's picture: an early pane after the first event, the "
+                "on-time pane when W passes 12:02, a late pane for e4, and e5 too late.",
+                _pg("classic"),
+                "Drag e4's arrival (in the playground) after 12:07 — what becomes of it?",
+                _check_classic,
+            ),
+            Step(
+                "sliding",
+                "Sliding windows: late for one, on time for another",
+                "With sliding windows an event is in several windows; lateness is judged per "
+                "window. The record counts once, by its best outcome.",
+                _pg("sliding_split"),
+                "Hover over b to see both (event, window) pairs.",
+                _check_sliding,
+            ),
+            Step(
+                "sessions",
+                "Sessions merged by a late event",
+                "A late event can bridge two sessions; lateness is judged on the merged "
+                "window, and the two published sessions are superseded.",
+                _pg("session_bridge"),
+                "Set allowed lateness to 0: does c still merge the sessions?",
+                _check_sessions,
+            ),
+        ),
+    ),
+    Lesson(
+        key="strategies",
+        title="5. Late-data strategies",
+        chapter="Strategies for late data",
+        summary=(
+            "What to do with a late event is a per-source choice: update (a late pane, a "
+            "new version), side output (queue it for a batch patch), drop (count and log "
+            "it — never silently), recompute (rebuild the window from the raw log, for "
+            "metrics that cannot be patched)."
+        ),
+        page="operations",
+        page_title="Operations",
+        page_why="Operations shows the side output waiting for the batch patch.",
+        terms=("late-action", "side-output", "max-updates"),
+        steps=(
+            Step(
+                "actions",
+                "Every late action on the same events",
+                "The worked example again; f is late. Pick a late action and see where f goes.",
+                _pg(
+                    "bounded_worked", "late_action", ("update", "side_output", "drop", "recompute")
+                ),
+                "Pick 'drop': is f still visible anywhere? (It is counted and logged.)",
+                _check_actions,
+            ),
+            Step(
+                "max-updates",
+                "Limiting updates",
+                "Each late pane is a new version people may see change. max updates caps "
+                "them per window; further late events go to the side output.",
+                _pg("classic", "max_updates", (None, 0, 1, 2)),
+                "Set it to 0: which pane disappears, and where did e4 go?",
+                _check_max_updates,
+            ),
+        ),
+    ),
+    Lesson(
+        key="cleanup",
+        title="6. State cleanup",
+        chapter="Allowed lateness and state",
+        summary=(
+            "A window's state is kept until W ≥ end + allowed lateness, then cleaned. "
+            "Two knobs, two jobs: the watermark delay decides when a window fires and what "
+            "counts as late; allowed lateness decides how long late events can still update "
+            "it (the chapter uses 'allowed lateness' for both)."
+        ),
+        page="whatif",
+        page_title="What-if lab",
+        page_why="The What-if lab shows what each allowed lateness captures and costs.",
+        terms=("allowed-lateness", "state", "too-late"),
+        steps=(
+            Step(
+                "lateness",
+                "How long state lives",
+                "The dotted red line is end + allowed lateness: from there on the window's "
+                "state is gone and events for it are too late.",
+                _pg("bounded_worked", "allowed_lateness_ms", LATENESS_KNOB),
+                "Find the smallest allowed lateness at which h is no longer too late.",
+                _check_cleanup,
+            ),
+        ),
+    ),
+    Lesson(
+        key="patching",
+        title="7. Patching vs reprocessing",
+        chapter="Correcting results",
+        summary=(
+            "Sums and counts are additive: adding the late events' own total to the "
+            "published number gives the right answer (a patch). Average, median and "
+            "distinct users are not: combining the published value with the late batch "
+            "gives a wrong number — they must be recomputed from all the events."
+        ),
+        page="versions",
+        page_title="Versions",
+        page_why="Versions labels each change: late data, patch or reprocessing.",
+        terms=("patch", "recompute", "non-additive"),
+        steps=(
+            Step(
+                "metrics",
+                "The same late orders, both ways",
+                "An hour with three orders published on time; two late orders arrive (one "
+                "from a returning user). Every column comes from the operator; 'batch "
+                "recompute' is a plain recomputation over all five orders.",
+                Demo("patching"),
+                "Which rows does the patch get right, and why exactly those?",
+                _check_patching,
+            ),
+        ),
+    ),
+    Lesson(
+        key="versions",
+        title="8. Versioned results",
+        chapter="Versioning results",
+        summary=(
+            "latewatch never overwrites a result: every pane is a version with the time it "
+            "was computed and why. So 'what did the dashboard show at 12:03?' has an "
+            "answer (as of), and every change can be explained."
+        ),
+        page="versions",
+        page_title="Versions",
+        page_why="Versions shows the timeline, as-of, compare and explain for any window.",
+        terms=("version", "as-of", "pane"),
+        steps=(
+            Step(
+                "as-of",
+                "Versions and as-of",
+                "Three versions of one window: early (14), on time (17), late (25). Move the "
+                "time slider: the latest diamond at or before that moment is what a dashboard "
+                "showed then.",
+                _pg("classic"),
+                "Find the moment the number changed from 17 to 25 and what caused it.",
+                _check_versions,
+            ),
+        ),
+    ),
+    Lesson(
+        key="tiers",
+        title="9. Tiers: live, preliminary, final",
+        chapter="Finality",
+        summary=(
+            "The live number (streaming) is followed by a preliminary one (T+1: a batch "
+            "recompute of the day from the raw log) and a final one (T+7). A final day is "
+            "frozen: anything later is booked as an adjustment in the open period. The "
+            "chapter's is_final (W passed the end) is only the first of these moments."
+        ),
+        page="",
+        page_title="Today",
+        page_why="Today labels every number with its tier.",
+        terms=("tier", "final", "adjustment", "is-final"),
+        steps=(
+            Step(
+                "tiers",
+                "One day through its tiers",
+                "One business day's events from five sources: web in seconds, a mobile "
+                "phone offline overnight, the partner's file the next morning, a payment "
+                "confirmed after review, a manual correction nine days later. Each tier is a "
+                "batch recompute on the operator of what had arrived by then.",
+                Demo("tiers"),
+                "Which event would change the final number if T+7 were T+2?",
+                _check_tiers,
+            ),
+        ),
+    ),
+    Lesson(
+        key="dashboards",
+        title="10. Dashboards that don't lie",
+        chapter="Presenting late data",
+        summary=(
+            "A number shown without its tier and completeness invites the wrong decision. "
+            "latewatch labels each number live / preliminary / final, says as of when, "
+            "estimates how complete it is, and alerts only on final numbers."
+        ),
+        page="",
+        page_title="Today",
+        page_why="Today shows the tier, the as-of time and the completeness of each number.",
+        terms=("completeness", "tier", "as-of"),
+        steps=(
+            Step(
+                "as-of",
+                "What the dashboard says at each moment",
+                "The day from lesson 9, seen as a dashboard would show it while time passes: "
+                "the value, its tier label and how much of the final value had arrived.",
+                Demo("tiers"),
+                "At which moment would an alert on this day be safe to send?",
+                _check_dashboard,
+            ),
+        ),
+    ),
+    Lesson(
+        key="practice-game",
+        title="11. Practice: a mobile game",
+        chapter="Practice problem 1",
+        summary=(
+            "A leaderboard per 2-minute window, players on phones, one watermark per "
+            "player. One player goes offline. Decide the idle timeout and the allowed "
+            "lateness: who waits for whom, and what is lost?"
+        ),
+        page="playground",
+        page_title="Watermark playground",
+        page_why="The playground has this stream as a preset to experiment further.",
+        terms=("per-key-watermark", "idle-timeout", "too-late"),
+        steps=(
+            Step(
+                "game",
+                "Per-player watermarks with an offline player",
+                "ana and ben keep playing; cai goes into the subway after one score and "
+                "comes back at 12:09 with three scores made offline.",
+                _pg("game_offline", "allowed_lateness_ms", LATENESS_KNOB),
+                "Which allowed lateness keeps all of cai's scores? What does it cost?",
+                _check_game,
+            ),
+        ),
+    ),
+    Lesson(
+        key="practice-ads",
+        title="12. Practice: ad attribution and billing",
+        chapter="Practice problem 2",
+        summary=(
+            "A conversion is credited to the ad click that caused it, up to 30 days "
+            "earlier, and billed in the click's month. Invoices are cut 5 days after the "
+            "month ends. Conversions that arrive after the close are not lost: they are "
+            "booked as adjustments on a later invoice."
+        ),
+        page="reconciliation",
+        page_title="Reconciliation",
+        page_why="Reconciliation shows adjustments booked to final periods.",
+        terms=("allowed-lateness", "adjustment", "final"),
+        steps=(
+            Step(
+                "ads",
+                "A 30-day attribution window and a billing close",
+                "Monthly windows over click time, W = max click time − 1 day, allowed "
+                "lateness = the 5-day billing close, on the real operator.",
+                Demo("ads"),
+                "Which conversions would a 30-day close catch — and what would it delay?",
+                _check_ads,
+            ),
+        ),
+    ),
+)
+BY_KEY = {lesson.key: lesson for lesson in LESSONS}
+
+
+def lesson(key: str | None) -> Lesson:
+    return BY_KEY.get(key or "", LESSONS[0])
+
+
+def knob_label(field: str, value) -> str:
+    """How a knob value is written in a lesson."""
+    if value is None:
+        return {"idle_ms": "never", "max_updates": "no limit"}.get(field, "—")
+    if field.endswith("_ms"):
+        return format_duration_ms(value)
+    return str(value).replace("_", " ")
+
+
+def demo_for(step: Step, knob_value=None):
+    """The step's playground run (for kind ``playground``)."""
+    return step.demo.run(knob_value)
