@@ -195,8 +195,7 @@ TERMS: tuple[Term, ...] = (
         "version",
         "version",
         "versioned result",
-        "A window result is never overwritten; each change appends a version with when "
-        "and why.",
+        "A window result is never overwritten; each change appends a version with when and why.",
         page="versions",
         lesson="versions",
     ),
