@@ -4,8 +4,9 @@ complete today is and what its final will probably be."""
 import streamlit as st
 
 from engine.core.timeutil import MINUTE_MS
-from engine.views import dashboard, reconciliation
+from engine.views import dashboard, reconciliation, tables
 from ui import charts
+from ui.exports import download_buttons
 from ui.format import fmt_count, fmt_money, fmt_time
 from ui.router import ensure_router
 from ui.runtime import get_runtime
@@ -140,6 +141,8 @@ def live_panel(grp: str, metric: str) -> None:
             f"{label} — yesterday, {yest['tier'] or 'no data'}",
             FMT[m](yest[m]),
             delta=f"{growth:+.1%} after this time" if growth is not None else None,
+            delta_color="off",  # growth after this hour is a fact, neither good nor bad
+            delta_arrow="off",
             border=True,
         )
     c3.caption(
@@ -174,6 +177,7 @@ def live_panel(grp: str, metric: str) -> None:
             fmt_money(est.projected * 100),
             delta=f"range {fmt_money(est.low * 100)} – {fmt_money(est.high * 100)}",
             delta_color="off",
+            delta_arrow="off",
             border=True,
         )
         k3.metric("Arrived so far (by event time)", fmt_money(est.observed * 100), border=True)
@@ -199,6 +203,12 @@ def live_panel(grp: str, metric: str) -> None:
             width="stretch",
             key="today_hours_chart",
         )
+        download_buttons(
+            tables.day_hours_table(data["hours"], tz),
+            f"latewatch-hours-{data['today']}",
+            key="today_dl_hours",
+            label="Hours as",
+        )
     st.subheader(f"{charts.METRIC_LABELS[metric]} — the last 14 days by tier")
     if data["days"].empty:
         st.info("No daily results yet.")
@@ -207,6 +217,16 @@ def live_panel(grp: str, metric: str) -> None:
             charts.days_by_tier(data["days"], metric, tz, projection),
             width="stretch",
             key="today_days_chart",
+        )
+        download_buttons(
+            tables.days_table(data["days"]),
+            f"latewatch-days-to-{data['today']}",
+            key="today_dl_days",
+            label="Days as",
+        )
+        st.caption(
+            ":material/photo_camera: To save a chart as a PNG, use the camera button in its "
+            "toolbar (top right of the chart, on hover)."
         )
 
 

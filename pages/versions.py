@@ -7,9 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from engine.core.timeutil import business_day_of, format_duration_ms
-from engine.views import dashboard, reconciliation
+from engine.views import dashboard, reconciliation, tables
 from engine.views.dashboard import DELAY_BUCKETS
 from ui import charts
+from ui.exports import download_buttons
 from ui.format import fmt_count, fmt_money, fmt_time
 from ui.router import ensure_router
 from ui.runtime import get_runtime
@@ -136,9 +137,16 @@ def latest_panel(series: str, start_ms: int, grp: str) -> None:
     k2.metric(f"Latest orders ({last['tier']})", fmt_count(last["orders"]), border=True)
     k3.metric("Versions so far", fmt_count(len(hist)), border=True)
     if last["tier"] == "final":
-        k4.metric("Status", "Final", delta="never changes again", delta_color="off", border=True)
-        st.success(
-            f"**Which number is right?** The final one: v{int(last['version'])}, "
+        k4.metric(
+            "Status",
+            "Final",
+            delta="never changes again",
+            delta_color="off",
+            delta_arrow="off",
+            border=True,
+        )
+        st.markdown(
+            f":material/verified: **Which number is right?** The final one: v{int(last['version'])}, "
             f"{fmt_money(last['revenue_cents'])}, computed {when(last['processing_time_ms'])}. "
             "Anything that arrives later for this window is booked as an adjustment in the "
             "current period, never by changing it."
@@ -149,12 +157,13 @@ def latest_panel(series: str, start_ms: int, grp: str) -> None:
             "Not final",
             delta=f"final on {dashboard.local_datetime(schedule.final_ms, tz):%a %d %b}",
             delta_color="off",
+            delta_arrow="off",
             border=True,
         )
-        st.warning(
-            f"**Which number is right?** None is final yet. The best available is "
-            f"v{int(last['version'])} ({last['tier']}), {fmt_money(last['revenue_cents'])}; the "
-            f"final number is computed on {fmt_time(schedule.final_ms, rt, '%a %d %b')}."
+        st.markdown(
+            f":material/info: **Which number is right?** None is final yet; the best available "
+            f"is v{int(last['version'])} ({last['tier']}), {fmt_money(last['revenue_cents'])}. "
+            f"The final number is computed {fmt_time(schedule.final_ms, rt, '%a %d %b at %H:%M')}."
         )
     if last["tier"] == "final":
         adj = load_adjustments(rt.settings.db_path, series, start_ms, grp, stamp)
@@ -195,7 +204,7 @@ table = pd.DataFrame(
         "Tier": history["tier"],
         "Reason": history["reason"],
         "Revenue": history["revenue_cents"] / 100,
-        "Δ revenue": history["delta_revenue_cents"] / 100,
+        "Δ revenue": [signed_money(int(c)) for c in history["delta_revenue_cents"]],
         "Orders": history["orders"],
         "Δ orders": history["delta_orders"],
         "Items": history["items"],
@@ -220,11 +229,17 @@ st.dataframe(
         f"Computed at ({tz})": st.column_config.DatetimeColumn(format=dt_fmt),
         f"Watermark ({tz})": st.column_config.DatetimeColumn(format=dt_fmt),
         "Revenue": st.column_config.NumberColumn("Revenue (USD)", format="dollar"),
-        "Δ revenue": st.column_config.NumberColumn("Δ revenue (USD)", format="%+.2f"),
+        "Δ revenue": st.column_config.TextColumn("Δ revenue"),
         "Δ orders": st.column_config.NumberColumn(format="%+d"),
         "Δ items": st.column_config.NumberColumn(format="%+d"),
     },
     key="v_table",
+)
+download_buttons(
+    lambda: tables.version_history_table(history, tz),
+    f"latewatch-versions-{series}-{start_ms}-{'all' if grp == '*' else grp}",
+    key="v_dl_history",
+    label="Versions as",
 )
 
 st.subheader("Explain a change")
@@ -325,6 +340,20 @@ if not breakdown.empty:
             f"Arrived ({tz})": st.column_config.DatetimeColumn(format=dt_fmt),
         },
         key="v_events",
+    )
+    d_stem = f"latewatch-explain-{series}-{start_ms}-v{va}-v{vb}"
+    st.markdown("Download the breakdown and every event behind it (not only the first rows):")
+    download_buttons(
+        lambda: tables.explain_breakdown_table(breakdown),
+        d_stem + "-breakdown",
+        key="v_dl_breakdown",
+        label="Breakdown as",
+    )
+    download_buttons(
+        lambda: tables.explain_events_table(events, tz),
+        d_stem + "-events",
+        key="v_dl_events",
+        label="Events as",
     )
 
 st.subheader("As of: what did the dashboard show then?")

@@ -161,9 +161,10 @@ def test_versions_default_window_timeline_table_and_exact_explain(app, store):
     table = frame(at, "Δ revenue")
     assert list(table["Version"]) == [h["version"] for h in history]
     assert list(table["Tier"]) == [h["tier"] for h in history]
-    assert table["Δ revenue"].tolist() == pytest.approx(
-        [h["delta_revenue_cents"] / 100 for h in history]
-    )
+    assert table["Δ revenue"].tolist() == [
+        ("+" if h["delta_revenue_cents"] >= 0 else "−") + money(abs(h["delta_revenue_cents"]))
+        for h in history
+    ]
     fig = figures(at)[0]
     assert fig["layout"]["xaxis"]["title"]["text"].startswith("Processing time")
     assert any(t.get("line", {}).get("shape") == "hv" for t in fig["data"])

@@ -14,7 +14,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from engine.views.dashboard import DELAY_BUCKETS, local_datetime
+from engine.views.dashboard import DELAY_BUCKETS, NO_DATA, local_datetime
 
 TIER_COLORS = {"live": "#F28E2B", "preliminary": "#4E79A7", "final": "#59A14F"}
 TIER_LABELS = {
@@ -102,6 +102,20 @@ def days_by_tier(days: pd.DataFrame, metric: str, tz: str, projection=None):
                 name=TIER_LABELS[tier],
                 marker_color=TIER_COLORS[tier],
                 hovertemplate="%{x}: %{y:,.2f}<extra>%{fullData.name}</extra>",
+            )
+        )
+    empty = days.loc[days["tier"] == NO_DATA]
+    if not empty.empty:
+        traces.append(
+            go.Scatter(
+                x=[str(d) for d in empty["day"]],
+                y=[0] * len(empty),
+                mode="text",
+                text=["no data"] * len(empty),
+                textposition="top center",
+                textfont=dict(color="#9AA0A6", size=11),
+                name="No result for the day",
+                hoverinfo="skip",
             )
         )
     if projection is not None:

@@ -31,6 +31,7 @@ from engine.store.schema import ADDITIVE_COLUMNS, TIERS
 HOURLY, DAILY = "hourly", "daily"
 ALL_SOURCES = "*"
 METRICS = ("revenue_cents", "orders", "items")
+NO_DATA = "no data"  # the tier of a day without any result (recent_days)
 
 
 # -- calendar -----------------------------------------------------------------------
@@ -163,23 +164,34 @@ def recent_days(
     store: Store, now_ms: int, policy: FinalizePolicy, days: int = 14, grp: str = ALL_SOURCES
 ) -> pd.DataFrame:
     """The last ``days`` business days (today included) from the daily series: latest
-    values and tier per day, oldest first."""
+    values and tier per day, oldest first — one row per day, so "14 days" is 14 rows;
+    a day without any result has tier ``NO_DATA``, no versions and zero values."""
     today = business_day_of(now_ms, policy.tz)
     first = business_day_bounds(today - timedelta(days=days - 1), policy.tz)[0]
     end = business_day_bounds(today, policy.tz)[1]
     w = store.windows_in_range(DAILY, first, end, grp)
-    zone = get_zone(policy.tz)
-    out = pd.DataFrame(
-        {
-            "window_start_ms": w["window_start_ms"].astype("int64"),
-            "day": [ms_to_datetime(int(s), zone).date() for s in w["window_start_ms"]],
-            "tier": w["latest_tier"].astype(str),
-            "versions": w["versions"].astype("int64"),
-        }
+    by_start = {int(s): i for i, s in enumerate(w["window_start_ms"])}
+    rows = []
+    for k in range(days - 1, -1, -1):
+        day = today - timedelta(days=k)
+        start = business_day_bounds(day, policy.tz)[0]
+        i = by_start.get(start)
+        row = {"window_start_ms": start, "day": day}
+        if i is None:
+            row.update(tier=NO_DATA, versions=0, **dict.fromkeys(METRICS, 0))
+        else:
+            rec = w.iloc[i]
+            row.update(tier=str(rec["latest_tier"]), versions=int(rec["versions"]))
+            row.update({m: _int(rec[f"latest_{m}"]) for m in METRICS})
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=["window_start_ms", "day", "tier", "versions", *METRICS])
+    return out.astype(
+        {"window_start_ms": "int64", "versions": "int64", **dict.fromkeys(METRICS, "int64")}
     )
-    for m in METRICS:
-        out[m] = w[f"latest_{m}"].fillna(0).astype("int64")
-    return out
+
+
+def _int(value) -> int:
+    return 0 if value is None or pd.isna(value) else int(value)
 
 
 @dataclass(frozen=True)
@@ -360,6 +372,7 @@ __all__ = [
     "DELAY_BUCKETS",
     "HOURLY",
     "METRICS",
+    "NO_DATA",
     "TIERS",
     "DayCompleteness",
     "TierSchedule",
