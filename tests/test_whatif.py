@@ -12,7 +12,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from engine.analysis.whatif import OUTCOME_NAMES, EventArrays, Unsupported, evaluate, tradeoff
+from engine.analysis.whatif import (
+    OUTCOME_NAMES,
+    EventArrays,
+    Unsupported,
+    _with_knob,
+    evaluate,
+    tradeoff,
+    tradeoff_row,
+)
 from engine.core.operator import WindowOperator
 from engine.core.spec import PipelineSpec, SourcePolicy, TriggerSpec, WatermarkSpec, WindowSpec
 
@@ -270,6 +278,28 @@ def test_vectorized_agrees_with_operator(df, spec):
     # the operator-backed path of evaluate builds the very same table
     reference = evaluate(df, spec, method="operator")
     pd.testing.assert_frame_equal(result.windows, reference.windows, check_dtype=False)
+
+
+@settings(max_examples=60)
+@given(streams, specs(), st.sampled_from(["allowed_lateness", "watermark_delay"]))
+def test_tradeoff_sweep_agrees_with_the_operator(df, spec, knob):
+    """The sweep shares the watermark track and the window pairs across settings:
+    each of its rows must still be what the operator does at that setting."""
+    if spec.window.kind == "global" and knob == "allowed_lateness":
+        knob = "watermark_delay"
+    values = [0, 5_000, 120_000]
+    curve = tradeoff(df, values, spec, knob=knob)
+    assert set(curve["method"]) == {"vectorized"}
+    for row, value in zip(curve.to_dict("records"), values, strict=True):
+        reference = evaluate(df, _with_knob(spec, knob, value, None), method="operator")
+        want = tradeoff_row(knob, value, reference)
+        for name, expected in want.items():
+            if name == "method":
+                continue
+            if expected is None or row[name] is None or pd.isna(expected):
+                assert pd.isna(row[name]) and pd.isna(expected), name
+            else:
+                assert row[name] == pytest.approx(expected, rel=1e-9, abs=1e-9), (name, value)
 
 
 # ------------------------------------------------------------------ edge ticks

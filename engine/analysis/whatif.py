@@ -370,25 +370,28 @@ def tradeoff(
                 reason = str(exc)
         if result is None:
             result = _evaluate_operator(a, spec, reason)
-        s = result.summary()
-        w = result.windows
-        last_delay = (w["last_version_at_ms"] - w["window_end_ms"]).astype("float64")
-        rows.append(
-            {
-                knob + "_ms": int(value),
-                "captured_count_share": s["captured_count_share"],
-                "captured_value_share": s["captured_value_share"],
-                "on_time_count_share": s["outcomes"]["on_time"] / s["input"] if s["input"] else 1,
-                "wait_mean_ms": s["wait_mean_ms"],
-                "last_version_delay_mean_ms": float(last_delay.mean()) if len(w) else None,
-                "versions_mean": s["versions_mean"],
-                "error_mean_pct": s["error_mean_pct"],
-                "error_worst_pct": s["error_worst_pct"],
-                "peak_open_windows": s["peak_open_windows"],
-                "method": result.method,
-            }
-        )
+        rows.append(tradeoff_row(knob, int(value), result))
     return pd.DataFrame(rows)
+
+
+def tradeoff_row(knob: str, value: int, result: WhatIfResult) -> dict:
+    """One row of ``tradeoff``: what ``result`` (the spec at that setting) did."""
+    s = result.summary()
+    w = result.windows
+    last_delay = (w["last_version_at_ms"] - w["window_end_ms"]).astype("float64")
+    return {
+        knob + "_ms": value,
+        "captured_count_share": s["captured_count_share"],
+        "captured_value_share": s["captured_value_share"],
+        "on_time_count_share": s["outcomes"]["on_time"] / s["input"] if s["input"] else 1,
+        "wait_mean_ms": s["wait_mean_ms"],
+        "last_version_delay_mean_ms": float(last_delay.mean()) if len(w) else None,
+        "versions_mean": s["versions_mean"],
+        "error_mean_pct": s["error_mean_pct"],
+        "error_worst_pct": s["error_worst_pct"],
+        "peak_open_windows": s["peak_open_windows"],
+        "method": result.method,
+    }
 
 
 def _with_knob(spec: PipelineSpec, knob: str, value: int, source: str | None) -> PipelineSpec:

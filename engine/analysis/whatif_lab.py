@@ -204,15 +204,14 @@ def sweep_base(spec: PipelineSpec) -> PipelineSpec:
 
 
 def timer_free(spec: PipelineSpec) -> PipelineSpec:
-    """``spec`` without processing-time timers (early none, late each), which the
-    vectorized replay covers. Which record is on time, late or too late, when the
-    on-time pane fires and how many windows are open do not depend on early/late
-    panes — except through ``max_updates_per_window``, where one late pane per event
-    uses the budget faster than one per interval."""
+    """``spec`` without early ``after-first`` timers (early none), which the
+    vectorized replay does not cover (late ``every:D`` panes it does). Which record
+    is on time, late or too late, when the on-time pane fires and how many windows
+    are open do not depend on early panes."""
     trig = spec.trigger
-    early = "none" if trig.early == "after-first" else trig.early
-    late = "each" if trig.late == "every" else trig.late
-    return spec.with_changes(trigger=TriggerSpec(early=early, late=late))
+    if trig.early != "after-first":
+        return spec
+    return spec.with_changes(trigger=replace(trig, early="none", early_delay_ms=0))
 
 
 def apply_blockers(current: PipelineSpec, proposed: PipelineSpec) -> list[str]:
