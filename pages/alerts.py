@@ -10,6 +10,7 @@ from engine.views import alerts as alert_views
 from engine.views.dashboard import ALL_SOURCES as DEFAULT_GROUP
 from ui import guard
 from ui.format import fmt_time
+from ui.replay import wait_for_replay
 from ui.router import ensure_router
 from ui.runtime import get_runtime
 from ui.text import escape_markdown
@@ -167,6 +168,7 @@ now_ms = rt.now_ms()
 day_ms = now_ms - now_ms % DAY_MS  # cache key that changes once a day
 
 st.title("Alerts")
+wait_for_replay(rt, "the alert log and the rules' state")
 st.caption(
     "Alerts fire on **final** numbers (or preliminary, if a rule says so) — once per rule, "
     "window and tier. Live numbers can only raise a **provisional warning**, and only when "

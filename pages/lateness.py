@@ -8,6 +8,7 @@ import streamlit as st
 from engine.analysis.lateness_report import delay_ticks, lateness_report, range_end_ms
 from engine.core.timeutil import DAY_MS, HOUR_MS, format_duration_ms
 from ui.format import fmt_time
+from ui.replay import wait_for_replay
 from ui.router import ensure_router
 from ui.runtime import get_runtime
 
@@ -46,6 +47,7 @@ rt = get_runtime()
 tz = rt.settings.tz
 
 st.title("Lateness")
+wait_for_replay(rt, "how late each source's data arrives")
 st.caption(
     "How long after they happen do events reach us? Arrival delay = arrival time − event "
     "time, per source. Use it to choose allowed lateness per source and to see how complete "

@@ -12,6 +12,7 @@ from engine.views.dashboard import DELAY_BUCKETS
 from ui import charts
 from ui.exports import download_buttons
 from ui.format import fmt_count, fmt_money, fmt_time
+from ui.replay import wait_for_replay
 from ui.router import ensure_router
 from ui.runtime import get_runtime
 
@@ -62,6 +63,7 @@ today = business_day_of(now, tz)
 sources = sorted((status["operators"].get("hourly") or {}).get("per_key_watermarks_ms", {}))
 
 st.title("Versions")
+wait_for_replay(rt, "the versions of every window")
 st.caption(
     "A window's result is never overwritten: every firing and every batch job appends a "
     "version. Pick a window to see its versions over time, explain any change down to the "

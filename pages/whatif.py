@@ -15,6 +15,7 @@ from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms
 from engine.ingest import mapping as import_mapping
 from ui import guard, lab
 from ui.format import fmt_time
+from ui.replay import wait_for_replay
 from ui.router import ensure_router
 from ui.runtime import get_runtime
 from ui.text import escape_markdown
@@ -94,6 +95,8 @@ if data == LIVE and RANGES[range_key] is not None:
     from_ms = to_ms - RANGES[range_key]
 else:
     from_ms = to_ms = None
+if data == LIVE:
+    wait_for_replay(rt, "the live raw log replayed under your proposal")
 frame = load_events(data, from_ms, to_ms)
 if frame.empty:
     st.info("No events in this range yet: choose a longer range or another dataset.")
