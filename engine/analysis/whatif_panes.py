@@ -114,6 +114,8 @@ def _per_key_track(a, spec: PipelineSpec, delays: np.ndarray, proc: np.ndarray) 
     if nkeys > MAX_WATERMARK_KEYS:
         raise Unsupported(f"per-key watermark over {nkeys} keys (> {MAX_WATERMARK_KEYS})")
     mark = a.event_time_ms - delays[a.source_codes]
+    if wm.source_idle_ms and wm.key_by == "source":
+        raise Unsupported("per-source idle timeouts (the event-at-a-time operator runs them)")
     idle = wm.idle_ms
     post_min = np.full(n, _INF)
     post_max = np.full(n, _NEG)

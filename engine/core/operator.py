@@ -125,7 +125,7 @@ class WindowOperator:
         self._simple_on_time = self.early == "none" and not self.track
         wm = spec.watermark
         self._time_moves_watermark = wm.kind == "processing-time" or (
-            wm.kind == "per-key" and wm.idle_ms is not None
+            wm.kind == "per-key" and (wm.idle_ms is not None or bool(wm.source_idle_ms))
         )
 
     # ------------------------------------------------------------------ inputs

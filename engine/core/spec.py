@@ -105,6 +105,8 @@ class WatermarkSpec:
     key_by: str = "source"
     idle_ms: int | None = None
     source_delays_ms: tuple[tuple[str, int], ...] = ()
+    # per-source idle timeouts (per-key strategy keyed by source); others use idle_ms
+    source_idle_ms: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in WATERMARK_KINDS:
@@ -115,12 +117,20 @@ class WatermarkSpec:
             raise ValueError("per-key watermarks are keyed by 'source' or 'key'")
         if self.idle_ms is not None and self.idle_ms <= 0:
             raise ValueError("idle timeout must be positive")
+        if any(ms <= 0 for _, ms in self.source_idle_ms):
+            raise ValueError("idle timeout must be positive")
 
     def delay_for(self, source: str) -> int:
         for name, delay in self.source_delays_ms:
             if name == source:
                 return delay
         return self.delay_ms
+
+    def idle_for(self, key: str) -> int | None:
+        for name, idle in self.source_idle_ms:
+            if name == key:
+                return idle
+        return self.idle_ms
 
     @classmethod
     def parse(cls, text: str) -> WatermarkSpec:
@@ -277,6 +287,7 @@ class PipelineSpec:
         data = {k: v for k, v in data.items() if k != "describe"}
         wm = dict(data.get("watermark", {}))
         wm["source_delays_ms"] = tuple(tuple(x) for x in wm.get("source_delays_ms", ()))
+        wm["source_idle_ms"] = tuple(tuple(x) for x in wm.get("source_idle_ms", ()))
         return cls(
             window=WindowSpec(**data.get("window", {})),
             watermark=WatermarkSpec(**wm),

@@ -28,6 +28,10 @@ class WatermarkGenerator:
         wm = spec.watermark
         self.kind = wm.kind
         self.idle_ms = wm.idle_ms
+        if wm.source_idle_ms and wm.key_by == "source":
+            # some source has its own timeout: idleness is judged per key
+            self.idle_ms = min([wm.idle_ms or 2**62] + [ms for _, ms in wm.source_idle_ms])
+        self._idle_for = wm.idle_for if wm.source_idle_ms and wm.key_by == "source" else None
         self.key_by_source = wm.key_by == "source"
         self._current = NEG_INF_MS
         self._max_seen = NEG_INF_MS
@@ -92,6 +96,13 @@ class WatermarkGenerator:
     def idle_keys(self, proc_ms: int | None) -> list[str]:
         if self.idle_ms is None or proc_ms is None:
             return []
+        if self._idle_for is not None:
+            out = []
+            for k, seen in self._per_key_seen_at.items():
+                idle = self._idle_for(k)
+                if seen is not None and idle is not None and proc_ms - seen > idle:
+                    out.append(k)
+            return out
         return [
             k
             for k, seen in self._per_key_seen_at.items()

@@ -28,6 +28,7 @@ from engine.core.spec import PipelineSpec
 from engine.core.timeutil import business_day_bounds, business_day_of, get_zone
 from engine.core.windows import WindowAssigner
 from engine.runtime.clock import wall_ms
+from engine.runtime.tiers import TierSchedule, check_order
 from engine.store.db import NewVersion, Store
 from engine.store.queries import aggregate, chunks, event_metrics
 from engine.store.schema import METRIC_COLUMNS, TIER_RANK
@@ -41,16 +42,33 @@ _RAW_COLUMNS = "event_id, source, key, event_type, amount_cents, items, event_ti
 
 @dataclass(frozen=True)
 class FinalizePolicy:
-    """Business time zone and when the tiers are due (days after the day, in that zone)."""
+    """Business time zone and when the tiers are due. ``preliminary_at``/``final_at``
+    are schedules relative to the day (engine.runtime.tiers: "D+1 02:00", "+24h",
+    "D+7"); unset, they are the start of day + ``preliminary_after_days`` /
+    ``final_after_days``."""
 
     tz: str = "UTC"
     preliminary_after_days: int = 1
     final_after_days: int = 7
+    preliminary_at: str | None = None
+    final_at: str | None = None
 
     def __post_init__(self) -> None:
         get_zone(self.tz)
         if not 0 < self.preliminary_after_days <= self.final_after_days:
             raise ValueError("the preliminary tier must come after the day and before the final")
+        check_order(self.schedule("preliminary"), self.schedule("final"), self.tz)
+
+    def schedule(self, tier: str) -> TierSchedule:
+        if tier == "preliminary":
+            return TierSchedule.parse(self.preliminary_at or f"D+{self.preliminary_after_days}")
+        if tier == "final":
+            return TierSchedule.parse(self.final_at or f"D+{self.final_after_days}")
+        raise ValueError(f"no schedule for tier {tier!r}")
+
+    def due_ms(self, day: date, tier: str) -> int:
+        """When ``tier`` of business day ``day`` is due."""
+        return self.schedule(tier).due_ms(day, self.tz)
 
 
 @dataclass
@@ -389,7 +407,8 @@ def due_finalizations(
     store: Store, series: str, now_ms: int, policy: FinalizePolicy, lookback_days: int = 35
 ) -> list[tuple[date, str]]:
     """(day, tier) jobs that are due at ``now_ms`` and not yet done, oldest first:
-    preliminary from the start of T+1, final from the start of T+7 (policy)."""
+    by default preliminary from the start of T+1, final from the start of T+7; the
+    policy's schedules say otherwise (engine.runtime.tiers)."""
     today = business_day_of(now_ms, policy.tz)
     out = []
     for back in range(lookback_days, 0, -1):
@@ -401,10 +420,8 @@ def due_finalizations(
         ).fetchone()
         if not has_data:
             continue
-        for tier, after in (
-            ("preliminary", policy.preliminary_after_days),
-            ("final", policy.final_after_days),
-        ):
-            if back >= after and store.job_by_key(f"finalize:{series}:{day}:{tier}") is None:
+        for tier in ("preliminary", "final"):
+            due = now_ms >= policy.due_ms(day, tier)
+            if due and store.job_by_key(f"finalize:{series}:{day}:{tier}") is None:
                 out.append((day, tier))
     return out

@@ -27,6 +27,7 @@ engine.runtime.status; settings and the tick report are engine.runtime.settings.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 
 from engine.core import snapshot as snapshots
@@ -36,7 +37,7 @@ from engine.runtime.alerts import run_alert_job
 from engine.runtime.clock import Clock, SimulatedClock, SystemClock, wall_ms
 from engine.runtime.emissions import apply_side_output, record_emissions
 from engine.runtime.feed import CATCH_UP_STEP_MS, SimulatorFeed, catch_up, first_start_state
-from engine.runtime.finalize import FinalizePolicy, due_finalizations, finalize_day, reprocess
+from engine.runtime.finalize import due_finalizations, finalize_day, reprocess
 from engine.runtime.live import check_mode, feed_operator, live_start_state
 from engine.runtime.pipelines import default_series, live_series
 from engine.runtime.recompute import apply_recompute
@@ -66,10 +67,8 @@ class Runtime:
     ) -> None:
         self.settings = settings or RuntimeSettings()
         if self.settings.finalize.tz != self.settings.tz:
-            self.settings.finalize = FinalizePolicy(
-                tz=self.settings.tz,
-                preliminary_after_days=self.settings.finalize.preliminary_after_days,
-                final_after_days=self.settings.finalize.final_after_days,
+            self.settings.finalize = dataclasses.replace(
+                self.settings.finalize, tz=self.settings.tz
             )
         if series is None:
             make = default_series if self.settings.simulator else live_series

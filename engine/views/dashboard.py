@@ -55,11 +55,11 @@ class TierSchedule:
 
 
 def tier_schedule(day: date, policy: FinalizePolicy) -> TierSchedule:
-    """Jobs for ``day`` are due at the start of day + N (``due_finalizations``)."""
+    """When the jobs for ``day`` are due by the policy's schedules (``due_finalizations``)."""
     start, end = business_day_bounds(day, policy.tz)
-    prelim = business_day_bounds(day + timedelta(days=policy.preliminary_after_days), policy.tz)
-    final = business_day_bounds(day + timedelta(days=policy.final_after_days), policy.tz)
-    return TierSchedule(day, start, end, prelim[0], final[0])
+    return TierSchedule(
+        day, start, end, policy.due_ms(day, "preliminary"), policy.due_ms(day, "final")
+    )
 
 
 def hours_of_day(day: date, tz: str) -> list[tuple[int, int]]:
