@@ -6,24 +6,14 @@ import os
 
 import streamlit as st
 
+from engine.runtime.config_apply import settings_from_env as engine_settings_from_env
 from engine.runtime.runtime import Runtime, RuntimeSettings
 
 
 def settings_from_env() -> RuntimeSettings:
-    """Configuration from the environment (tests point LATEWATCH_DB at a temp file)."""
-    env = os.environ
-    events = env.get("LATEWATCH_EVENTS_PER_DAY")
-    return RuntimeSettings(
-        db_path=env.get("LATEWATCH_DB", "data/latewatch.db"),
-        scenario=env.get("LATEWATCH_SCENARIO", "steady"),
-        seed=int(env.get("LATEWATCH_SEED", "7")),
-        speed=float(env.get("LATEWATCH_SPEED", "60")),
-        tz=env.get("LATEWATCH_TZ", "America/New_York"),
-        history_days=int(env.get("LATEWATCH_HISTORY_DAYS", "8")),
-        events_per_day=float(events) if events else 20_000,
-        simulator=env.get("LATEWATCH_SIMULATOR", "on").strip().lower()
-        not in ("off", "0", "false", "no"),
-    )
+    """Configuration from the environment and ``$LATEWATCH_CONFIG`` (tests point
+    LATEWATCH_DB at a temp file)."""
+    return engine_settings_from_env(dict(os.environ))
 
 
 def _shutdown(rt: Runtime) -> None:

@@ -8,6 +8,7 @@ system clock runs and the runtime processes whatever arrives in the raw log
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -15,6 +16,8 @@ import threading
 
 from engine.core.timeutil import format_ms, parse_timestamp_ms
 from engine.runtime.clock import wall_ms
+from engine.runtime.config import config_path, load_config
+from engine.runtime.config_apply import apply_settings
 from engine.runtime.runtime import Runtime, RuntimeSettings
 from engine.sim.simulator import SCENARIOS
 
@@ -37,16 +40,21 @@ def add_parser(sub) -> None:
         help="live mode: system clock, no simulated feed or history",
     )
     p.add_argument(
+        "--config",
+        default=None,
+        help="latewatch.toml to read (default $LATEWATCH_CONFIG; none: today's defaults)",
+    )
+    p.add_argument(
         "--speed",
         type=float,
-        default=60.0,
-        help="simulated seconds per real second (3600 = one hour per second)",
+        default=None,
+        help="simulated seconds per real second (default 60; 3600 = one hour per second)",
     )
-    p.add_argument("--scenario", default="steady", choices=sorted(SCENARIOS))
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--tz", default="America/New_York", help="business time zone (IANA)")
-    p.add_argument("--history-days", type=int, default=8)
-    p.add_argument("--events-per-day", type=float, default=20_000)
+    p.add_argument("--scenario", default=None, choices=sorted(SCENARIOS))
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--tz", default=None, help="business time zone (IANA; America/New_York)")
+    p.add_argument("--history-days", type=int, default=None)
+    p.add_argument("--events-per-day", type=float, default=None)
     p.add_argument(
         "--now",
         default=None,
@@ -68,19 +76,27 @@ def add_parser(sub) -> None:
 
 
 def settings_from_args(args) -> RuntimeSettings:
-    simulator = True if args.simulator is None else args.simulator
-    return RuntimeSettings(
+    """Command-line values win over latewatch.toml, which wins over the defaults."""
+    given = {
+        "scenario": args.scenario,
+        "seed": args.seed,
+        "speed": args.speed,
+        "tz": args.tz,
+        "history_days": args.history_days,
+        "events_per_day": args.events_per_day,
+        "simulator": args.simulator,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    base = RuntimeSettings(
         db_path=args.db or os.environ.get("LATEWATCH_DB", "data/latewatch.db"),
-        scenario=args.scenario,
-        seed=args.seed,
-        speed=args.speed,
-        tz=args.tz,
-        history_days=args.history_days,
-        events_per_day=args.events_per_day,
         tick_seconds=args.tick,
-        simulator=simulator,
         now_ms=parse_timestamp_ms(args.now) if args.now else None,
+        **given,
     )
+    path = config_path(args.config)
+    cfg = load_config(path) if path else None
+    settings, origins = apply_settings(base, cfg, explicit=set(given))
+    return dataclasses.replace(settings, config=cfg, origins=origins)
 
 
 def run(args) -> int:

@@ -35,11 +35,16 @@ from engine.core.operator import WindowOperator
 from engine.core.spec import PipelineSpec
 from engine.runtime.alerts import run_alert_job
 from engine.runtime.clock import Clock, SimulatedClock, SystemClock, wall_ms
+from engine.runtime.config_apply import (
+    build_series,
+    mark_series_origin,
+    reconcile_series,
+    sync_file_rules,
+)
 from engine.runtime.emissions import apply_side_output, record_emissions
 from engine.runtime.feed import CATCH_UP_STEP_MS, SimulatorFeed, catch_up, first_start_state
 from engine.runtime.finalize import due_finalizations, finalize_day, reprocess
 from engine.runtime.live import check_mode, feed_operator, live_start_state
-from engine.runtime.pipelines import default_series, live_series
 from engine.runtime.recompute import apply_recompute
 from engine.runtime.settings import DEFAULT_TZ, STATE_KEY, RuntimeSettings, TickReport
 from engine.runtime.status import runtime_status
@@ -70,9 +75,11 @@ class Runtime:
             self.settings.finalize = dataclasses.replace(
                 self.settings.finalize, tz=self.settings.tz
             )
+        self._declared_series = series is None  # from defaults / latewatch.toml
         if series is None:
-            make = default_series if self.settings.simulator else live_series
-            series = make(self.settings.tz)
+            series = build_series(
+                self.settings.config, self.settings.tz, live=not self.settings.simulator
+            )
         self.series = series
         self._lock = threading.RLock()
         self._local = threading.local()
@@ -116,9 +123,18 @@ class Runtime:
             else:
                 check_mode(saved, self.settings)
                 self.state = dict(saved)
-                # a configuration applied while running (apply_config) outlives a restart
+            # a configuration applied while running (apply_config) outlives a restart,
+            # unless latewatch.toml's declaration of the series changed since
+            now = self.state.get("proc_ms") or self.state.get("clock_ms") or 0
+            if self._declared_series:
+                self.series = reconcile_series(
+                    store, self.series, now, from_file=self.settings.config is not None
+                )
+            else:
                 for name in self.series:
                     self.series[name] = store.config(name) or self.series[name]
+            if self.settings.config is not None:
+                sync_file_rules(store, self.settings.config, now)
             self._make_clock()
             self._rebuild(store)
             self.started = True
@@ -408,10 +424,10 @@ class Runtime:
             store = self.store()
             op = WindowOperator(spec, track_contributions=True, collect_lateness=False)
             checkpoint = self.state.get("processed_seq", 0)
-            for seq, event in store.iter_raw_events(0):
+            for seq, appended, event in self._raw_after(store, 0):
                 if seq > checkpoint:
                     break  # committed but not yet processed: the next tick feeds them
-                op.process(event)
+                feed_operator(op, appended, event)
             proc = self.state.get("proc_ms")
             if proc is not None:
                 op.advance_processing_time(proc)
@@ -420,6 +436,7 @@ class Runtime:
             now = proc or self.clock.now_ms()
             with store.transaction():
                 version = store.save_config(series, spec, now)
+                mark_series_origin(store, series, "UI", now)
                 store.save_snapshot(
                     series, checkpoint, proc, snapshots.FORMAT, snapshots.snapshot(op)
                 )

@@ -29,6 +29,8 @@ class RuntimeSettings:
     tick_seconds: float = 1.0
     jobs_seconds: float = 3.0
     simulator: bool = True  # False: live mode (real data, system clock; engine.runtime.live)
+    config: object | None = None  # engine.runtime.config.LatewatchConfig (latewatch.toml)
+    origins: dict | None = None  # setting -> default / file / explicit (config_apply)
     now_ms: int | None = None  # "now" at first start (None: the clock's); fixes seeded demos
     finalize: FinalizePolicy = field(
         default_factory=lambda: FinalizePolicy(
