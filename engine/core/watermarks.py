@@ -110,11 +110,24 @@ class WatermarkGenerator:
         ]
 
     def _combined(self, proc_ms: int | None) -> int:
-        idle = set(self.idle_keys(proc_ms))
-        active = [m for k, m in self._per_key_max.items() if k not in idle]
-        if active:
-            return min(active)
-        return max(self._per_key_max.values())
+        """min over the keys that are not idle; the max of all when every key is idle.
+        (One pass without temporaries: it runs for every event of a per-key pipeline.)"""
+        idle_ms = self.idle_ms
+        check = idle_ms is not None and proc_ms is not None
+        seen_at = self._per_key_seen_at
+        lo = hi = None
+        for k, m in self._per_key_max.items():
+            if hi is None or m > hi:
+                hi = m
+            if check:
+                seen = seen_at.get(k)
+                if seen is not None and proc_ms - seen > idle_ms:
+                    continue
+            if lo is None or m < lo:
+                lo = m
+        if hi is None:
+            raise ValueError("no key has been observed yet")
+        return hi if lo is None else lo
 
     def _advance(self, candidate: int) -> int:
         if candidate > self._current:

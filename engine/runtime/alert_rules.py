@@ -337,6 +337,9 @@ def ensure_default_rules(store: Store, now_ms: int) -> list[AlertRule]:
     if sql.rule_count(store) > 0:
         store.set_kv(DEFAULTS_KV_KEY, {"skipped": "rules existed"}, now_ms)
         return []
+    since = now_ms - DEFAULT_LOOKBACK_MS - DAY_MS  # a margin: a necessary test, not a new rule
+    if sql.final_window_count(store, "daily", DEFAULT_GROUP, since) < 2:
+        return []  # not enough final numbers yet (suggest_rule's own test, without its frame)
     suggestion = suggest_rule(store, now_ms)
     if suggestion is None:
         return []  # not enough final numbers yet: try again on the next run

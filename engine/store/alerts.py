@@ -159,6 +159,18 @@ def rule_count(store: Store) -> int:
     return int(store.conn.execute("SELECT count(*) FROM alert_rules").fetchone()[0])
 
 
+def final_window_count(store: Store, series: str, grp: str, since_ms: int) -> int:
+    """Windows of ``series``/``grp`` starting at or after ``since_ms`` with a final version
+    (one index range: cheap enough to ask on every alert run)."""
+    return int(
+        store.conn.execute(
+            "SELECT count(DISTINCT window_start_ms) FROM versions WHERE series = ? "
+            "AND window_start_ms >= ? AND grp = ? AND tier = 'final'",
+            (series, since_ms, grp),
+        ).fetchone()[0]
+    )
+
+
 def _snapshot(store: Store, rule_id: int) -> dict:
     row = rule(store, rule_id) or {}
     return {c: row.get(c) for c in (*EDITABLE_RULE_COLUMNS, "enabled")}

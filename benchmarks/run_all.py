@@ -1,0 +1,401 @@
+"""Every benchmark in one run, printed as ONE table: each figure next to a baseline
+measured in the same run on the same data, and the ratio (so a figure from a busy
+or slow machine can still be read).
+
+    python benchmarks/run_all.py [--scale 1.0] [--only operator,ingest,...]
+
+Rows (``--only`` takes the names in brackets):
+- [operator] the window operator, tumbling 1 h + ``update``, versions emitted,
+  vs a bare Python loop doing the same windowed sums over the same events;
+- [ingest] raw log only (vectorized frame path: validate, dedup, append) and end
+  to end (+ operator, versions, contributions), vs a plain ``sqlite3``
+  ``executemany`` of the same rows into a table with a unique key;
+- [whatif] one what-if evaluation vs ``np.argsort`` of the event times;
+- [start] runtime start on a store with ``90 * scale`` days of history, restoring
+  the operator snapshots, vs the full raw-log replay it replaced, and vs opening
+  the store; fresh first start to caught-up (Today's numbers) vs simulating the
+  same history;
+- [api] ``GET /metrics`` p99 with 8 readers, idle and while a writer posts events,
+  vs ``GET /healthz`` p99 in the same conditions (the HTTP floor);
+- [pages] server-side run of every page (AppTest, warm caches) vs an empty page.
+
+The browser figures (fresh start to numbers, page settle, slider) are in
+``benchmarks/browser.py``. Scripts print figures; no test asserts on timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+ROWS: list[tuple[str, str, str, str]] = []  # (what, figure, baseline, ratio)
+
+
+def row(what: str, figure: str, baseline: str, ratio: float | None) -> None:
+    ROWS.append((what, figure, baseline, "" if ratio is None else f"{ratio:.2f}x"))
+    print(f"  {what}: {figure} | {baseline} | {ROWS[-1][3]}", flush=True)
+
+
+def rate(n: int, seconds: float) -> str:
+    return f"{n / seconds / 1000:,.0f} K ev/s"
+
+
+def best_of(fn, repeat: int = 3) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+# -- operator ---------------------------------------------------------------------
+def bench_operator(scale: float) -> None:
+    import engine_throughput as et
+
+    n = int(1_000_000 * scale)
+    events = et.simulated(n)
+    gc.collect()
+    gc.freeze()
+    bare = min(et.run_bare(events)[0] for _ in range(2))
+    op = min(et.run_operator(events, collect_lateness=False)[0] for _ in range(2))
+    gc.unfreeze()
+    row(
+        f"operator, {n:,} events (tumbling 1 h, update)",
+        rate(n, op),
+        f"bare loop {rate(n, bare)}",
+        op / bare,
+    )
+
+
+# -- ingest -----------------------------------------------------------------------
+def plain_executemany(frame, path: str) -> float:
+    """The floor: the same rows into a table with a unique key, one transaction per batch."""
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = NORMAL")
+    con.execute(
+        "CREATE TABLE t (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, source TEXT, "
+        "event_time_ms INTEGER, arrival_time_ms INTEGER, amount_cents INTEGER, items INTEGER, "
+        "event_type TEXT)"
+    )
+    cols = ["event_id", "source", "event_time_ms", "arrival_time_ms", "amount_cents", "items"]
+    rows = list(zip(*(frame[c].tolist() for c in cols), frame["event_type"].tolist(), strict=True))
+    t0 = time.perf_counter()
+    for i in range(0, len(rows), 20_000):
+        with con:
+            con.executemany(
+                "INSERT OR IGNORE INTO t (event_id, source, event_time_ms, arrival_time_ms, "
+                "amount_cents, items, event_type) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows[i : i + 20_000],
+            )
+    elapsed = time.perf_counter() - t0
+    con.close()
+    return elapsed
+
+
+def bench_ingest(scale: float) -> None:
+    import ingest_throughput as it
+
+    n = int(500_000 * scale)
+    frame = it.records_frame(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = plain_executemany(frame, os.path.join(tmp, "plain.db"))
+        raw = it.run(n, 20_000, False, os.path.join(tmp, "raw.db"), frame)[0]
+        e2e, _, nver = it.run(n, 20_000, True, os.path.join(tmp, "e2e.db"), frame)
+    floor = f"executemany {rate(n, base)}"
+    row(f"ingest raw log only, {n:,} rows (frame)", rate(n, raw), floor, raw / base)
+    row(f"ingest end to end, {n:,} rows ({nver:,} versions)", rate(n, e2e), floor, e2e / base)
+
+
+# -- what-if ----------------------------------------------------------------------
+def bench_whatif(scale: float) -> None:
+    import numpy as np
+    import whatif as wb
+
+    from engine.analysis.whatif import evaluate
+
+    n = int(10_000_000 * scale)
+    arrays = wb.synthetic(n)
+    evaluate(arrays, wb.SPEC)
+    t, _ = best_of(lambda: evaluate(arrays, wb.SPEC))
+    s, _ = best_of(lambda: np.argsort(arrays.event_time_ms))
+    row(f"what-if evaluate, {n:,} events", f"{t:.3f} s", f"np.argsort {s:.3f} s", t / s)
+
+
+# -- runtime start ------------------------------------------------------------------
+def _settings(path: str, days: int, per_day: float):
+    from engine.core.timeutil import parse_timestamp_ms
+    from engine.runtime.runtime import RuntimeSettings
+
+    return RuntimeSettings(
+        db_path=path,
+        history_days=days,
+        events_per_day=per_day,
+        seed=7,
+        now_ms=parse_timestamp_ms("2026-11-20T15:30:00Z"),
+    )
+
+
+def _timed_start(settings) -> float:
+    from engine.runtime.runtime import Runtime
+
+    t0 = time.perf_counter()
+    rt = Runtime(settings).start(scheduler=False)
+    elapsed = time.perf_counter() - t0
+    rt.shutdown()
+    return elapsed
+
+
+def bench_start(scale: float) -> None:
+    from engine.runtime.runtime import Runtime
+    from engine.sim.simulator import LiveFeed
+    from engine.store.db import Store
+
+    days = max(2, int(90 * scale))
+    with tempfile.TemporaryDirectory() as tmp:
+        # First start, the app's defaults (8 days x 20,000 events/day): to caught up.
+        fresh = _settings(os.path.join(tmp, "fresh.db"), 8, 20_000)
+        t0 = time.perf_counter()
+        rt = Runtime(fresh).start(scheduler=False)
+        while rt.catching_up:
+            rt.tick(budget_ms=60_000)
+        first = time.perf_counter() - t0
+        events = rt.store().raw_event_count()
+        rt.shutdown()
+        state = Store(fresh.db_path).get_kv("runtime")
+        t0 = time.perf_counter()
+        feed = LiveFeed("steady", seed=7, start_ms=state["feed_start_ms"], events_per_day=20_000)
+        feed.arrivals_until(state["proc_ms"])
+        sim = time.perf_counter() - t0
+        row(
+            f"first start to caught up (8 d, {events:,} events)",
+            f"{first:.1f} s",
+            f"simulating them {sim:.2f} s",
+            first / sim,
+        )
+
+        # Restart on a long history: snapshot restore vs the full replay.
+        path = os.path.join(tmp, "long.db")
+        settings = _settings(path, days, 2_000)
+        rt = Runtime(settings).start(scheduler=False)
+        while rt.catching_up:
+            rt.tick(budget_ms=60_000)
+        events = rt.store().raw_event_count()
+        rt.shutdown()
+        t0 = time.perf_counter()
+        Store(path).close()
+        open_s = time.perf_counter() - t0
+        restore = min(_timed_start(settings) for _ in range(3))
+        con = sqlite3.connect(path)
+        con.execute("DELETE FROM operator_snapshots")
+        con.commit()
+        con.close()
+        t0 = time.perf_counter()
+        replay = _timed_start(settings)
+        row(
+            f"runtime start, {days} d store ({events:,} events)",
+            f"{restore:.2f} s",
+            f"full replay {replay:.2f} s; open store {open_s:.3f} s",
+            restore / replay,
+        )
+
+
+# -- API ----------------------------------------------------------------------------
+def bench_api(scale: float) -> None:
+    import random
+
+    import api as api_bench
+    import httpx
+    from store_queries import BASE, GROUPS, H, build
+
+    from engine.core.timeutil import format_ms
+    from engine.store.db import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "api.db")
+        with Store(db) as store:
+            build(store, int(200_000 * max(scale, 0.1)))
+            n_windows = store.conn.execute(
+                "SELECT count(DISTINCT window_start_ms) FROM versions"
+            ).fetchone()[0]
+        port = api_bench.free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "LATEWATCH_API_KEYS": "bench-key"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine", "serve", "--db", db, "--port", str(port)]
+            + ["--log-level", "warning"],
+            cwd=ROOT,
+            env=env,
+        )
+        try:
+            api_bench.wait_ready(base, proc)
+
+            def readers(path_fn, n_req: int) -> list[float]:
+                out: list[float] = []
+                lock = threading.Lock()
+
+                def one(seed: int) -> None:
+                    rng = random.Random(seed)
+                    mine = []
+                    with httpx.Client(base_url=base, timeout=30.0) as http:
+                        for _ in range(n_req):
+                            url, params = path_fn(rng)
+                            t0 = time.perf_counter()
+                            http.get(url, params=params)
+                            mine.append(1000 * (time.perf_counter() - t0))
+                    with lock:
+                        out.extend(mine)
+
+                threads = [threading.Thread(target=one, args=(s,)) for s in range(8)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                return out
+
+            def metric(rng):
+                ws = BASE + rng.randrange(n_windows) * H
+                return "/metrics/revenue_cents", {
+                    "window": format_ms(ws),
+                    "group": rng.choice(GROUPS),
+                    "series": "hourly",
+                }
+
+            def health(rng):
+                return "/healthz", {}
+
+            n_req = max(20, int(150 * scale))
+            readers(metric, 10)  # warm-up
+            idle = api_bench.pct(readers(metric, n_req), 0.99)
+            idle_h = api_bench.pct(readers(health, n_req), 0.99)
+            row(
+                "API p99, 8 readers, idle",
+                f"{idle:.1f} ms",
+                f"/healthz p99 {idle_h:.1f} ms",
+                idle / idle_h,
+            )
+
+            stop = threading.Event()
+
+            def writer() -> None:
+                i = 0
+                with httpx.Client(base_url=base, timeout=60.0) as http:
+                    while not stop.is_set():
+                        body = [
+                            {
+                                "event_id": f"w{i}-{j}",
+                                "source": "web",
+                                "event_time": "2026-11-20T10:00:00Z",
+                                "arrival_time": "2026-11-20T10:00:01Z",
+                                "amount": 1.5,
+                                "items": 1,
+                                "event_type": "order.placed",
+                            }
+                            for j in range(2_000)
+                        ]
+                        http.post(
+                            "/events", json=body, headers={"Authorization": "Bearer bench-key"}
+                        )
+                        i += 1
+
+            w = threading.Thread(target=writer)
+            w.start()
+            try:
+                time.sleep(0.5)
+                busy = api_bench.pct(readers(metric, n_req), 0.99)
+                busy_h = api_bench.pct(readers(health, n_req), 0.99)
+            finally:
+                stop.set()
+                w.join()
+            row(
+                "API p99, 8 readers + 1 writer (2,000-event posts)",
+                f"{busy:.1f} ms",
+                f"/healthz p99 {busy_h:.1f} ms",
+                busy / busy_h,
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+# -- pages --------------------------------------------------------------------------
+def bench_pages(scale: float) -> None:
+    import pages as pages_bench
+
+    days = max(2, int(30 * scale))
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "pages.db"
+        pages_bench.build(db, days, 400)
+        os.environ["LATEWATCH_DB"] = str(db)
+        os.environ["LATEWATCH_SCHEDULER"] = "off"
+        from streamlit.testing.v1 import AppTest
+
+        empty = AppTest.from_string("import streamlit as st\nst.write('')\n")
+        empty.run()
+        base = statistics.median(best_of(empty.run, 1)[0] for _ in range(5))
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.run()
+        for page in pages_bench.page_files():
+            at.switch_page(page).run()
+            if at.exception:
+                row(f"page {page}", "raised", "", None)
+                continue
+            runs = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                at.run()
+                runs.append(time.perf_counter() - t0)
+            med = statistics.median(runs)
+            row(
+                f"page {page} (server run, warm, {days} d)",
+                f"{1000 * med:.0f} ms",
+                f"empty page {1000 * base:.0f} ms",
+                med / base,
+            )
+
+
+BENCHES = {
+    "operator": bench_operator,
+    "ingest": bench_ingest,
+    "whatif": bench_whatif,
+    "start": bench_start,
+    "api": bench_api,
+    "pages": bench_pages,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="size of every data set")
+    ap.add_argument("--only", default=",".join(BENCHES), help="comma-separated names")
+    args = ap.parse_args()
+    load = os.getloadavg()[0]
+    for name in args.only.split(","):
+        print(f"[{name}]", flush=True)
+        BENCHES[name.strip()](args.scale)
+    width = max(len(r[0]) for r in ROWS)
+    fig = max(len(r[1]) for r in ROWS)
+    bas = max(len(r[2]) for r in ROWS)
+    print()
+    print(f"load average at start {load:.1f} on {os.cpu_count()} CPUs (the machine may be shared)")
+    print(f"{'what':<{width}}  {'figure':>{fig}}  {'baseline (same run)':<{bas}}  ratio")
+    for what, figure, baseline, ratio in ROWS:
+        print(f"{what:<{width}}  {figure:>{fig}}  {baseline:<{bas}}  {ratio}")
+
+
+if __name__ == "__main__":
+    main()
