@@ -175,6 +175,27 @@ st.markdown(
     "**Per source** — watermark delay decides when windows fire; allowed lateness how "
     "long they accept late updates; the late action what happens to late events."
 )
+
+
+def use_requirement() -> None:
+    """A requirement preset sets the allowed lateness of the sources it names."""
+    key = st.session_state.get("requirement")
+    if key:
+        for src, ms in whatif_lab.requirement_lateness(key, sources).items():
+            st.session_state[f"lateness_{src}"] = ms
+
+
+st.selectbox(
+    "Start from a requirement",
+    list(whatif_lab.REQUIREMENT_PRESETS),
+    index=None,
+    format_func=lambda k: whatif_lab.REQUIREMENT_PRESETS[k][0],
+    placeholder="the chapter's requirements: fraud 30 s, daily reporting 1 h, …",
+    key="requirement",
+    on_change=use_requirement,
+    help="Sets the allowed lateness per source below; see the Learn course, lesson 3 "
+    "(/learn?lesson=lateness&step=requirements), for what each captures.",
+)
 per_source = []
 for src in sources:
     k = live.source(src)

@@ -260,3 +260,19 @@ def test_apply_config_swaps_the_operator_and_survives_restart(seeded_db):
         assert again.series["hourly"] == new and again.series["daily"] != new
     finally:
         again.shutdown()
+
+
+def test_whatif_requirement_presets_set_allowed_lateness(app_env):
+    at = open_page("pages/whatif.py", range="all")
+    sources = [
+        w.key.removeprefix("lateness_") for w in at.select_slider if w.key.startswith("lateness_")
+    ]
+    at.selectbox(key="requirement").set_value("per-source").run()
+    assert not at.exception
+    want = whatif_lab.requirement_lateness("per-source", sources)
+    assert want and set(want) <= {"web", "mobile", "partner"}
+    for src, ms in want.items():
+        assert widget(at, "select_slider", f"lateness_{src}").value == ms
+    at.selectbox(key="requirement").set_value("fraud").run()
+    for src in sources:
+        assert widget(at, "select_slider", f"lateness_{src}").value == 30_000

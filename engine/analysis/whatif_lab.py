@@ -62,6 +62,7 @@ LATENESS_STEPS_MS = (
     30 * MINUTE_MS,
     HOUR_MS,
     2 * HOUR_MS,
+    4 * HOUR_MS,
     6 * HOUR_MS,
     12 * HOUR_MS,
     DAY_MS,
@@ -93,6 +94,33 @@ OUTCOME_LABELS = {
     "dropped": "Late → dropped (logged)",
     "too_late": "Too late (after allowed lateness)",
 }
+
+
+# The course chapter's requirements, as allowed lateness per source ("*" = every source
+# not named): what the lab's "Start from a requirement" sets.
+REQUIREMENT_PRESETS: dict[str, tuple[str, dict[str, int]]] = {
+    "fraud": ("Fraud detection: 30 s", {"*": 30 * SECOND_MS}),
+    "daily": ("Daily reporting: 1 h", {"*": HOUR_MS}),
+    "billing": ("Monthly billing: 7 d", {"*": 7 * DAY_MS}),
+    "per-source": (
+        "Per source: web 5 min, mobile 4 h, partner 24 h",
+        {"web": 5 * MINUTE_MS, "mobile": 4 * HOUR_MS, "partner": DAY_MS},
+    ),
+    "capture-4h": ("Capture point: 4 h", {"*": 4 * HOUR_MS}),
+}
+
+
+def requirement_lateness(preset: str, sources) -> dict[str, int]:
+    """Allowed lateness per source for a requirement preset (sources it does not name
+    keep theirs unless the preset has a "*" value)."""
+    _, values = REQUIREMENT_PRESETS[preset]
+    out = {}
+    for src in sources:
+        if src in values:
+            out[src] = values[src]
+        elif "*" in values:
+            out[src] = values["*"]
+    return out
 
 
 def nearest(options, value: int) -> int:
