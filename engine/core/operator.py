@@ -35,6 +35,9 @@ Semantics (normative, see shared/design.md; boundaries as in Flink/Beam Java):
 - Processing-time timers (early ``after-first`` panes, late ``every`` panes) fire
   when processing time reaches them, before the record that moved the clock.
 
+What a firing publishes (values, non-additive metrics, deltas, pane metadata) is
+``engine.core.panes``; this module decides when windows fire and where events go.
+
 Each record lands in exactly one outcome (``Outcomes``): the most favourable of
 its pairs in the order on_time > late > side_output > dropped > too_late; every
 pair is also counted in ``Outcomes.pairs`` and every non-counted pair appears in
@@ -45,9 +48,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import statistics
 
 from engine.core.events import ORDER_TYPE, Event
+from engine.core.panes import make_pane
 from engine.core.results import LateEvent, Outcomes, Version
 from engine.core.spec import PipelineSpec
 from engine.core.timeutil import NEG_INF_MS, POS_INF_MS
@@ -454,66 +457,28 @@ class WindowOperator:
                 if live is not None and state in live:
                     live.remove(state)
 
-    def _values(self, state: WindowState) -> dict:
-        values = {
-            "revenue": state.rev / 100,
-            "orders": state.orders,
-            "items": state.items,
-            "events": state.count,
-        }
-        if state.order_amounts is not None:
-            metrics = self.spec.metrics
-            amounts = state.order_amounts
-            if "avg_order_value" in metrics:
-                values["avg_order_value"] = (
-                    round(sum(amounts) / len(amounts) / 100, 4) if amounts else None
-                )
-            if "median_order_value" in metrics:
-                values["median_order_value"] = statistics.median(amounts) / 100 if amounts else None
-            if "distinct_users" in metrics:
-                values["distinct_users"] = len(state.users)
-        return values
-
     def _emit(self, state: WindowState, timing: str, is_last: bool = False) -> None:
-        values = self._values(state)
-        prev = state.last_values
-        if prev is None:
-            deltas = {
-                k: v for k, v in values.items() if k in ("revenue", "orders", "items", "events")
-            }
-        else:
-            deltas = {
-                "revenue": (state.rev - round(prev["revenue"] * 100)) / 100,
-                "orders": values["orders"] - prev["orders"],
-                "items": values["items"] - prev["items"],
-                "events": values["events"] - prev["events"],
-            }
+        """Fire ``state``: count the pane, publish it (engine.core.panes), reset the
+        trigger's pending flag."""
         state.version += 1
         if timing == "late":
             state.late_versions += 1
-        state.last_values = values
-        state.pending = False
         added = ()
         if state.added is not None:
             added = tuple(state.added)
             state.added = []
-        self._versions.append(
-            Version(
-                window_start_ms=state.start,
-                window_end_ms=state.end,
-                group=state.group,
-                version=state.version,
-                timing=timing,
-                processing_time_ms=self.processing_time_ms,
-                watermark_ms=self.watermarks.current,
-                values=values,
-                deltas=deltas,
-                event_count=state.count,
-                is_first=state.version == 1,
-                is_last=is_last,
-                added_ids=added,
-            )
+        pane = make_pane(
+            state,
+            self.spec.metrics,
+            timing,
+            self.processing_time_ms,
+            self.watermarks.current,
+            is_last,
+            added,
         )
+        state.last_values = pane.values
+        state.pending = False
+        self._versions.append(pane)
 
     # ------------------------------------------------------------------ metrics
     def state_size(self) -> dict:
