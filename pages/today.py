@@ -1,10 +1,13 @@
 """Today: the live numbers, labelled with their tier, next to yesterday's, with how
 complete today is and what its final will probably be."""
 
+from datetime import timedelta
+
 import streamlit as st
 
-from engine.core.timeutil import MINUTE_MS
+from engine.core.timeutil import MINUTE_MS, business_day_of
 from engine.views import dashboard, reconciliation, tables
+from engine.views import days as day_views
 from ui import charts
 from ui.exports import download_buttons
 from ui.format import fmt_count, fmt_money, fmt_time
@@ -30,6 +33,28 @@ def load_today(db_path: str, now_ms: int, grp: str) -> dict:
         "hours_yesterday": dashboard.day_hours(store, cmp["yesterday"], policy, grp),
         "days": dashboard.recent_days(store, now_ms, policy, 14, grp),
         "adjustments": reconciliation.booked_today(store, "daily", now_ms, policy.tz, grp),
+    }
+
+
+@st.cache_data(ttl=REFRESH_S, show_spinner=False, max_entries=32)
+def load_week(db_path: str, now_ms: int, grp: str) -> dict:
+    return day_views.week_comparison(get_runtime().store(), now_ms, policy, grp)
+
+
+@st.cache_data(ttl=30, show_spinner=False, max_entries=32)
+def load_day(db_path: str, day, grp: str, stamp: int) -> dict:
+    """A past business day next to the day before and the same weekday a week earlier."""
+    store = get_runtime().store()
+    before, week_ago = day - timedelta(days=1), day - timedelta(days=7)
+    return {
+        "day": day_views.day_summary(store, day, policy, grp),
+        "before": day_views.day_summary(store, before, policy, grp),
+        "week_ago": day_views.day_summary(store, week_ago, policy, grp),
+        "hours": dashboard.day_hours(store, day, policy, grp),
+        "hours_before": dashboard.day_hours(store, before, policy, grp),
+        "days": dashboard.recent_days(
+            store, dashboard.window_bounds(dashboard.DAILY, day, None, tz)[0], policy, 14, grp
+        ),
     }
 
 
@@ -73,8 +98,18 @@ st.caption(
     "it is: **live** numbers still grow as late data arrives, **preliminary** numbers come "
     "from the T+1 batch recompute, **final** numbers (T+7) never change."
 )
-sources = sorted((rt.status()["operators"].get("hourly") or {}).get("per_key_watermarks_ms", {}))
-left, right = st.columns([2, 3])
+status0 = rt.status()
+sources = sorted((status0["operators"].get("hourly") or {}).get("per_key_watermarks_ms", {}))
+today0 = business_day_of(status0["proc_ms"] or status0["now_ms"], tz)
+left, mid, right = st.columns([2, 2, 3])
+picked = mid.date_input(
+    f"Business day ({tz})",
+    value=today0,
+    max_value=today0,
+    key="day",
+    bind="query-params",
+    help="Today is live; pick any earlier day to see its numbers with their tier and versions.",
+)
 grp = left.selectbox(
     "Sources",
     ["*", *sources],
@@ -89,6 +124,110 @@ metric = right.segmented_control(
     key="today_metric",
 )
 metric = metric or "revenue_cents"
+
+
+def charts_section(hours, hours_before, recent, day, metric: str, projection=None, live=True):
+    """The day's hours by tier (with the day before as a line) and the 14 days up to it,
+    each with its downloads."""
+    name = charts.METRIC_LABELS[metric]
+    which = "today" if live else f"{day:%a %d %b}"
+    st.subheader(f"{name} by hour — {which}, coloured by tier")
+    if hours.empty:
+        st.info(
+            "No hourly results for this day yet. The first hourly result appears ~10 minutes "
+            "(simulated) after an hour's first event."
+        )
+    else:
+        st.plotly_chart(
+            charts.hourly_by_tier(
+                hours,
+                hours_before,
+                metric,
+                tz,
+                names=("Today", "Yesterday") if live else (which, "The day before"),
+            ),
+            width="stretch",
+            key="today_hours_chart",
+        )
+        download_buttons(
+            tables.day_hours_table(hours, tz),
+            f"latewatch-hours-{day}",
+            key="today_dl_hours",
+            label="Hours as",
+        )
+    st.subheader(f"{name} — the 14 days up to {which} by tier")
+    st.plotly_chart(
+        charts.days_by_tier(recent, metric, tz, projection),
+        width="stretch",
+        key="today_days_chart",
+    )
+    download_buttons(
+        tables.days_table(recent), f"latewatch-days-to-{day}", key="today_dl_days", label="Days as"
+    )
+    st.caption(
+        ":material/photo_camera: To save a chart as a PNG, use the camera button in its "
+        "toolbar (top right of the chart, on hover)."
+    )
+
+
+def state_line(row: dict) -> str:
+    """A past day's tier in words, with when it changes next."""
+    sched = row["schedule"]
+    if row["tier"] is None:
+        return "no result"
+    if row["is_final"]:
+        return f"final since {fmt_time(sched.final_ms, rt, '%a %d %b %H:%M')} — never changes again"
+    if row["tier"] == "preliminary":
+        return f"preliminary — final on {fmt_time(sched.final_ms, rt, '%a %d %b at %H:%M')}"
+    return f"live — preliminary on {fmt_time(sched.preliminary_ms, rt, '%a %d %b at %H:%M')}"
+
+
+@st.fragment(run_every=REFRESH_S * 6)
+def day_panel(day, grp: str, metric: str) -> None:
+    """Any past business day: its best number with tier and versions, next to the day
+    before and the same weekday a week earlier."""
+    status = rt.status()
+    stamp = int(status["proc_ms"] or status["now_ms"] or 0) // 30_000
+    data = load_day(rt.settings.db_path, day, grp, stamp)
+    d, before, week_ago = data["day"], data["before"], data["week_ago"]
+    st.markdown(f"#### {day:%A %d %B %Y} — {state_line(d)}")
+    if d["versions"]:
+        st.caption(
+            f"{d['versions']:,} versions; this is v{d['version']} ({d['reason']}), computed "
+            f"{fmt_time(d['processing_time_ms'], rt, '%a %d %b %H:%M')}."
+        )
+        st.page_link(
+            "pages/versions.py",
+            label="See every version of this day, and explain the changes",
+            icon=":material/history:",
+            query_params={"day": str(day), **({} if grp == "*" else {"source": grp})},
+        )
+    else:
+        st.info("This day has no results: nothing was recorded for it.")
+    c1, c2, c3 = st.columns(3)
+    c1.markdown(f"**{day:%a %d %b}** ({d['tier'] or 'no data'})")
+    c2.markdown(f"**The day before** ({before['tier'] or 'no data'})")
+    c3.markdown(f"**Same day a week earlier** ({week_ago['tier'] or 'no data'})")
+    for m in dashboard.METRICS:
+        label = charts.METRIC_LABELS[m]
+        vs_before = (d[m] - before[m]) / before[m] if d[m] is not None and before[m] else None
+        vs_week = (d[m] - week_ago[m]) / week_ago[m] if d[m] is not None and week_ago[m] else None
+        c1.metric(f"{label} — {d['tier'] or 'no data'}", FMT[m](d[m]), border=True)
+        c2.metric(
+            f"{label} — the day before",
+            FMT[m](before[m]),
+            delta=f"{day:%a} {vs_before:+.1%} vs it" if vs_before is not None else None,
+            border=True,
+        )
+        c3.metric(
+            f"{label} — a week earlier",
+            FMT[m](week_ago[m]),
+            delta=f"{day:%a} {vs_week:+.1%} vs it (week over week)"
+            if vs_week is not None
+            else None,
+            border=True,
+        )
+    charts_section(data["hours"], data["hours_before"], data["days"], day, metric, live=False)
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -149,6 +288,26 @@ def live_panel(grp: str, metric: str) -> None:
         "“After this time” is how much yesterday's number grew from this time of day to its "
         "latest version: the rest of the day plus late mobile, payment, partner and manual data."
     )
+    week = load_week(rt.settings.db_path, now, grp)
+    then_label = fmt_time(week["then_ms"], rt, "%a %d %b %H:%M")
+    st.markdown(f"**A week ago** — same weekday at this time ({then_label}), and the week")
+    w1, w2, w3 = st.columns(3)
+    for col, m in zip((w1, w2, w3), dashboard.METRICS, strict=True):
+        label = charts.METRIC_LABELS[m]
+        change, wow = week["change"][m], week["wow"][m]
+        col.metric(
+            f"{label} — same day last week at this time",
+            FMT[m](week["last_week_then"][m]),
+            delta=f"today {change:+.1%} vs it" if change is not None else None,
+            border=True,
+        )
+        col.caption(
+            f"Week over week: {wow:+.1%} (the last 7 days, {FMT[m](week['week'][m])}, vs the "
+            f"7 before, {FMT[m](week['week_before'][m])}; both up to this time of day)"
+            if wow is not None
+            else "Week over week: needs 14 days of results "
+            f"({week['week']['days'] + week['week_before']['days']} so far)."
+        )
     adj = data["adjustments"]
     if adj["events"]:
         days = ", ".join(f"{dashboard.local_datetime(w, tz):%a %d %b}" for w in adj["windows_ms"])
@@ -191,43 +350,12 @@ def live_panel(grp: str, metric: str) -> None:
         if metric != "revenue_cents":
             projection = None
 
-    st.subheader(f"{charts.METRIC_LABELS[metric]} by hour — today, coloured by tier")
-    if data["hours"].empty:
-        st.info(
-            "No hourly results for today yet. The first hourly result appears ~10 minutes "
-            "(simulated) after an hour's first event."
-        )
-    else:
-        st.plotly_chart(
-            charts.hourly_by_tier(data["hours"], data["hours_yesterday"], metric, tz),
-            width="stretch",
-            key="today_hours_chart",
-        )
-        download_buttons(
-            tables.day_hours_table(data["hours"], tz),
-            f"latewatch-hours-{data['today']}",
-            key="today_dl_hours",
-            label="Hours as",
-        )
-    st.subheader(f"{charts.METRIC_LABELS[metric]} — the last 14 days by tier")
-    if data["days"].empty:
-        st.info("No daily results yet.")
-    else:
-        st.plotly_chart(
-            charts.days_by_tier(data["days"], metric, tz, projection),
-            width="stretch",
-            key="today_days_chart",
-        )
-        download_buttons(
-            tables.days_table(data["days"]),
-            f"latewatch-days-to-{data['today']}",
-            key="today_dl_days",
-            label="Days as",
-        )
-        st.caption(
-            ":material/photo_camera: To save a chart as a PNG, use the camera button in its "
-            "toolbar (top right of the chart, on hover)."
-        )
+    charts_section(
+        data["hours"], data["hours_yesterday"], data["days"], data["today"], metric, projection
+    )
 
 
-live_panel(grp, metric)
+if picked is not None and picked < today0:
+    day_panel(picked, grp, metric)
+else:
+    live_panel(grp, metric)

@@ -52,8 +52,14 @@ def _layout(fig: go.Figure, x_title: str, y_title: str, legend_title: str, heigh
     )
 
 
-def hourly_by_tier(today: pd.DataFrame, yesterday: pd.DataFrame, metric: str, tz: str):
-    """Today's hours as bars coloured by tier; yesterday's hours (latest) as a line."""
+def hourly_by_tier(
+    today: pd.DataFrame,
+    yesterday: pd.DataFrame,
+    metric: str,
+    tz: str,
+    names: tuple[str, str] = ("Today", "Yesterday"),
+):
+    """A day's hours as bars coloured by tier; the day before (latest) as a line."""
     traces = []
     hover = "%{x|%H:%M}: %{y:,.2f}<extra>%{fullData.name}</extra>"
     for tier in TIER_COLORS:
@@ -64,7 +70,7 @@ def hourly_by_tier(today: pd.DataFrame, yesterday: pd.DataFrame, metric: str, tz
             go.Bar(
                 x=[h.hour for h in part["hour"]],
                 y=metric_values(part[metric], metric),
-                name=f"Today — {TIER_LABELS[tier]}",
+                name=f"{names[0]} — {TIER_LABELS[tier]}",
                 marker_color=TIER_COLORS[tier],
                 customdata=part["versions"],
                 hovertemplate="%{x}:00 · %{y:,.2f} · %{customdata} versions<extra>%{fullData.name}</extra>",
@@ -75,7 +81,7 @@ def hourly_by_tier(today: pd.DataFrame, yesterday: pd.DataFrame, metric: str, tz
             go.Scatter(
                 x=[h.hour for h in yesterday["hour"]],
                 y=metric_values(yesterday[metric], metric),
-                name="Yesterday (latest numbers)",
+                name=f"{names[1]} (latest numbers)",
                 mode="lines+markers",
                 line=dict(color="#9AA0A6", dash="dot"),
                 hovertemplate=hover.replace("%{x|%H:%M}", "%{x}:00"),
@@ -110,12 +116,10 @@ def days_by_tier(days: pd.DataFrame, metric: str, tz: str, projection=None):
             go.Scatter(
                 x=[str(d) for d in empty["day"]],
                 y=[0] * len(empty),
-                mode="text",
-                text=["no data"] * len(empty),
-                textposition="top center",
-                textfont=dict(color="#9AA0A6", size=11),
+                mode="markers",
+                marker=dict(symbol="x-thin-open", size=9, color="#9AA0A6", line=dict(width=2)),
                 name="No result for the day",
-                hoverinfo="skip",
+                hovertemplate="%{x}: no result<extra></extra>",
             )
         )
     if projection is not None:
