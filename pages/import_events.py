@@ -6,6 +6,7 @@ Imports go into their own SQLite file per dataset (``data/imports/<name>.db``),
 never into the live store: see ``engine.ingest.mapping`` for why.
 """
 
+import time
 from pathlib import Path
 from zoneinfo import available_timezones
 
@@ -15,15 +16,17 @@ from engine.analysis import lateness
 from engine.core.events import QUARANTINE_REASONS
 from engine.core.timeutil import format_duration_ms
 from engine.ingest import mapping as im
+from engine.ingest import uploads
 from engine.ingest.inspect import check_file, scan_file, zone_suggestions
-from ui import lab
+from ui import guard, lab
 from ui.format import fmt_time
 from ui.router import ensure_router
 from ui.runtime import get_runtime
+from ui.text import code, escape_markdown
 
 ensure_router()
 
-MAX_UPLOAD_MB = 50
+MAX_UPLOAD_MB = im.UPLOAD_LIMIT_MB  # .streamlit/config.toml's server.maxUploadSize too
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "samples"
 NONE = "— not in the file —"
 OFFSET = "— timestamps carry an offset —"
@@ -32,7 +35,16 @@ COMMON_ZONES += ("Europe/London", "Europe/Berlin", "Asia/Tokyo")
 
 rt = get_runtime()
 imports_dir = im.imports_dir_for(rt.settings.db_path)
-uploads_dir = imports_dir / "uploads"
+uploads_dir = uploads.uploads_dir_for(imports_dir)
+locked = guard.locked_reason()
+
+
+def safe_stem(file_name: str) -> str:
+    """A dataset/file name from an uploaded file's name (any text) — never fails."""
+    try:
+        return im.dataset_name(file_name)
+    except ValueError:
+        return "upload"
 
 
 @st.cache_data(max_entries=8, show_spinner="Measuring lateness…")
@@ -57,7 +69,9 @@ upload = up.file_uploader(
     f"Upload a CSV, Parquet or JSON-lines file (up to {MAX_UPLOAD_MB} MB)",
     type=["csv", "parquet", "jsonl"],
     max_upload_size=MAX_UPLOAD_MB,
-    key="imp_upload",
+    key=f"imp_upload_{st.session_state.get('imp_upload_gen', 0)}",
+    disabled=locked is not None,
+    help=locked,
 )
 samples = sorted(
     p.name for p in SAMPLES_DIR.glob("*") if p.suffix in (".csv", ".parquet", ".jsonl")
@@ -68,16 +82,24 @@ sample = sample_col.selectbox(
     format_func=lambda s: "—" if s is None else s,
     key="imp_sample",
 )
+if st.session_state.get("imp_path") and not Path(st.session_state["imp_path"]).exists():
+    st.session_state.pop("imp_token", None)  # removed (failed import, dataset removed)
 if upload is not None:
     token = f"{upload.file_id}"
     if st.session_state.get("imp_token") != token:
-        target = uploads_dir / f"{token}-{Path(upload.name).name}"
+        previous = st.session_state.get("imp_path")
+        if previous:
+            uploads.discard_upload(previous, imports_dir)  # replaced, never imported
+        target = uploads_dir / f"{token}-{safe_stem(upload.name)}"
+        target = target.with_suffix(Path(upload.name).suffix.lower())
+        upload.seek(0)
         try:
-            im.save_upload(iter(lambda: upload.read(1 << 20), b""), target, MAX_UPLOAD_MB * 10**6)
+            im.save_upload(iter(lambda: upload.read(1 << 20), b""), target)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
             st.stop()
         st.session_state.update(imp_token=token, imp_path=str(target), imp_name=upload.name)
+        uploads.prune_orphans(imports_dir, time.time(), keep=(target,))
 elif sample is not None:
     st.session_state.update(
         imp_token=f"sample:{sample}", imp_path=str(SAMPLES_DIR / sample), imp_name=sample
@@ -103,8 +125,17 @@ def rename(old: str) -> None:
 
 
 def remove(name: str, db_path: str) -> None:
-    im.delete_dataset(db_path)
-    st.session_state.pop("imp_confirm_delete", None)
+    files = uploads.remove_dataset(db_path, imports_dir)
+    current = st.session_state.get("imp_path")
+    if current and any(Path(current).resolve() == f.resolve() for f in files):
+        # the file is gone with its dataset: clear the uploader so it is not saved again
+        st.session_state["imp_upload_gen"] = st.session_state.get("imp_upload_gen", 0) + 1
+        for k in ("imp_token", "imp_path", "imp_name"):
+            st.session_state.pop(k, None)
+    guard.flash(
+        "success",
+        f"Removed dataset {name}" + (f" and its {len(files)} uploaded file(s)." if files else "."),
+    )
     st.session_state.pop("imp_ds", None)
     result = st.session_state.get("imp_result")
     if result and result["dataset"] == name:
@@ -114,14 +145,14 @@ def remove(name: str, db_path: str) -> None:
 path = st.session_state.get("imp_path")
 check = check_file(path, st.session_state.get("imp_name")) if path else None
 if check is not None and not check.ok:
-    st.error(check.message)
+    st.error(escape_markdown(check.message))
     st.caption(
         "latewatch reads CSV with a header row, JSON lines (one object per line) and "
         "Parquet, each row an event with an event time and an arrival time."
     )
 if check is not None and check.ok:
     token, name = st.session_state["imp_token"], st.session_state["imp_name"]
-    st.markdown(f"**First rows of `{name}`** — as read, before any mapping")
+    st.markdown(f"**First rows of {code(name)}** — as read, before any mapping")
     st.dataframe(im.read_preview(path, 10), hide_index=True, width="stretch")
 
     # -- 2. mapping --------------------------------------------------------------------
@@ -158,7 +189,7 @@ if check is not None and check.ok:
     assume_tz = None if zone == OFFSET else zone
     problems = mapping.problems(columns)
     for p in problems:
-        st.warning(p)
+        st.warning(escape_markdown(p))
     outcome = scan_file(path, mapping, assume_tz)
     if not problems and outcome.no_offset and assume_tz is None:
         share = outcome.no_offset / max(outcome.scanned, 1)
@@ -189,7 +220,7 @@ if check is not None and check.ok:
 
     # -- 3. import ---------------------------------------------------------------------
     st.subheader("3. Import")
-    dataset = st.text_input("Dataset name", value=im.dataset_name(name), key=f"imp_dataset_{token}")
+    dataset = st.text_input("Dataset name", value=safe_stem(name), key=f"imp_dataset_{token}")
     nothing = outcome.all_quarantined and not problems
     if nothing:
         st.caption(
@@ -198,14 +229,33 @@ if check is not None and check.ok:
             + ", ".join(f"{k}: {v:,}" for k, v in outcome.by_reason.items())
             + "). Fix the mapping or the time zone first."
         )
-    if st.button("Import", type="primary", disabled=bool(problems) or nothing, key="imp_go"):
-        with st.status(f"Importing {name}…") as status:
-            result = im.import_file(
-                path, mapping, imports_dir, dataset, rt.now_ms(), assume_tz, file_label=name
-            )
-            status.update(label="Imported", state="complete")
+    go = st.button(
+        "Import",
+        type="primary",
+        disabled=bool(problems) or nothing or locked is not None,
+        help=locked,
+        key="imp_go",
+    )
+    result = None
+    if go and not guard.read_only():
+        with st.status(f"Importing {escape_markdown(name)}…") as status:
+            try:
+                result = im.import_file(
+                    path, mapping, imports_dir, dataset, rt.now_ms(), assume_tz, file_label=name
+                )
+            except (ValueError, OSError) as exc:
+                status.update(label="Import failed", state="error")
+                uploads.discard_upload(path, imports_dir)  # a failed import keeps no upload
+                st.session_state.pop("imp_result", None)
+                st.error(f"Import failed: {escape_markdown(' '.join(str(exc).split())[:500])}")
+            else:
+                status.update(label="Imported", state="complete")
+    if result is not None:
         if result.kept:
             st.session_state["imp_ds"] = result.dataset  # analyse the dataset just imported
+            uploads.attach_upload(result.db_path, path, imports_dir, rt.now_ms())
+        else:
+            uploads.discard_upload(path, imports_dir)  # no dataset: the upload goes too
         st.session_state["imp_result"] = {
             "dataset": result.dataset,
             "kept": result.kept,
@@ -218,7 +268,7 @@ if check is not None and check.ok:
 # -- validation report -----------------------------------------------------------------------
 report = st.session_state.get("imp_result")
 if report:
-    st.subheader(f"Validation report — `{report['file']}` → dataset `{report['dataset']}`")
+    st.subheader(f"Validation report — {code(report['file'])} → dataset {code(report['dataset'])}")
     r1, r2, r3, r4 = st.columns(4)
     r1.metric("Rows read", f"{report['rows']:,}", border=True)
     r2.metric("Accepted", f"{report['accepted']:,}", border=True)
@@ -226,7 +276,7 @@ if report:
     r4.metric("Quarantined", f"{report['quarantined']:,}", border=True)
     if not report.get("kept", True):
         st.warning(
-            f"No row was accepted, so no dataset `{report['dataset']}` was created. The "
+            f"No row was accepted, so no dataset {code(report['dataset'])} was created. The "
             "reasons are below."
         )
     verdict = "✓" if report["balanced"] else "✗ does not add up"
@@ -249,6 +299,7 @@ if report:
 
 # -- datasets: lateness and the what-if lab ----------------------------------------------------
 st.subheader("Imported datasets")
+guard.show_flash()
 datasets = im.list_datasets(imports_dir)
 if datasets.empty:
     st.caption("No datasets yet: import a file above.")
@@ -268,35 +319,38 @@ b1, b2, b3 = st.columns([2, 2, 2])
 if b1.button("Open in the What-if lab", type="primary", key="imp_whatif"):
     st.session_state["whatif_dataset"] = chosen_ds
     st.switch_page("pages/whatif.py", query_params={"data": chosen_ds})
-with b2.popover("Rename this dataset", icon=":material/edit:"):
+with b2.popover("Rename this dataset", icon=":material/edit:", disabled=locked is not None):
     st.text_input("New name", value=chosen_ds, key=f"imp_rename_{chosen_ds}")
-    st.button("Rename", key="imp_rename_go", on_click=rename, args=(chosen_ds,))
+    st.button(
+        "Rename",
+        key="imp_rename_go",
+        on_click=guard.run_guarded,
+        args=(rename, chosen_ds),
+        disabled=locked is not None,
+    )
     if st.session_state.get("imp_rename_error"):
-        st.error(st.session_state.pop("imp_rename_error"))
-if st.session_state.get("imp_confirm_delete") != chosen_ds:
-    b3.button(
-        "Remove this dataset",
-        key="imp_delete",
-        icon=":material/delete:",
-        on_click=st.session_state.update,
-        kwargs={"imp_confirm_delete": chosen_ds},
-    )
-else:
-    b3.warning(f"Remove `{chosen_ds}` ({n_events:,} events) for good? This cannot be undone.")
-    y, n = b3.columns(2)
-    y.button(
-        "Yes, remove",
-        type="primary",
-        key="imp_delete_yes",
-        on_click=remove,
-        args=(chosen_ds, db_path),
-    )
-    n.button(
-        "Cancel",
-        key="imp_delete_no",
-        on_click=st.session_state.pop,
-        args=("imp_confirm_delete", None),
-    )
+        st.error(escape_markdown(st.session_state.pop("imp_rename_error")))
+upload_files = uploads.dataset_uploads(db_path, imports_dir)
+guard.confirm_button(
+    "Remove this dataset",
+    key="imp_delete",
+    icon=":material/delete:",
+    title="Remove this dataset?",
+    message=(
+        f"The dataset's file ({n_events:,} events, {int(row['ingests'])} import(s))"
+        + (
+            f" and the {len(upload_files)} uploaded file(s) it was imported from"
+            if upload_files
+            else ""
+        )
+        + " are deleted for good. This cannot be undone; the live numbers are not affected."
+    ),
+    details=chosen_ds,
+    confirm_label="Remove",
+    on_confirm=remove,
+    args=(chosen_ds, db_path),
+    container=b3,
+)
 if n_events == 0:
     st.info("This dataset has no accepted events: remove it, or import a file into it.")
     st.stop()

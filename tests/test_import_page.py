@@ -141,11 +141,12 @@ def test_rename_then_remove_after_confirmation(app_env):
 
     at.button(key="imp_delete").click().run()
     assert im.dataset_path(imports, "my-shop-may").exists()  # not yet: asks first
-    assert any("for good" in str(w.value) for w in at.warning)
-    at.button(key="imp_delete_no").click().run()
+    assert any("for good" in str(m.value) for m in at.markdown)  # the dialog says so
+    assert [t.value for t in at.text] == ["my-shop-may"]
+    at.button(key="imp_delete__cancel").click().run()
     assert im.dataset_path(imports, "my-shop-may").exists()
     at.button(key="imp_delete").click().run()
-    at.button(key="imp_delete_yes").click().run()
+    at.button(key="imp_delete__confirm").click().run()
     assert not at.exception
     assert not im.dataset_path(imports, "my-shop-may").exists()
     assert "No datasets yet" in info_text(at)
