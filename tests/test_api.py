@@ -416,3 +416,41 @@ def test_ingest_refuses_oversized_and_invalid_bodies(writer):
         assert r.status_code == 400, (bad, r.text)
         assert r.json()["detail"]
     assert store.raw_event_count() == before
+
+
+def test_model_cache_fits_once_for_concurrent_readers_and_ignores_writes():
+    """8 readers asking for the same completeness model at once cause ONE fit (no
+    stampede), and a writer's new events do not invalidate it within the minute."""
+    import threading
+    import time as _time
+
+    import pandas as pd
+
+    from engine.api.views import ModelCache
+
+    calls = []
+
+    class SlowStore:
+        def events_frame(self, *args, **kwargs):
+            calls.append(args)
+            _time.sleep(0.05)
+            return pd.DataFrame({"arrival_time_ms": pd.Series([], dtype="int64")})
+
+        def raw_event_count(self):  # grows like a store under a writer
+            return len(calls) * 1000
+
+    cache, store, now = ModelCache(), SlowStore(), 1_795_132_800_000
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.model(store, 3_600_000, 0, "*", now)))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(results) == 8
+    cache.model(store, 3_600_000, 0, "*", now + 30_000)  # same minute, more raw events
+    assert len(calls) == 1
+    cache.model(store, 3_600_000, 0, "*", now + 60_000)  # next minute: refit
+    assert len(calls) == 2

@@ -114,38 +114,70 @@ def _model_window_ms(start_ms: int, end_ms: int) -> int:
 class ModelCache:
     """Fitted completeness models, reused for a minute of API-clock time.
 
-    Fitting reads weeks of the raw log (tens of ms to seconds); a model only
-    changes as events arrive, so one fit per (window length, alignment, group,
-    minute, raw-log size) serves every request in between.
+    Fitting reads weeks of the raw log (tens of ms to seconds). The model learns
+    from *mature* windows only (older than ``MATURE_MS``), which new events almost
+    never touch, so one fit per (window length, alignment, group, minute) serves
+    every request in that minute — keyed on the clock, not on the raw-log size,
+    which a writer changes with every post (that key made every reader refit while
+    events were being posted: p99 in seconds).
+
+    No stampede: one thread fits a key while the others wait for it, and when a new
+    minute starts, readers keep answering with the previous minute's model of the
+    same window shape until the new one is ready (stale for at most one refit).
     """
 
     def __init__(self, size: int = 64) -> None:
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple, CompletenessModel | None] = OrderedDict()
+        self._flights: dict[tuple, threading.Event] = {}
+        self._previous: dict[tuple, CompletenessModel | None] = {}
         self.size = size
 
     def model(self, store: Store, window_ms: int, offset_ms: int, grp: str, now_ms: int):
-        key = (window_ms, offset_ms, grp, now_ms // MINUTE_MS, store.raw_event_count())
+        shape = (window_ms, offset_ms, grp)
+        key = (*shape, now_ms // MINUTE_MS)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        fit_now = key[3] * MINUTE_MS
+            flight = self._flights.get(key)
+            owner = flight is None
+            if owner:
+                flight = self._flights[key] = threading.Event()
+            elif shape in self._previous:
+                return self._previous[shape]  # someone is refitting: last minute's model
+        if not owner:
+            flight.wait()
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            # the fitting thread failed: fit here (and raise what it raised)
+        try:
+            model = self._fit(store, window_ms, offset_ms, grp, key[3] * MINUTE_MS)
+            with self._lock:
+                self._items[key] = model
+                self._previous[shape] = model
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            return model
+        finally:
+            if owner:
+                with self._lock:
+                    self._flights.pop(key, None)
+                flight.set()
+
+    @staticmethod
+    def _fit(store: Store, window_ms: int, offset_ms: int, grp: str, fit_now: int):
         from_ms = fit_now - MATURE_MS - (HISTORY_WINDOWS + 1) * window_ms
         sources = None if grp == "*" else [grp]
         events = store.events_frame(from_ms, fit_now - MATURE_MS, sources=sources)
         known = events.loc[events["arrival_time_ms"].to_numpy() <= fit_now]
-        model = None
-        if not known.empty:
-            arrivals = window_arrivals(known, window_ms, offset_ms=offset_ms)
-            model = CompletenessModel.fit(
-                arrivals, fit_now, HISTORY_WINDOWS, MATURE_MS, measure_coverage=True
-            )
-        with self._lock:
-            self._items[key] = model
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return model
+        if known.empty:
+            return None
+        arrivals = window_arrivals(known, window_ms, offset_ms=offset_ms)
+        return CompletenessModel.fit(
+            arrivals, fit_now, HISTORY_WINDOWS, MATURE_MS, measure_coverage=True
+        )
 
 
 def completeness_view(
