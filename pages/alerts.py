@@ -9,6 +9,7 @@ from engine.runtime import alerts
 from engine.views import alerts as alert_views
 from engine.views.dashboard import ALL_SOURCES as DEFAULT_GROUP
 from ui import guard
+from ui.exports import download_buttons
 from ui.format import fmt_time
 from ui.replay import wait_for_replay
 from ui.router import ensure_router
@@ -243,9 +244,17 @@ else:
         number=[f"{t} v{v}" for t, v in zip(log_df["tier"], log_df["version"], strict=True)],
         rule=[f"#{i}" for i in log_df["rule_id"]],
         settled_by=[
-            "" if t is None or t != t else f"{t} v{int(v)}"
+            "—" if t is None or t != t else f"{t} v{int(v)}"
             for t, v in zip(log_df["resolved_tier"], log_df["resolved_version"], strict=True)
         ],
+        grp=log_df["grp"].map(lambda g: "All sources" if g == "*" else g),
+        **{
+            col: [
+                alert_views.shown_text(m, v)
+                for m, v in zip(log_df["metric"], log_df[col], strict=True)
+            ]
+            for col in ("value", "threshold", "resolved_value")
+        },
     )
     st.dataframe(
         view[
@@ -276,16 +285,21 @@ else:
             "grp": "Group",
             "window": f"Window start ({rt.settings.tz})",
             "number": "Number (tier, version)",
-            "value": st.column_config.NumberColumn("Value", format="localized"),
-            "threshold": st.column_config.NumberColumn("Threshold", format="localized"),
+            "value": "Value",
+            "threshold": "Threshold",
             "settled_by": "Settled by",
-            "resolved_value": st.column_config.NumberColumn("Settling value", format="localized"),
+            "resolved_value": "Settling value",
             "raised": "Raised at",
             "backfill": st.column_config.CheckboxColumn("Backfill"),
             "message": "Message",
         },
     )
-    st.caption("Values are in dollars for revenue rules and counts otherwise.")
+    download_buttons(
+        lambda: alert_views.log_table(log_df, rt.settings.tz),
+        "latewatch-alert-log",
+        key="alerts_dl_log",
+        label="Log as",
+    )
 
 # -- a rule against its numbers ---------------------------------------------------------------------
 rules = alerts.list_rules(store)

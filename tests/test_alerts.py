@@ -426,6 +426,15 @@ def test_alerts_page_shows_rules_log_and_counts_from_the_store(app_env):
     shown_log = at.dataframe[0].value
     assert len(shown_log) == len(log)
     assert shown_log["what"].tolist() == log["what"].tolist()
+    # money with its currency, never a literal "None"
+    revenue = log["metric"] == "revenue"
+    assert shown_log.loc[revenue.to_numpy(), "value"].str.startswith("$").all()
+    assert shown_log["value"].tolist()[0] == f"${log['value'].iloc[0]:,.2f}"
+    assert not shown_log.astype(str).isin(["None", "nan"]).any().any()
+    assert "alerts_dl_log_csv" in {b.key for b in at.download_button}
+    exported = alert_views.log_table(log, "America/New_York")
+    assert exported["value"].tolist() == log["value"].tolist()
+    assert set(exported["unit"]) == {"usd"}
     assert at.dataframe[1].value["name"].tolist() == alert_views.rules_frame(store)["name"].tolist()
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
     names = {t.get("name") for t in chart["data"]}

@@ -5,10 +5,13 @@ Read-only views over ``engine.store.alerts``; the policy lives in ``engine.runti
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from engine.core.timeutil import DAY_MS
 from engine.runtime.alerts import (
+    GAP_METRICS,
     AlertRule,
     by_window,
     delivery_status,
@@ -19,6 +22,7 @@ from engine.runtime.alerts import (
 from engine.store import alerts as sql
 from engine.store.db import Store
 from engine.store.schema import TIER_RANK
+from engine.views.dashboard import local_datetime
 
 STATUS_LABELS = {
     ("alert", "fired"): "Alert fired",
@@ -70,6 +74,54 @@ def log_frame(store: Store, limit: int = 500) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out, columns=columns)
+
+
+def shown_text(metric: str, shown: float | None) -> str:
+    """A value already in display units (``log_frame``) as text with its unit:
+    "$294,476.20" (revenue), "12.5 %" (gaps), "1,234" (counts); "—" when missing."""
+    if shown is None or (isinstance(shown, float) and math.isnan(shown)):
+        return "—"
+    if metric in GAP_METRICS:
+        return f"{shown:,.1f} %"
+    if metric == "revenue":
+        return f"${shown:,.2f}"
+    return f"{shown:,.0f}" if float(shown).is_integer() else f"{shown:,.2f}"
+
+
+def log_table(log: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """``log_frame`` as a table to download: plain names, local ISO times, a unit column."""
+
+    def iso(ms) -> str | None:
+        if ms is None or pd.isna(ms):
+            return None
+        return local_datetime(int(ms), tz).isoformat(timespec="seconds")
+
+    unit = [
+        "percent" if m in GAP_METRICS else "usd" if m == "revenue" else "count"
+        for m in log["metric"]
+    ]
+    return pd.DataFrame(
+        {
+            "what": log["what"],
+            "rule_id": log["rule_id"],
+            "rule": log["rule_name"],
+            "grain": log["series"],
+            "sources": log["grp"].map(lambda g: "all" if g == "*" else g),
+            "window_start": [iso(v) for v in log["window_start_ms"]],
+            "tier": log["tier"],
+            "version": log["version"],
+            "metric": log["metric"],
+            "unit": unit,
+            "value": log["value"],
+            "threshold": log["threshold"],
+            "settled_by_tier": log["resolved_tier"],
+            "settled_by_version": log["resolved_version"],
+            "settling_value": log["resolved_value"],
+            "raised_at": [iso(v) for v in log["raised_ms"]],
+            "backfill": log["backfill"],
+            "message": log["message"],
+        }
+    )
 
 
 def log_summary(store: Store) -> dict[str, int]:
