@@ -12,7 +12,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("core", "store", "ingest", "sim", "analysis", "runtime", "api", "views", "commands")
+PARTS = (
+    "core",
+    "store",
+    "ingest",
+    "sim",
+    "analysis",
+    "runtime",
+    "api",
+    "views",
+    "commands",
+    "beam",
+)
 
 # who (a path prefix, relative to the repository) -> module prefixes it must never import
 RULES: dict[str, tuple[str, ...]] = {
@@ -38,6 +49,15 @@ RULES: dict[str, tuple[str, ...]] = {
     "engine/ingest/": ("engine.runtime", "engine.views", "engine.api", "engine.commands"),
     "engine/runtime/": ("engine.views", "engine.api", "engine.commands"),
     "engine/views/": ("engine.api", "engine.commands"),
+    "engine/beam/": (
+        "engine.runtime",
+        "engine.ingest",
+        "engine.sim",
+        "engine.analysis",
+        "engine.views",
+        "engine.api",
+        "engine.commands",
+    ),
     "engine/api/": ("engine.commands",),
     "pages/": ("engine.store", "sqlite3", "sqlite_utils"),
     "ui/": ("engine.store", "sqlite3", "sqlite_utils"),
@@ -80,6 +100,35 @@ def test_part_boundaries(path: Path) -> None:
     assert violations(rel, path.read_text(encoding="utf-8")) == []
 
 
+# The optional Apache Beam extra: only its own part and the command that runs it may
+# import it (lazily), so the app never needs apache-beam installed.
+OPTIONAL = ("apache_beam", "engine.beam")
+OPTIONAL_USERS = ("engine/beam/", "engine/commands/beam.py")
+
+
+def optional_violations(rel_path: str, source: str) -> list[str]:
+    if rel_path.startswith(OPTIONAL_USERS):
+        return []
+    return [
+        f"{rel_path}:{line} imports {module} (only {OPTIONAL_USERS} may)"
+        for line, module in imported_modules(source)
+        for prefix in OPTIONAL
+        if module == prefix or module.startswith(prefix + ".")
+    ]
+
+
+@pytest.mark.parametrize("path", project_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_beam_part_needs_apache_beam(path: Path) -> None:
+    rel = path.relative_to(ROOT).as_posix()
+    assert optional_violations(rel, path.read_text(encoding="utf-8")) == []
+
+
+def test_optional_checker_catches_an_import() -> None:
+    assert optional_violations("engine/runtime/runtime.py", "import apache_beam as beam\n")
+    assert optional_violations("engine/store/db.py", "from engine.beam.panes import PaneBook\n")
+    assert not optional_violations("engine/beam/sinks.py", "import apache_beam as beam\n")
+
+
 def test_every_part_says_what_it_is_and_never_imports() -> None:
     for part in PARTS:
         init = ROOT / "engine" / part / "__init__.py"
@@ -97,6 +146,7 @@ def test_every_part_says_what_it_is_and_never_imports() -> None:
         ("engine/store/db.py", "def f():\n    from engine.runtime import runtime\n"),
         ("engine/views/dashboard.py", "import streamlit as st\n"),
         ("engine/analysis/lateness.py", "from ui.format import fmt_money\n"),
+        ("engine/beam/sinks.py", "from engine.runtime.runtime import Runtime\n"),
         ("pages/today.py", "from engine.store.queries import DELAY_BUCKETS\n"),
     ],
 )

@@ -18,6 +18,8 @@ COMMANDS = (
     "lateness",
     "run",
     "serve",
+    "beam",
+    "load-versions",
 )
 
 
@@ -27,13 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"engine.commands.{name}").add_parser(sub)
+        importlib.import_module(f"engine.commands.{name.replace('-', '_')}").add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in argv:  # options for another tool (the beam command's pipeline options)
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
+    if passthrough:
+        if not hasattr(args, "passthrough"):
+            parser.error(f"{args.command} takes no options after --")
+        args.passthrough = passthrough
     try:
         return int(args.run(args) or 0)
     except (ValueError, FileNotFoundError) as exc:

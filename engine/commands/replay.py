@@ -18,6 +18,12 @@ def add_parser(sub) -> None:
     )
     p.add_argument("file", help="events as .jsonl or .csv")
     p.add_argument("--out", help="write the JSON result here instead of stdout")
+    add_spec_arguments(p)
+    p.set_defaults(run=run)
+
+
+def add_spec_arguments(p) -> None:
+    """The pipeline-spec flags (shared with ``engine beam``)."""
     p.add_argument(
         "--window",
         default="tumbling:5m",
@@ -54,7 +60,6 @@ def add_parser(sub) -> None:
         default=None,
         help="IANA zone for timestamps written without an offset (else quarantined)",
     )
-    p.set_defaults(run=run)
 
 
 def spec_from_args(args) -> PipelineSpec:
@@ -94,14 +99,17 @@ def run(args) -> int:
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
-        o = result["outcomes"]
-        print(
-            f"{o['input']} records: {o['on_time']} on time, {o['late']} late, "
-            f"{o['too_late']} too late, {o['side_output']} side output, {o['dropped']} dropped, "
-            f"{o['duplicates']} duplicates, {o['quarantined']} quarantined; "
-            f"{sum(len(w['versions']) for w in result['windows'])} versions -> {args.out}",
-            file=sys.stderr,
-        )
+        print(summary(result, args.out), file=sys.stderr)
     else:
         print(text)
     return 0
+
+
+def summary(result: dict, out: str) -> str:
+    o = result["outcomes"]
+    return (
+        f"{o['input']} records: {o['on_time']} on time, {o['late']} late, "
+        f"{o['too_late']} too late, {o['side_output']} side output, {o['dropped']} dropped, "
+        f"{o['duplicates']} duplicates, {o['quarantined']} quarantined; "
+        f"{sum(len(w['versions']) for w in result['windows'])} versions -> {out}"
+    )

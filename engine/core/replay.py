@@ -77,12 +77,17 @@ def _arrival(rec: dict, assume_tz: str | None) -> int | None:
         return None  # the event parser will quarantine it with the reason
 
 
-def replay(
-    records: Iterable[RawRecord],
-    spec: PipelineSpec,
-    assume_tz: str | None = None,
-) -> dict:
-    """Run the operator over the records; return the replay output document."""
+def arrival_items(records: Iterable[RawRecord], assume_tz: str | None = None) -> Iterator[tuple]:
+    """The records in arrival order, read, validated and de-duplicated — what every
+    runner of a file sees (the operator here, a Beam TestStream in engine.beam):
+
+    - ``("control", arrival_ms | None, watermark_ms | None)``: processing time and/or a
+      punctuated watermark moved;
+    - ``("quarantine", row_dict, counted)``: a bad record (``counted`` is False for a
+      control record whose watermark could not be read: it is not an input record);
+    - ``("duplicate", None, None)``: an exact repeat of an accepted event;
+    - ``("event", event, None)``: an accepted event.
+    """
     rows = list(records)
     effective: list[tuple[int, int, RawRecord]] = []
     last = None
@@ -94,8 +99,45 @@ def replay(
     effective.sort(key=lambda item: (item[0], item[1]))
 
     options = ParseOptions(assume_tz=assume_tz, max_future_ms=None, known_event_types=None)
-    op = WindowOperator(spec)
     dedup = Deduplicator()
+    for _, _, row in effective:
+        rec = row.record
+        if rec is None:
+            yield ("quarantine", _q(row, "malformed_row", row.error or "unreadable"), True)
+            continue
+        if "event_id" not in rec and set(rec) <= _CONTROL_KEYS:
+            arrival = _arrival(rec, assume_tz)
+            watermark = None
+            if "watermark" in rec:
+                try:
+                    watermark = parse_timestamp_ms(rec["watermark"], assume_tz)
+                except TimestampError as exc:
+                    yield ("quarantine", _q(row, exc.reason, str(exc)), False)
+            yield ("control", arrival, watermark)
+            continue
+        try:
+            event = parse_event(rec, options)
+        except RecordError as exc:
+            yield ("quarantine", _q(row, exc.reason, str(exc)), True)
+            continue
+        verdict = dedup.check(event)
+        if verdict == "duplicate":
+            yield ("duplicate", None, None)
+            continue
+        if verdict == "conflict":
+            detail = f"event_id {event.event_id!r} seen with other content"
+            yield ("quarantine", _q(row, "conflict", detail), True)
+            continue
+        yield ("event", event, None)
+
+
+def replay(
+    records: Iterable[RawRecord],
+    spec: PipelineSpec,
+    assume_tz: str | None = None,
+) -> dict:
+    """Run the operator over the records; return the replay output document."""
+    op = WindowOperator(spec)
     quarantine: list[dict] = []
     late_events: list[dict] = []
     versions = []
@@ -105,41 +147,22 @@ def replay(
         versions.extend(v)
         late_events.extend(x.to_record() for x in late)
 
-    for _, _, row in effective:
-        rec = row.record
-        if rec is None:
-            quarantine.append(_q(row, "malformed_row", row.error or "unreadable"))
-            op.count_rejected("quarantined")
-            continue
-        if "event_id" not in rec and set(rec) <= _CONTROL_KEYS:
-            arrival = _arrival(rec, assume_tz)
-            if arrival is not None:
-                op.advance_processing_time(arrival)
-            if "watermark" in rec:
-                try:
-                    op.advance_watermark(parse_timestamp_ms(rec["watermark"], assume_tz))
-                except TimestampError as exc:
-                    quarantine.append(_q(row, exc.reason, str(exc)))
+    for kind, item, extra in arrival_items(records, assume_tz):
+        if kind == "event":
+            op.process(item)
             flush()
-            continue
-        try:
-            event = parse_event(rec, options)
-        except RecordError as exc:
-            quarantine.append(_q(row, exc.reason, str(exc)))
-            op.count_rejected("quarantined")
-            continue
-        verdict = dedup.check(event)
-        if verdict == "duplicate":
+        elif kind == "control":
+            if item is not None:
+                op.advance_processing_time(item)
+            if extra is not None:
+                op.advance_watermark(extra)
+            flush()
+        elif kind == "quarantine":
+            quarantine.append(item)
+            if extra:
+                op.count_rejected("quarantined")
+        else:
             op.count_rejected("duplicate")
-            continue
-        if verdict == "conflict":
-            quarantine.append(
-                _q(row, "conflict", f"event_id {event.event_id!r} seen with other content")
-            )
-            op.count_rejected("quarantined")
-            continue
-        op.process(event)
-        flush()
     op.finish()
     flush()
     return build_output(spec, versions, op, late_events, quarantine)
