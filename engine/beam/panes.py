@@ -208,8 +208,9 @@ class PaneBook:
         """The watermark reached ``now_ms``: report entered pairs no pane carried whose
         window expired, and forget expired windows."""
         out = []
+        cover = self._covers()
         for event_id, (event, start, end) in list(self.pending.items()):
-            window = self._cover(event, start, end)
+            window = cover.get(event_id, (start, end))
             if window[1] + self.lateness <= now_ms:
                 out.append(self._late(event, window[0], window[1], "too_late", PaneTiming()))
                 del self.pending[event_id]
@@ -220,7 +221,8 @@ class PaneBook:
 
     def next_expiry(self) -> int | None:
         ends = [end for _, end in self.windows]
-        ends += [self._cover(e, s, t)[1] for e, s, t in self.pending.values()]
+        ends += [end for _, end in self._covers().values()]
+        ends += [end for _, _, end in self.pending.values()]
         ends = [end for end in ends if end < POS_INF_MS]
         return min(ends) + self.lateness if ends else None
 
@@ -228,13 +230,29 @@ class PaneBook:
         return not self.windows and not self.pending
 
     # -- helpers ---------------------------------------------------------------
-    def _cover(self, event: Event, start: int, end: int) -> tuple[int, int]:
-        if self.merging:
-            ts = event.event_time_ms
-            for s, e in self.windows:
-                if s <= ts < e:
-                    return (s, e)
-        return (start, end)
+    def _covers(self) -> dict[str, tuple[int, int]]:
+        """Sessions: the window each pending pair could still end up in — its proto-window
+        merged (as Beam merges: overlapping, window.py ``end > w.start``) with the other
+        pending proto-windows and the sessions panes showed. A pair no pane carried once
+        the watermark passed that window's end + L was dropped: had Beam kept it, the
+        window's on-time pane (at its end) would have carried it."""
+        if not self.merging or not self.pending:
+            return {}
+        spans = [(s, e, eid) for eid, (_, s, e) in self.pending.items()]
+        spans += [(s, e, None) for s, e in self.windows]
+        spans.sort(key=lambda x: x[0])
+        out: dict[str, tuple[int, int]] = {}
+        group: list = []
+        start = end = None
+        for s, e, eid in spans + [(POS_INF_MS, POS_INF_MS, None)]:
+            if group and s >= end:
+                out.update({g: (start, end) for g in group if g is not None})
+                group = []
+            if not group:
+                start, end = s, e
+            end = max(end, e)
+            group.append(eid)
+        return out
 
     def _action(self, source: str) -> str:
         action = self.spec.action_for(source)

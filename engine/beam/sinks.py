@@ -81,7 +81,8 @@ class WriteVersionFiles(beam.PTransform):
         self.fmt = fmt
 
     def expand(self, pcolls):
-        FileSystems.mkdirs(self.directory) if not FileSystems.exists(self.directory) else None
+        if not FileSystems.exists(self.directory):
+            FileSystems.mkdirs(self.directory)
         return _merged(pcolls, "Files") | "WriteFiles" >> beam.ParDo(
             _WriteFiles(self.directory, self.fmt)
         )

@@ -231,9 +231,7 @@ def run_stream(
     )
     with tempfile.TemporaryDirectory(prefix="latewatch-beam-") as tmp:
         started = time.perf_counter()
-        pipeline = beam.Pipeline(
-            runner=runner if runner != "DirectRunner" else None, options=options
-        )
+        pipeline = beam.Pipeline(options=options)
         results = pipeline | "Events" >> prep.stream | "Latewatch" >> transform
         results | "Files" >> WriteVersionFiles(tmp)
         if db_path is not None:
@@ -267,6 +265,7 @@ def build_output(spec, prep: Prepared, versions, late, superseded, runner, secon
         for event_id in v.added_ids:
             pair(event_id, "late" if v.timing == "late" else "on_time")
     late_records = []
+    arrivals = {e.event_id: e.arrival_time_ms for e in prep.events}
     for le in sorted(late, key=lambda x: (x.window_start_ms, x.group, x.event_id)):
         pair(le.event_id, _ACTION_OUTCOME[le.action])
         rec = le.to_record()
@@ -274,10 +273,7 @@ def build_output(spec, prep: Prepared, versions, late, superseded, runner, secon
             w = prep.watermark_at.get(le.event_id)
             rec["watermark"] = format_ms(w)
             rec["late_by_ms"] = None if w is None else w - le.window_end_ms
-            arrival = next(
-                (e.arrival_time_ms for e in prep.events if e.event_id == le.event_id), None
-            )
-            rec["processing_time"] = format_ms(arrival)
+            rec["processing_time"] = format_ms(arrivals.get(le.event_id))
         late_records.append(rec)
     record_counts = [0] * 5
     unaccounted = []

@@ -30,7 +30,7 @@ transform adds them up into latewatch's accumulated values and deltas.
 
 from __future__ import annotations
 
-from apache_beam import coders
+from apache_beam.coders import coders
 from apache_beam.transforms import trigger as beam_trigger
 from apache_beam.transforms import window as beam_window
 from apache_beam.utils.timestamp import Duration, Timestamp

@@ -68,12 +68,13 @@ DST_END_2026 = 1_793_404_800_000  # 2026-10-31T00:00Z: New York's 25-hour day is
 
 # Where Beam's semantics allow (README "Scaling out"): sessions whose events are never
 # exactly one gap apart (Beam merges overlapping sessions only, latewatch touching ones
-# too) and with nothing near end + L (Beam checks a session's proto-windows); calendar
-# days in a DST zone through engine.beam's CalendarWindows.
+# too) and without late data (Beam checks a session's proto-windows for lateness, and a
+# late event extending a fired session stalled the DirectRunner); calendar days in a DST
+# zone through engine.beam's CalendarWindows.
 AGREEING = {
     "sessions": (
         8,
-        {"max_late_ms": 10 * MINUTE_MS},
+        {"span_ms": 3 * 60 * MINUTE_MS, "late_share": 0.0},
         PipelineSpec(
             window=WindowSpec(kind="session", gap_ms=5 * MINUTE_MS + 500, size_ms=0),
             watermark=WatermarkSpec.parse("bounded:30s"),
@@ -84,11 +85,11 @@ AGREEING = {
         9,
         {
             "span_ms": 3 * DAY_MS,
-            "max_late_ms": 6 * 60 * MINUTE_MS,
-            "late_share": 0.3,
+            "max_late_ms": 20 * 60 * MINUTE_MS,
+            "late_share": 0.5,
             "start_ms": DST_END_2026,
         },
-        spec(window="day@America/New_York", watermark="bounded:30m", lateness_ms=120 * MINUTE_MS),
+        spec(window="day@America/New_York", watermark="bounded:1m", lateness_ms=6 * 60 * MINUTE_MS),
     ),
 }
 
@@ -98,7 +99,10 @@ def test_sessions_and_calendar_days_agree_where_beam_allows(tmp_path, name):
     seed, stream_kw, the_spec = AGREEING[name]
     path = write_stream(tmp_path / "events.jsonl", make_records(seed, n=120, **stream_kw))
     expected, got = both(path, the_spec)
-    assert expected["outcomes"]["late"] > 0
+    if name == "sessions":  # merged sessions, out-of-order events, no late data
+        assert max(v["events"] for w in got["windows"] for v in w["versions"]) >= 3
+    else:
+        assert expected["outcomes"]["late"] > 0
     assert_same(expected, got)
     if name == "calendar-days-dst":
         lengths = {
