@@ -19,9 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.beam.teststream import build_stream, run_stream  # noqa: E402
-from engine.core.replay import read_records, replay  # noqa: E402
+from engine.core.replay import replay  # noqa: E402
 from engine.core.spec import PipelineSpec, WatermarkSpec, WindowSpec  # noqa: E402
 from engine.core.timeutil import MINUTE_MS  # noqa: E402
+from engine.ingest.readers import replay_records as read_records  # noqa: E402
 from tests.beam.compare import versions_by_window  # noqa: E402
 from tests.beam.streams import make_records, write_stream  # noqa: E402
 

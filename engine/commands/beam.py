@@ -42,7 +42,7 @@ def run(args) -> int:
             raise
         print(f"error: {INSTALL_HINT}", file=sys.stderr)
         return 2
-    from engine.core.replay import read_records
+    from engine.ingest.readers import replay_records as read_records
 
     beam_args = list(args.passthrough)
     if not any(a == "--runner" or a.startswith("--runner=") for a in beam_args):

@@ -8,11 +8,14 @@ with the same columns) or, without ``--input``, the raw event log in the store.
 
 from __future__ import annotations
 
+import sys
+
 import pandas as pd
 
 from engine.analysis import lateness
 from engine.core.timeutil import format_duration_ms, parse_duration_ms
-from engine.sim.files import read_events_file
+from engine.ingest.events_file import read_events_checked
+from engine.ingest.readers import UnreadableFile
 
 
 def add_parser(sub) -> None:
@@ -32,7 +35,9 @@ def add_parser(sub) -> None:
 
 def load_events(args) -> pd.DataFrame:
     if args.input:
-        return read_events_file(args.input)
+        checked = read_events_checked(args.input)
+        print(f"{args.input}: {checked.summary()}", file=sys.stderr)
+        return checked.frame
     from engine.commands.ingest import db_path  # the store is optional for file analysis
     from engine.store.db import Store
 
@@ -49,7 +54,11 @@ def _ms_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def run(args) -> int:
-    events = load_events(args)
+    try:
+        events = load_events(args)
+    except UnreadableFile as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if events.empty:
         print("no events to analyse")
         return 1

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 
-from engine.core.replay import read_records, replay
+from engine.core.replay import replay
 from engine.core.spec import PipelineSpec, SourcePolicy, TriggerSpec, WatermarkSpec, WindowSpec
 from engine.core.timeutil import parse_duration_ms
+from engine.ingest.readers import UnreadableFile, replay_records
 
 
 def add_parser(sub) -> None:
@@ -16,7 +17,7 @@ def add_parser(sub) -> None:
         help="replay events through the window operator and print versions as JSON",
         description="Records are taken in order of arrival_time; end of input fires what remains.",
     )
-    p.add_argument("file", help="events as .jsonl or .csv")
+    p.add_argument("file", help="events as .jsonl, .csv or .parquet")
     p.add_argument("--out", help="write the JSON result here instead of stdout")
     add_spec_arguments(p)
     p.set_defaults(run=run)
@@ -94,7 +95,11 @@ def spec_from_args(args) -> PipelineSpec:
 
 def run(args) -> int:
     spec = spec_from_args(args)
-    result = replay(read_records(args.file), spec, assume_tz=args.assume_tz)
+    try:
+        result = replay(replay_records(args.file), spec, assume_tz=args.assume_tz)
+    except UnreadableFile as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     text = json.dumps(result, indent=2)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:

@@ -17,6 +17,7 @@ from engine.core.limits import (
     Limits,
     bad_unicode_in,
     depth_over,
+    has_bad_unicode,
     plain_float,
     row_size_over,
     show,
@@ -209,6 +210,31 @@ def check_row(record: object, limits: Limits) -> None:
     """The whole-row checks, before any field is read: shape, nesting, size, Unicode."""
     if not isinstance(record, dict):
         raise RecordError("malformed_row", "record is not an object")
+    # Fast path for the usual flat record of text and numbers; anything nested (or a
+    # key that is not text) takes the full walk.
+    total, flat = 0, True
+    for k, v in record.items():
+        if type(k) is not str:
+            flat = False
+            break
+        total += len(k)
+        if type(v) is str:
+            total += len(v)
+            if not v.isascii() and has_bad_unicode(v):
+                raise RecordError(
+                    "invalid_unicode", "text holds a lone surrogate (invalid Unicode)"
+                )
+        elif isinstance(v, dict | list | tuple | bytes | bytearray):
+            flat = False
+            break
+        else:
+            total += 8
+        if not k.isascii() and has_bad_unicode(k):
+            raise RecordError("invalid_unicode", "text holds a lone surrogate (invalid Unicode)")
+    if flat:
+        if total > limits.max_row_chars:
+            raise RecordError("oversized_row", f"the row holds over {limits.max_row_chars:,} chars")
+        return
     if depth_over(record, limits.max_depth):
         raise RecordError("too_deep", f"lists/objects nest deeper than {limits.max_depth}")
     if row_size_over(record, limits.max_row_chars):

@@ -13,13 +13,10 @@ their line number and a reason; the run continues.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-from engine.core.events import Deduplicator, ParseOptions, RecordError, parse_event, raw_text
+from engine.core.events import Deduplicator, ParseOptions, RecordError, raw_text, try_parse
 from engine.core.operator import WindowOperator
 from engine.core.spec import PipelineSpec
 from engine.core.timeutil import TimestampError, format_ms, parse_timestamp_ms
@@ -29,42 +26,15 @@ _CONTROL_KEYS = {"watermark", "arrival_time"}
 
 @dataclass(frozen=True, slots=True)
 class RawRecord:
+    """One input row for ``replay``: its line, the record (None when the row could not
+    be read: ``error`` and ``reason`` say why) and, for those, its raw text. Files are
+    read by ``engine.ingest.readers.replay_records`` (the ingest readers and limits)."""
+
     line: int
-    record: dict | None  # None when the line could not be read at all
-    text: str
+    record: dict | None
+    text: str = ""
     error: str | None = None
-
-
-def read_records(path: str | Path) -> Iterator[RawRecord]:
-    """Yield the records of a .jsonl/.json-lines or .csv file with line numbers."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        with path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, start=1):
-                text = line.strip()
-                if not text:
-                    continue
-                try:
-                    rec = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    yield RawRecord(n, None, text, f"invalid JSON: {exc.msg}")
-                    continue
-                if not isinstance(rec, dict):
-                    yield RawRecord(n, None, text, "a line must hold a JSON object")
-                    continue
-                yield RawRecord(n, rec, text)
-    elif suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            for n, row in enumerate(reader, start=2):
-                if None in row:  # more cells than header columns
-                    yield RawRecord(n, None, json.dumps(row, default=str), "too many cells")
-                    continue
-                rec = {k: v for k, v in row.items() if v not in (None, "")}
-                yield RawRecord(n, rec, json.dumps(row))
-    else:
-        raise ValueError(f"cannot replay {path.name}: use .jsonl or .csv")
+    reason: str = "malformed_row"
 
 
 def _arrival(rec: dict, assume_tz: str | None) -> int | None:
@@ -103,7 +73,7 @@ def arrival_items(records: Iterable[RawRecord], assume_tz: str | None = None) ->
     for _, _, row in effective:
         rec = row.record
         if rec is None:
-            yield ("quarantine", _q(row, "malformed_row", row.error or "unreadable"), True)
+            yield ("quarantine", _q(row, row.reason, row.error or "unreadable"), True)
             continue
         if "event_id" not in rec and set(rec) <= _CONTROL_KEYS:
             arrival = _arrival(rec, assume_tz)
@@ -113,12 +83,16 @@ def arrival_items(records: Iterable[RawRecord], assume_tz: str | None = None) ->
                     watermark = parse_timestamp_ms(rec["watermark"], assume_tz)
                 except TimestampError as exc:
                     yield ("quarantine", _q(row, exc.reason, str(exc)), False)
+                else:
+                    if not options.limits.min_time_ms <= watermark < options.limits.max_time_ms:
+                        detail = f"watermark {format_ms(watermark)} is outside the sane range"
+                        yield ("quarantine", _q(row, "time_out_of_range", detail), False)
+                        watermark = None
             yield ("control", arrival, watermark)
             continue
-        try:
-            event = parse_event(rec, options)
-        except RecordError as exc:
-            yield ("quarantine", _q(row, exc.reason, str(exc)), True)
+        event = try_parse(rec, options)
+        if isinstance(event, RecordError):
+            yield ("quarantine", _q(row, event.reason, str(event)), True)
             continue
         verdict = dedup.check(event)
         if verdict == "duplicate":
@@ -169,7 +143,8 @@ def replay(
 
 
 def _q(row: RawRecord, reason: str, detail: str) -> dict:
-    return {"line": row.line, "reason": reason, "detail": detail, "raw": raw_text(row.text)}
+    raw = raw_text(row.text) if row.text or row.record is None else raw_text(row.record)
+    return {"line": row.line, "reason": reason, "detail": detail, "raw": raw}
 
 
 def build_output(spec, versions, op: WindowOperator, late_events, quarantine) -> dict:

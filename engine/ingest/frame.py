@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from engine.core.events import DEFAULT_EVENT_TYPE, MAX_ABS_AMOUNT, Event, ParseOptions
+from engine.core.limits import has_bad_unicode, plain_float, storable
 
 REQUIRED = ("event_id", "event_time_ms")
 
@@ -23,6 +24,46 @@ REQUIRED = ("event_id", "event_time_ms")
 def _blank(series: pd.Series) -> np.ndarray:
     values = series.astype(object).to_numpy()
     return pd.isna(values) | (values == "")
+
+
+def _not_plain(series: pd.Series) -> np.ndarray:
+    """Cells ``plain_float`` refuses (booleans, '1_000', 'inf' spelled out); blanks pass."""
+    if series.dtype == bool:
+        return np.ones(len(series), bool)
+    if series.dtype.kind in "iuf":
+        return np.zeros(len(series), bool)
+    out = np.zeros(len(series), bool)
+    for i, v in enumerate(series.astype(object).tolist()):
+        if v is None or v == "" or (type(v) is float and v != v):
+            continue
+        out[i] = plain_float(v) is None
+    return out
+
+
+def _text_checks(values: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(not text-or-integer, longer than ``cap``, lone surrogate) masks of a column, by
+    ``parse_event``'s rules; blanks pass (the missing-field check owns them)."""
+    n = len(values)
+    if values.dtype.kind in "iu":
+        too_long = np.abs(values.astype(np.float64)) >= 10.0 ** min(cap, 300)
+        return np.zeros(n, bool), too_long, np.zeros(n, bool)
+    bad_type = np.zeros(n, bool)
+    too_long = np.zeros(n, bool)
+    bad_text = np.zeros(n, bool)
+    for i, v in enumerate(values.tolist()):
+        t = type(v)
+        if t is str:
+            if len(v) > cap:
+                too_long[i] = True
+            elif not v.isascii() and has_bad_unicode(v):
+                bad_text[i] = True
+        elif v is None or v == "" or (t is float and v != v):
+            continue
+        elif t is int:
+            too_long[i] = v.bit_length() > 4 * cap or len(str(v)) > cap
+        else:
+            bad_type[i] = True
+    return bad_type, too_long, bad_text
 
 
 def validate_frame(
@@ -54,6 +95,14 @@ def validate_frame(
         source = np.where(no_source, options.default_source, source)
         no_source = np.zeros(n, dtype=bool)
     reject(no_source, "missing_field", "missing field 'source'")
+    limits = options.limits
+    unicode_bad = np.zeros(n, bool)
+    for name, cap in (("event_id", limits.max_id_chars), ("source", limits.max_source_chars)):
+        values = source if name == "source" else frame[name].to_numpy()
+        bad_type, too_long, bad_text = _text_checks(np.asarray(values), cap)
+        unicode_bad |= bad_text
+        reject(bad_type, "invalid_type", f"{name} must be text or an integer")
+        reject(too_long, "oversized_field", f"{name} is longer than its cap ({cap:,})")
 
     etype = (
         frame["event_type"].astype(object).to_numpy()
@@ -77,7 +126,12 @@ def validate_frame(
         amount = np.where(np.isnan(amount) & _blank(frame["amount"]), 0.0, amount)
     else:
         amount = np.zeros(n)
-    bad_amount = ~np.isfinite(amount) | (np.abs(np.nan_to_num(amount)) > MAX_ABS_AMOUNT)
+    with np.errstate(invalid="ignore"):
+        bad_amount = ~np.isfinite(amount) | (np.abs(np.nan_to_num(amount)) > MAX_ABS_AMOUNT)
+    for col in ("amount_cents", "amount"):
+        if col in frame:
+            bad_amount |= _not_plain(frame[col])
+            break
     reject(bad_amount, "invalid_amount", "amount is not a finite number within range")
     cents = np.round(np.where(bad_amount, 0.0, amount) * 100).astype(np.int64)
 
@@ -93,16 +147,28 @@ def validate_frame(
             | (items_f > 1_000_000)
             | (items_f != np.floor(items_f))
         )
+    if "items" in frame:
+        bad_items |= _not_plain(frame["items"])
     items_f = np.where(bad_items, 0.0, items_f)
     reject(bad_items, "invalid_items", "items is not a whole count")
 
     et = pd.to_numeric(frame["event_time_ms"], errors="coerce").to_numpy(float)
     reject(~np.isfinite(et), "unparseable_timestamp", "event_time: not a number of ms")
+    lo, hi = float(limits.min_time_ms), float(limits.max_time_ms)
+    with np.errstate(invalid="ignore"):
+        reject((et < lo) | (et >= hi), "time_out_of_range", "event_time is outside the sane range")
     if "arrival_time_ms" in frame:
         at = pd.to_numeric(frame["arrival_time_ms"], errors="coerce").to_numpy(float)
     else:
         at = np.full(n, np.nan)
+    with np.errstate(invalid="ignore"):
+        reject(
+            np.isinf(at) | (at < lo) | (at >= hi),
+            "time_out_of_range",
+            "arrival_time is outside the sane range",
+        )
     at = np.where(np.isnan(at), float(now_ms), at)
+    at = np.where(np.isfinite(at), at, float(now_ms))
     if options.max_future_ms is not None:
         ahead = np.nan_to_num(et) - at
         reject(
@@ -111,13 +177,24 @@ def validate_frame(
             "event time is further ahead of its arrival than the clock-skew tolerance",
         )
 
-    ok = reason == None  # noqa: E711
     ids = frame["event_id"].astype(object).to_numpy()
     keys = frame["key"].astype(object).to_numpy() if "key" in frame else np.full(n, None, object)
     keys = np.where(pd.isna(keys) | (keys == ""), None, keys)
+    for name, values, cap in (
+        ("event_type", etype, limits.max_source_chars),
+        ("key", keys, limits.max_key_chars),
+    ):
+        bad_type, too_long, bad_text = _text_checks(np.asarray(values, dtype=object), cap)
+        unicode_bad |= bad_text
+        reject(bad_type, "invalid_type", f"{name} must be text or an integer")
+        reject(too_long, "oversized_field", f"{name} is longer than its cap ({cap:,})")
+    # parse_event checks the whole row (Unicode) first: that reason wins over any other
+    reason[unicode_bad] = "invalid_unicode"
+    detail[unicode_bad] = "text holds a lone surrogate (invalid Unicode)"
+    ok = reason == None  # noqa: E711
     idx = np.flatnonzero(ok)
     accepted = [
-        (int(line), None, Event(str(eid), str(src), int(e), int(a), int(c), int(i), str(t), k))
+        (int(line), None, Event(str(eid), str(src), int(e), int(a), int(c), int(i), str(t), _k(k)))
         for line, eid, src, e, a, c, i, t, k in zip(
             lines[idx].tolist(),
             ids[idx].tolist(),
@@ -140,10 +217,22 @@ def validate_frame(
             quarantined.append(
                 {
                     "line": int(lines[pos]),
-                    "event_id": None if pd.isna(eid) or eid == "" else str(eid),
+                    "event_id": _eid(eid, limits.max_id_chars),
                     "reason": reason[pos],
                     "detail": detail[pos],
-                    "raw": json.dumps(row.to_dict(), default=str, sort_keys=True),
+                    "raw": storable(json.dumps(row.to_dict(), default=str, sort_keys=True)[:4000]),
                 }
             )
     return accepted, quarantined
+
+
+def _k(key: object) -> str | None:
+    return None if key is None else str(key)
+
+
+def _eid(value: object, cap: int) -> str | None:
+    if isinstance(value, str) and value and len(value) <= cap:
+        return storable(value)
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return str(value)
+    return None

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.core.limits import RAW_PREFIX_CHARS, Limits, escaped_bytes, json_int, storable
+from engine.core.replay import RawRecord
 
 FORMATS = ("csv", "jsonl", "parquet")
 READ_CHUNK_CHARS = 1 << 16
@@ -248,10 +249,13 @@ def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not a JSON value")
 
 
+_DECODER = json.JSONDecoder(parse_int=json_int, parse_constant=_no_constants)
+
+
 def loads_record(text: str) -> object:
     """``json.loads`` for one input record: integers of absurd length stay text,
     NaN/Infinity are refused. Raises ``ValueError`` or ``RecursionError``."""
-    return json.loads(text, parse_int=json_int, parse_constant=_no_constants)
+    return _DECODER.decode(text)
 
 
 def read_jsonl(text: TextIO, limits: Limits | None = None) -> Iterator[tuple[int, object]]:
@@ -345,6 +349,19 @@ def _parquet_row(batch, i: int) -> object:
     )
 
 
+def replay_records(path: str | Path, limits: Limits | None = None) -> Iterator[RawRecord]:
+    """The rows of a file as ``engine.core.replay`` reads them (CSV: empty cells left
+    out, so a row holding only ``arrival_time`` is a control record)."""
+    csv_file = detect_format(path) == "csv"
+    for line, record in read_file(path, limits=limits):
+        if isinstance(record, MalformedRow):
+            yield RawRecord(line, None, record.raw, record.detail, record.reason)
+        elif csv_file:
+            yield RawRecord(line, {k: v for k, v in record.items() if v not in (None, "")})
+        else:
+            yield RawRecord(line, record)
+
+
 class ProgressBar:
     """A plain-text progress bar on stderr (no dependency); redraws at most per 1%."""
 
@@ -380,4 +397,5 @@ __all__ = [
     "read_jsonl",
     "read_parquet",
     "record_from_json",
+    "replay_records",
 ]

@@ -33,6 +33,7 @@ import threading
 from engine.core import snapshot as snapshots
 from engine.core.operator import WindowOperator
 from engine.core.spec import PipelineSpec
+from engine.runtime import poison
 from engine.runtime.alerts import run_alert_job
 from engine.runtime.clock import Clock, SimulatedClock, SystemClock, wall_ms
 from engine.runtime.config_apply import (
@@ -44,7 +45,7 @@ from engine.runtime.config_apply import (
 from engine.runtime.emissions import apply_side_output, record_emissions
 from engine.runtime.feed import CATCH_UP_STEP_MS, SimulatorFeed, catch_up, first_start_state
 from engine.runtime.finalize import due_finalizations, finalize_day, reprocess
-from engine.runtime.live import check_mode, feed_operator, live_start_state
+from engine.runtime.live import check_mode, live_start_state
 from engine.runtime.recompute import apply_recompute
 from engine.runtime.settings import DEFAULT_TZ, STATE_KEY, RuntimeSettings, TickReport
 from engine.runtime.status import runtime_status
@@ -136,6 +137,7 @@ class Runtime:
             if self.settings.config is not None:
                 sync_file_rules(store, self.settings.config, now)
             self._make_clock()
+            store.mark_interrupted_ingests(self.clock.now_ms())
             self._rebuild(store)
             self.started = True
         if scheduler:
@@ -199,9 +201,10 @@ class Runtime:
         pending = []
         for seq, appended, event in self._raw_after(store, min(since.values(), default=0)):
             if seq <= checkpoint:
+                # a poison row before the checkpoint was set aside when first seen
                 for name, op in self.operators.items():
                     if seq > since[name]:
-                        feed_operator(op, appended, event)
+                        poison.process_all({name: op}, [(appended, event)])
             else:
                 pending.append((appended, event))
                 last_seq = seq
@@ -290,9 +293,8 @@ class Runtime:
         """Feed ``(appended_ms or None, event)`` pairs to every operator, move processing time to ``now``, and write
         the emissions together with the checkpoint."""
         drained = {}
+        set_aside = poison.process_all(self.operators, list(events))
         for name, op in self.operators.items():
-            for appended, event in events:
-                feed_operator(op, appended, event)
             op.advance_processing_time(now)
             drained[name] = op.drain()
             op.drain_supersessions()
@@ -310,6 +312,8 @@ class Runtime:
                 )
                 n_versions += len(versions)
                 n_late += len(late)
+            if set_aside:  # exactly once: with the checkpoint that passes them
+                store.write_ingest_batch(None, [], poison.quarantine_rows(set_aside), None, now)
             self.state["processed_seq"] = last_seq
             self.state["proc_ms"] = now
             self._save_state(store)
@@ -427,7 +431,7 @@ class Runtime:
             for seq, appended, event in self._raw_after(store, 0):
                 if seq > checkpoint:
                     break  # committed but not yet processed: the next tick feeds them
-                feed_operator(op, appended, event)
+                poison.process_all({series: op}, [(appended, event)])
             proc = self.state.get("proc_ms")
             if proc is not None:
                 op.advance_processing_time(proc)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from engine.beam.teststream import build_stream, run_stream
-from engine.core.replay import read_records, replay
+from engine.core.replay import replay
+from engine.ingest.readers import replay_records as read_records
 
 
 def both(path, spec, assume_tz=None):

@@ -10,9 +10,10 @@ import apache_beam as beam
 from engine.beam.sinks import WriteVersionFiles
 from engine.beam.teststream import build_stream, run_stream
 from engine.commands.cli import main
-from engine.core.replay import read_records, replay
+from engine.core.replay import replay
 from engine.core.spec import PipelineSpec, WatermarkSpec, WindowSpec
 from engine.core.timeutil import MINUTE_MS, parse_timestamp_ms
+from engine.ingest.readers import replay_records as read_records
 from engine.store.db import Store
 from engine.store.version_files import read_records as read_version_records
 from engine.store.version_files import split_records
