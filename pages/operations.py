@@ -8,7 +8,7 @@ import streamlit as st
 
 from engine.core.timeutil import business_day_bounds, business_day_of, format_duration_ms
 from engine.sim.simulator import SCENARIOS
-from engine.views import dashboard
+from engine.views import dashboard, tables
 from ui import charts, guard
 from ui.format import fmt_count, fmt_time
 from ui.router import ensure_router
@@ -139,7 +139,7 @@ def run_days(picked, title: str, step: str, job, done: str, key: str) -> None:
                 results.append({"Day": str(day), "Series": series, **res})
             bar.progress((i + 1) / n, text=f"{i + 1} of {n} days")
         box.update(label=done.format(n=n), state="complete")
-    st.dataframe(pd.DataFrame(results), hide_index=True, width="stretch", key=key)
+    st.dataframe(tables.job_results_table(results), hide_index=True, width="stretch", key=key)
 
 
 # -- live pipeline state ---------------------------------------------------------------
@@ -172,6 +172,7 @@ def pipeline_panel() -> None:
         f"{dashboard.local_datetime(proc, tz):%H:%M}" if proc else "—",
         delta=fmt_time(proc, rt, "%a %d %b"),
         delta_color="off",
+        delta_arrow="off",
         border=True,
     )
     m2.metric(
@@ -179,6 +180,7 @@ def pipeline_panel() -> None:
         f"{dashboard.local_datetime(wm, tz):%H:%M}" if known else "—",
         delta=f"{format_duration_ms(proc - wm)} behind" if known else None,
         delta_color="off",
+        delta_arrow="off",
         border=True,
         help="The hourly series' watermark: the slowest active source's, minus its delay.",
     )
@@ -192,6 +194,7 @@ def pipeline_panel() -> None:
         fmt_count(int(queue["events"].sum()) if len(queue) else 0),
         delta="waiting for a patch",
         delta_color="off",
+        delta_arrow="off",
         border=True,
     )
     if tick:
@@ -200,6 +203,7 @@ def pipeline_panel() -> None:
             fmt_count(tick.get("accepted")),
             delta=f"{fmt_count(tick.get('versions'))} versions",
             delta_color="off",
+            delta_arrow="off",
             border=True,
         )
     else:
@@ -209,6 +213,7 @@ def pipeline_panel() -> None:
             delta="the scheduler has not ticked",
             border=True,
             delta_color="off",
+            delta_arrow="off",
         )
     if status.get("last_error"):
         st.error(f"Last error in the pipeline: {escape_markdown(status['last_error'])}")
@@ -291,7 +296,7 @@ with tab_jobs:
                     "Kind": jobs["kind"],
                     "Series": jobs["series"],
                     "What": jobs["label"],
-                    "Tier": jobs["tier"],
+                    "Tier": jobs["tier"].map(lambda t: "—" if t is None or t != t else t),
                     "Status": jobs["status"],
                     f"Started ({tz})": local(jobs["started_ms"]),
                     f"Finished ({tz})": local(jobs["finished_ms"]),
@@ -300,7 +305,7 @@ with tab_jobs:
                         for d in jobs["duration_ms"]
                     ],
                     "Result": jobs["summary"],
-                    "Error": jobs["error"],
+                    "Error": jobs["error"].map(lambda e: "" if e is None or e != e else e),
                 }
             ),
             hide_index=True,

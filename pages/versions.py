@@ -385,6 +385,7 @@ else:
         fmt_money(shown["revenue_cents"]),
         delta=f"v{shown['version']} · {shown['tier']} · {shown['reason']}",
         delta_color="off",
+        delta_arrow="off",
         border=True,
     )
     s2.metric(
@@ -392,6 +393,7 @@ else:
         fmt_money(last["revenue_cents"]),
         delta=f"v{int(last['version'])}",
         delta_color="off",
+        delta_arrow="off",
         border=True,
     )
     s3.metric(
@@ -399,5 +401,6 @@ else:
         signed_money(int(last["revenue_cents"]) - int(shown["revenue_cents"])),
         delta=f"{int(last['orders']) - int(shown['orders']):+,} orders",
         delta_color="off",
+        delta_arrow="off",
         border=True,
     )

@@ -268,6 +268,7 @@ m3.metric(
     whatif_lab.fmt_duration(sb["wait_mean_ms"]),
     delta=f"current {whatif_lab.fmt_duration(sa['wait_mean_ms'])}",
     delta_color="off",
+    delta_arrow="off",
     border=True,
 )
 m4.metric(

@@ -99,3 +99,22 @@ def test_today_and_versions_draw_their_download_buttons(app_env):
     # Δ columns read like the money next to them: "+$1,234.56", not "+1234.56"
     table = next(d.value for d in at.dataframe if "Δ revenue" in d.value.columns)
     assert all(str(v)[0] in "+−" and "$" in str(v) for v in table["Δ revenue"])
+
+
+def test_job_counters_are_named_in_words_with_units():
+    counts = {"versions_written": 24, "abs_diff_revenue_cents": 1240, "run_ms": 1500}
+    text = tables.describe_counts(counts)
+    assert text == "versions written 24, revenue differing from streaming $12.40, run time 1.5s"
+    table = tables.job_results_table(
+        [{"Day": "2026-11-19", "Series": "daily", "status": "completed", "job_id": 7, **counts}]
+    )
+    assert list(table.columns) == [
+        "Day",
+        "Series",
+        "Status",
+        "Job",
+        "Versions written",
+        "Revenue differing from streaming",
+        "Run time",
+    ]
+    assert table.iloc[0]["Job"] == "#7" and "_" not in " ".join(table.columns)

@@ -266,7 +266,8 @@ def test_operations_controls_pause_speed_and_jobs(app, store):
     assert not at.exception
     assert at.status[0].state == "complete"
     res = frame(at, "Day")
-    assert set(res["status"]) == {"skipped"}
+    assert set(res["Status"]) == {"skipped"}, res.to_dict("records")
+    assert "Already done by job" in res.columns  # counters in words, not raw names
 
     # reprocessing yesterday writes one job per series
     before = len(store.jobs_frame(limit=10_000, kind="reprocessing"))
@@ -276,7 +277,7 @@ def test_operations_controls_pause_speed_and_jobs(app, store):
     at.button(key="ops_rep_run__confirm").click().run()
     assert not at.exception
     res = frame(at, "Day")
-    assert set(res["status"]) == {"completed"}
+    assert set(res["Status"]) == {"completed"}
     assert len(store.jobs_frame(limit=10_000, kind="reprocessing")) == before + len(res)
 
 

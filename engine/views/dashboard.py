@@ -333,9 +333,9 @@ def jobs_view(store: Store, limit: int = 200) -> pd.DataFrame:
     counts = [json.loads(c or "{}") for c in jobs["counts"]]
     run_ms = pd.Series([c.pop("run_ms", None) for c in counts], index=jobs.index, dtype="float")
     jobs["duration_ms"] = run_ms.fillna(jobs["finished_ms"] - jobs["started_ms"])
-    jobs["summary"] = [
-        ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in c.items()) for c in counts
-    ]
+    from engine.views.tables import describe_counts
+
+    jobs["summary"] = [describe_counts(c) for c in counts]
     return jobs
 
 

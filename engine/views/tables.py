@@ -117,8 +117,66 @@ def explain_events_table(events: pd.DataFrame, tz: str) -> pd.DataFrame:
     )
 
 
+# -- job results in words ----------------------------------------------------------------
+COUNT_LABELS = {
+    "abs_diff_revenue_cents": "revenue differing from streaming",
+    "windows_changed_vs_streaming": "windows changed vs streaming",
+    "versions_written": "versions written",
+    "run_ms": "run time",
+    "existing_job": "already done by job",
+    "job_id": "job",
+    "status": "status",
+}
+
+
+def count_label(key: str) -> str:
+    """A job counter's name in words ('abs_diff_revenue_cents' -> 'revenue differing
+    from streaming'); unknown names lose their underscores and unit suffix."""
+    if key in COUNT_LABELS:
+        return COUNT_LABELS[key]
+    return key.removesuffix("_cents").removesuffix("_ms").replace("_", " ")
+
+
+def count_text(key: str, value) -> str:
+    """A job counter's value with its unit: cents as dollars, ms as a duration."""
+    from engine.core.timeutil import format_duration_ms
+
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    if key.endswith("_cents"):
+        return f"${value / 100:,.2f}"
+    if key.endswith("_ms"):
+        return format_duration_ms(int(value))
+    if key in ("existing_job", "job_id"):
+        return f"#{value}"
+    return f"{value:,}" if isinstance(value, int | float) else str(value)
+
+
+def describe_counts(counts: dict) -> str:
+    """A job's counters as one line: 'versions written 24, revenue differing from
+    streaming $12.40'."""
+    return ", ".join(f"{count_label(k)} {count_text(k, v)}" for k, v in counts.items())
+
+
+def job_results_table(rows: list[dict]) -> pd.DataFrame:
+    """Rows of {"Day", "Series", status, job_id, counters…} (Operations' finalize and
+    reprocess results) with the counters named and formatted."""
+    out = []
+    for row in rows:
+        fixed = {k: row[k] for k in ("Day", "Series") if k in row}
+        rest = {k: v for k, v in row.items() if k not in fixed}
+        out.append(
+            {**fixed, **{count_label(k).capitalize(): count_text(k, v) for k, v in rest.items()}}
+        )
+    return pd.DataFrame(out)
+
+
 __all__ = [
+    "count_label",
+    "count_text",
     "day_hours_table",
+    "describe_counts",
+    "job_results_table",
     "days_table",
     "explain_breakdown_table",
     "explain_events_table",
