@@ -26,7 +26,7 @@ from fastapi import HTTPException, Request
 
 from engine.api.params import VersionRef, WindowRef, not_found, unprocessable
 from engine.core.events import raw_text
-from engine.core.limits import storable
+from engine.core.limits import escaped_bytes, storable
 from engine.core.timeutil import format_ms
 from engine.ingest.readers import MalformedRow, loads_record, read_jsonl
 from engine.store.db import Store
@@ -140,16 +140,17 @@ def parse_events_body(body: bytes, content_type: str) -> list[tuple[int, object]
     in JSONL, as in ``python -m engine ingest``, each line stands alone and a bad
     line is quarantined as ``malformed_row`` while the others go in.
     """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise bad_request(f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
+    # Bytes that are not UTF-8 stay escaped: in JSON lines they quarantine their own
+    # line (reason 'encoding', as in the CLI); a JSON array holding them is refused.
+    text = body.decode("utf-8", "surrogateescape")
     content_type = content_type.lower()
     stripped = text.lstrip("\ufeff \t\r\n")
     as_lines = any(t in content_type for t in ("ndjson", "jsonl", "json-seq", "text/plain"))
     if not stripped:
         raise bad_request("the body is empty: send a JSON array of events or JSON lines")
     if not as_lines and (stripped.startswith("[") or "json" in content_type):
+        if escaped_bytes(stripped):
+            raise bad_request("the body is not UTF-8: send UTF-8 JSON")
         try:
             data = loads_record(stripped)
         except json.JSONDecodeError as exc:
@@ -168,8 +169,8 @@ def parse_events_body(body: bytes, content_type: str) -> list[tuple[int, object]
             else (i, MalformedRow(raw=raw_text(item), detail="an event must be an object"))
             for i, item in enumerate(data, start=1)
         ]
-    try:
-        return list(read_jsonl(io.StringIO(stripped)))
+    try:  # line numbers count from the top of the body, as in a file
+        return list(read_jsonl(io.StringIO(text.removeprefix("\ufeff"))))
     except RecursionError as exc:
         raise bad_request("invalid JSON: nested too deeply") from exc
 

@@ -27,6 +27,7 @@ DETAIL_VALUE_CHARS = 80  # how much of an offending value a reason's detail quot
 MAX_NUMBER_CHARS = 40  # a plain number (amount, items, epoch seconds) longer than this is noise
 # A plain decimal number: optional sign, digits with an optional fraction, optional exponent.
 # No '_' separators, no 'inf'/'nan', no hex — what float() accepts beyond that is a coercion.
+_ESCAPED_BYTE_RE = re.compile("[\udc80-\udcff]")
 PLAIN_NUMBER_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 
 
@@ -129,7 +130,7 @@ def has_bad_unicode(text: str) -> bool:
 
 def escaped_bytes(text: str) -> bool:
     """True when ``text`` carries bytes a ``surrogateescape`` decoder could not decode."""
-    return any("\udc80" <= ch <= "\udcff" for ch in text) if not text.isascii() else False
+    return False if text.isascii() else _ESCAPED_BYTE_RE.search(text) is not None
 
 
 def depth_over(value: object, bound: int) -> bool:

@@ -34,7 +34,7 @@ _DURATION_UNITS = {
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)\s*$")
 MAX_EPOCH_SECONDS = 10**13  # ~ year 318 857: anything beyond is noise, not a time
 MAX_TIMESTAMP_CHARS = 64
-_NUMERIC_RE = re.compile(r"^\s*[-+]?\d+(\.\d+)?\s*$")
+_NUMERIC_RE = re.compile(r"^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$")
 
 
 class TimestampError(ValueError):
