@@ -110,10 +110,12 @@ class WatermarkGenerator:
         ]
 
     def _combined(self, proc_ms: int | None) -> int:
-        """min over the keys that are not idle; the max of all when every key is idle.
-        (One pass without temporaries: it runs for every event of a per-key pipeline.)"""
-        idle_ms = self.idle_ms
-        check = idle_ms is not None and proc_ms is not None
+        """min over the keys that are not idle (``idle_keys``' rule, per-source timeouts
+        included); the max of all when every key is idle. One pass without
+        temporaries: it runs for every event of a per-key pipeline."""
+        check = self.idle_ms is not None and proc_ms is not None
+        idle_for = self._idle_for
+        default_idle = self.idle_ms
         seen_at = self._per_key_seen_at
         lo = hi = None
         for k, m in self._per_key_max.items():
@@ -121,8 +123,10 @@ class WatermarkGenerator:
                 hi = m
             if check:
                 seen = seen_at.get(k)
-                if seen is not None and proc_ms - seen > idle_ms:
-                    continue
+                if seen is not None:
+                    idle = default_idle if idle_for is None else idle_for(k)
+                    if idle is not None and proc_ms - seen > idle:
+                        continue
             if lo is None or m < lo:
                 lo = m
         if hi is None:
