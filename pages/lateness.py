@@ -7,6 +7,7 @@ import streamlit as st
 
 from engine.analysis.lateness_report import delay_ticks, lateness_report, range_end_ms
 from engine.core.timeutil import DAY_MS, HOUR_MS, format_duration_ms
+from engine.views import live as live_view
 from ui.format import fmt_time
 from ui.replay import wait_for_replay
 from ui.router import ensure_router
@@ -107,10 +108,7 @@ st.caption(
 )
 
 if report.empty:
-    st.info(
-        "No events arrived in this range yet. The simulator feeds the store while the app "
-        "runs; pick a longer range or import events on the Import page."
-    )
+    st.info(live_view.no_data_yet(rt.status(), rt.settings.db_path, "events in this range"))
     st.stop()
 
 # -- the arrival-delay ECDF --------------------------------------------------------------

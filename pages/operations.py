@@ -7,8 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from engine.core.timeutil import business_day_bounds, business_day_of, format_duration_ms
+from engine.runtime.config_apply import effective_config
 from engine.sim.simulator import SCENARIOS
 from engine.views import dashboard, tables
+from engine.views import live as live_view
 from ui import charts, guard
 from ui.format import fmt_count, fmt_time
 from ui.router import ensure_router
@@ -66,50 +68,70 @@ st.caption(
 
 # -- controls ----------------------------------------------------------------------------
 guard.show_flash()
-st.subheader("Simulator controls")
-b1, b2, b3 = st.columns([1, 2, 2])
-if status["paused"]:
+if status.get("live"):
+    st.subheader("Pipeline controls")
+    b1, b2 = st.columns([1, 4])
     b1.button(
-        "Resume simulator",
-        icon=":material/play_arrow:",
-        key="ops_resume",
+        "Resume processing" if status["paused"] else "Pause processing",
+        icon=":material/play_arrow:" if status["paused"] else ":material/pause:",
+        key="ops_live_pause",
         on_click=guard.run_guarded,
-        args=(rt.resume,),
+        args=(rt.resume if status["paused"] else rt.pause,),
         disabled=locked is not None,
         help=locked,
+    )
+    b2.caption(
+        "Live data on the system clock. Paused: events keep arriving in the raw log and are "
+        "processed, in arrival order, on resume."
+        if status["paused"]
+        else "Live data on the system clock: events are processed as they arrive."
     )
 else:
-    b1.button(
-        "Pause simulator",
-        icon=":material/pause:",
-        key="ops_pause",
-        on_click=guard.run_guarded,
-        args=(rt.pause,),
+    st.subheader("Simulator controls")
+    b1, b2, b3 = st.columns([1, 2, 2])
+    if status["paused"]:
+        b1.button(
+            "Resume simulator",
+            icon=":material/play_arrow:",
+            key="ops_resume",
+            on_click=guard.run_guarded,
+            args=(rt.resume,),
+            disabled=locked is not None,
+            help=locked,
+        )
+    else:
+        b1.button(
+            "Pause simulator",
+            icon=":material/pause:",
+            key="ops_pause",
+            on_click=guard.run_guarded,
+            args=(rt.pause,),
+            disabled=locked is not None,
+            help=locked,
+        )
+    b1.caption("Paused: the clock stops; nothing arrives." if status["paused"] else "Running.")
+    speed_now = float(status["speed"] or 60)
+    b2.select_slider(
+        "Speed (simulated seconds per real second)",
+        options=sorted({*SPEEDS, int(speed_now)}),
+        value=int(speed_now),
+        format_func=lambda s: f"×{s:,}",
+        key="ops_speed",
+        on_change=lambda: guard.run_guarded(rt.set_speed, st.session_state["ops_speed"]),
         disabled=locked is not None,
         help=locked,
     )
-b1.caption("Paused: the clock stops; nothing arrives." if status["paused"] else "Running.")
-speed_now = float(status["speed"] or 60)
-b2.select_slider(
-    "Speed (simulated seconds per real second)",
-    options=sorted({*SPEEDS, int(speed_now)}),
-    value=int(speed_now),
-    format_func=lambda s: f"×{s:,}",
-    key="ops_speed",
-    on_change=lambda: guard.run_guarded(rt.set_speed, st.session_state["ops_speed"]),
-    disabled=locked is not None,
-    help=locked,
-)
-b3.selectbox(
-    "Scenario (from now on)",
-    sorted(SCENARIOS),
-    index=sorted(SCENARIOS).index(status["scenario"]) if status["scenario"] in SCENARIOS else 0,
-    key="ops_scenario",
-    on_change=lambda: guard.run_guarded(rt.set_scenario, st.session_state["ops_scenario"]),
-    help=locked or "\n".join(f"- **{n}**: {s.description}" for n, s in sorted(SCENARIOS.items())),
-    disabled=locked is not None,
-)
-b3.caption(SCENARIOS[status["scenario"]].description if status["scenario"] in SCENARIOS else "")
+    b3.selectbox(
+        "Scenario (from now on)",
+        sorted(SCENARIOS),
+        index=sorted(SCENARIOS).index(status["scenario"]) if status["scenario"] in SCENARIOS else 0,
+        key="ops_scenario",
+        on_change=lambda: guard.run_guarded(rt.set_scenario, st.session_state["ops_scenario"]),
+        help=locked
+        or "\n".join(f"- **{n}**: {s.description}" for n, s in sorted(SCENARIOS.items())),
+        disabled=locked is not None,
+    )
+    b3.caption(SCENARIOS[status["scenario"]].description if status["scenario"] in SCENARIOS else "")
 
 
 def days_text(picked) -> str:
@@ -240,6 +262,12 @@ def pipeline_panel() -> None:
             column_config={f"Watermark ({tz})": st.column_config.DatetimeColumn(format=DT_FMT)},
             key="ops_wm_table",
         )
+        unconfigured = live_view.unconfigured_sources(rt.series.get("hourly"), list(wmf["source"]))
+        if unconfigured:
+            st.caption(
+                ":material/help: **Unconfigured** (the default policy, no `[sources.<name>]` in "
+                f"latewatch.toml): {escape_markdown(', '.join(unconfigured))}."
+            )
         idle = [s for s, i in zip(wmf["source"], wmf["idle"], strict=True) if i]
         st.caption(
             "Idle keys (no event for 15 min of processing time, so they no longer hold the "
@@ -479,3 +507,18 @@ with tab_run:
             "Reprocessing done: {n} day(s)",
             "ops_rep_res",
         )
+
+# -- configuration -------------------------------------------------------------------------
+st.subheader("Effective configuration")
+st.caption(
+    "Every setting the runtime runs with and where it came from: the default, latewatch.toml "
+    "(with its line), the command line / environment, or the UI (a What-if *Apply*)."
+)
+st.dataframe(
+    pd.DataFrame(effective_config(rt)).rename(
+        columns={"key": "Setting", "value": "Value", "origin": "From"}
+    ),
+    hide_index=True,
+    width="stretch",
+    key="ops_config",
+)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.core.timeutil import DAY_MS, HOUR_MS
+from engine.views import live as live_view
 from engine.views import reconciliation as recon
 from engine.views.dashboard import ALL_SOURCES, local_datetime
 from ui import reconciliation as rfmt
@@ -81,6 +82,8 @@ if frame.empty:
         "No windows in this range yet. Reconciliation needs streaming results first; "
         "preliminary and final numbers follow from the T+1 and T+7 jobs."
     )
+    if rt.status().get("live"):
+        st.caption(live_view.no_data_yet(rt.status(), rt.settings.db_path, "results"))
     st.stop()
 
 m1, m2, m3, m4 = st.columns(4)

@@ -8,6 +8,7 @@ import streamlit as st
 from engine.core.timeutil import MINUTE_MS, business_day_of
 from engine.views import dashboard, reconciliation, tables
 from engine.views import days as day_views
+from engine.views import live as live_view
 from ui import charts
 from ui.exports import download_buttons
 from ui.format import fmt_count, fmt_money, fmt_time
@@ -133,9 +134,12 @@ def charts_section(hours, hours_before, recent, day, metric: str, projection=Non
     which = "today" if live else f"{day:%a %d %b}"
     st.subheader(f"{name} by hour — {which}, coloured by tier")
     if hours.empty:
+        status = rt.status()
         st.info(
-            "No hourly results for this day yet. The first hourly result appears ~10 minutes "
-            "(simulated) after an hour's first event."
+            live_view.no_data_yet(status, rt.settings.db_path, "hourly results for this day")
+            if status.get("live")
+            else "No hourly results for this day yet. The first hourly result appears ~10 "
+            "minutes (simulated) after an hour's first event."
         )
     else:
         st.plotly_chart(
@@ -256,8 +260,10 @@ def live_panel(grp: str, metric: str) -> None:
     st.caption(schedule_caption(data["today_schedule"], status["paused"]))
     if today["version"] is None:
         st.info(
-            "No numbers for today yet: the first live result for a day appears about 30 minutes "
-            "(simulated) after its first event arrives."
+            live_view.no_data_yet(status, rt.settings.db_path, "numbers for today")
+            if status.get("live")
+            else "No numbers for today yet: the first live result for a day appears about 30 "
+            "minutes (simulated) after its first event arrives."
         )
 
     c1, c2, c3 = st.columns(3)

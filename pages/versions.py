@@ -8,6 +8,7 @@ import streamlit as st
 
 from engine.core.timeutil import business_day_of, format_duration_ms
 from engine.views import dashboard, reconciliation, tables
+from engine.views import live as live_view
 from engine.views.dashboard import DELAY_BUCKETS
 from ui import charts
 from ui.exports import download_buttons
@@ -117,12 +118,15 @@ st.subheader(window_name)
 
 history = load_history(rt.settings.db_path, series, start_ms, grp, now)
 if history.empty:
-    st.info(
-        "This window has no versions yet. A window gets its first version when its first "
-        "early result fires (about 10 minutes after its first event for hours, 30 minutes for "
-        "days), and later ones as late data, patches and the T+1 / T+7 jobs arrive. Pick an "
-        "earlier day."
-    )
+    if status.get("live"):
+        st.info(live_view.no_data_yet(status, rt.settings.db_path, "versions of this window"))
+    else:
+        st.info(
+            "This window has no versions yet. A window gets its first version when its first "
+            "early result fires (about 10 minutes after its first event for hours, 30 minutes "
+            "for days), and later ones as late data, patches and the T+1 / T+7 jobs arrive. "
+            "Pick an earlier day."
+        )
     st.stop()
 
 schedule = dashboard.tier_schedule(business_day_of(start_ms, tz), policy)

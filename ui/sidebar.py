@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.runtime.runtime import Runtime
+from engine.views import live as live_view
 from ui.format import fmt_time
 from ui.guard import operator_panel
 
@@ -29,7 +30,18 @@ def _clock_panel(rt: Runtime) -> None:
     status = rt.status()
     clock = "Simulated time" if status["simulated"] else "Time"
     st.caption(f"{clock}: **{fmt_time(status['now_ms'], rt)}**")
-    if status["catching_up"]:
+    if status.get("live"):
+        feed = live_view.feed_summary(status)
+        state = ":material/pause: **paused**" if status["paused"] else "● **Live data**"
+        st.caption(f"Pipeline: {state} — system clock, your own events")
+        if feed["last_received_ms"]:
+            st.caption(
+                f"Last event received: **{fmt_time(feed['last_received_ms'], rt)}** "
+                f"(source {feed['last_source']}) • {feed['events_per_min']:,} events/min"
+            )
+        else:
+            st.caption("No event received yet — see *Live mode* in the README to send some.")
+    elif status["catching_up"]:
         st.caption(
             "Pipeline: :material/fast_forward: replaying the simulated past week through the real pipeline…"
         )
