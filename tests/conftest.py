@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from engine.core.timeutil import parse_timestamp_ms
+from engine.runtime.finalize import FinalizePolicy
 from engine.runtime.runtime import Runtime, RuntimeSettings
 
 # Two hypothesis profiles. "ci" (the default, what `.ci/run` and the README's test
@@ -35,7 +36,22 @@ SEED_SETTINGS = dict(
     scenario="steady",
     tz="America/New_York",
     now_ms=SEED_NOW_MS,
+    # the seed's "now" is 10:30 local: with the runtime's default preliminary tier
+    # (D+1 12:00) yesterday would still be live; the seeded history keeps the tiers
+    # at midnight so every tier exists for yesterday (the page tests rely on it)
+    finalize=FinalizePolicy(tz="America/New_York", preliminary_at="D+1", final_at="D+7"),
 )
+
+
+# The same tier schedule for the app run on the seeded store (latewatch.toml).
+SEED_CONFIG = '[tiers]\npreliminary = "D+1"\nfinal = "D+7"\n'
+
+
+def seed_config(directory: Path) -> Path:
+    path = Path(directory) / "latewatch-seed.toml"
+    if not path.exists():
+        path.write_text(SEED_CONFIG)
+    return path
 
 
 def build_seeded_db(path: Path, **overrides) -> Path:
@@ -87,4 +103,5 @@ def app_env(seeded_db, monkeypatch) -> Path:
     """Environment for AppTest runs of app.py: a private seeded database, no scheduler."""
     monkeypatch.setenv("LATEWATCH_DB", str(seeded_db))
     monkeypatch.setenv("LATEWATCH_SCHEDULER", "off")
+    monkeypatch.setenv("LATEWATCH_CONFIG", str(seed_config(Path(seeded_db).parent)))
     return seeded_db

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import seed_config
+
 ROOT = Path(__file__).parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -85,6 +87,7 @@ def app_url(seeded_db_template, tmp_path_factory):
         "LATEWATCH_DB": str(db),
         "LATEWATCH_SCHEDULER": "on",
         "LATEWATCH_EVENTS_PER_DAY": "1500",
+        "LATEWATCH_CONFIG": str(seed_config(db.parent)),
         "STREAMLIT_SERVER_HEADLESS": "true",
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
         "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
