@@ -50,11 +50,29 @@ def run_tradeoff(data, from_ms, to_ms, spec_json: str, source: str | None):
     return tradeoff(frame, whatif_lab.SWEEP_MS, spec, source=source)
 
 
+def who_and_why() -> tuple[str | None, str | None]:
+    ss = st.session_state
+    return (ss.get("apply_by") or "").strip() or None, (ss.get("apply_why") or "").strip() or None
+
+
 def apply_proposal(spec_json: str) -> None:
     """The Apply button's callback: the proposal on screen when it was clicked becomes
     live (a callback, so a rerun of the page cannot swallow the click)."""
-    version = rt.apply_config(SERIES, PipelineSpec.from_json(spec_json))
+    who, why = who_and_why()
+    version = rt.apply_config(SERIES, PipelineSpec.from_json(spec_json), who, why)
     st.session_state["whatif_applied"] = {"version": version, "at_ms": rt.now_ms()}
+
+
+def roll_back(version_id: int, spec_json: str) -> None:
+    """Make an earlier configuration version live again (recorded as a new version)."""
+    who, why = who_and_why()
+    reason = f"roll back to #{version_id}" + (f": {why}" if why else "")
+    version = rt.apply_config(SERIES, PipelineSpec.from_json(spec_json), who, reason)
+    st.session_state["whatif_applied"] = {"version": version, "at_ms": rt.now_ms()}
+
+
+def pin_proposal(spec_json: str) -> None:
+    st.session_state["whatif_pinned"] = spec_json
 
 
 def change(diff: float, scale: float, unit: str, digits: int = 2) -> str | None:
@@ -281,6 +299,15 @@ m4.metric(
 st.dataframe(
     whatif_lab.comparison_table(res_current, res_proposed), hide_index=True, width="stretch"
 )
+proposal_changes = whatif_lab.spec_changes(current, proposed, sources)
+if proposal_changes and sa == sb:
+    st.info(
+        "**No effect on this data.** The proposal differs from the live configuration ("
+        + escape_markdown("; ".join(proposal_changes))
+        + "), but every measure above comes out the same: none of the events in this range "
+        "reaches the changed settings (for example no event of that source arrives late "
+        "enough, or no window fires early). Try a longer range or another dataset."
+    )
 
 outcomes = whatif_lab.outcome_table(res_current, res_proposed)
 st.markdown("**What happened to each event** — by count and by value")
@@ -360,6 +387,15 @@ if changes:
     st.markdown("Changes against the live configuration:\n" + change_list)
 for b in blockers:
     st.caption(f"Cannot apply: {escape_markdown(b)}.")
+w1, w2 = st.columns([1, 2])
+w1.text_input("Applied by", key="apply_by", placeholder="your name", max_chars=80)
+w2.text_input(
+    "Why",
+    key="apply_why",
+    placeholder="e.g. partner files arrive two days late since March",
+    max_chars=300,
+    help="Kept with the configuration version, in the history below.",
+)
 guard.confirm_button(
     f"Apply to the live `{SERIES}` pipeline",
     type="primary",
@@ -387,4 +423,97 @@ if applied:
         f"Applied: configuration version {applied['version']} of `{SERIES}` is live from "
         f"{fmt_time(applied['at_ms'], rt)}. Results published before stay as they were; the "
         "Versions page shows which configuration produced which number."
+    )
+
+# -- history -----------------------------------------------------------------------------
+st.subheader("Applied configurations")
+history = rt.store().config_history(SERIES)
+rows, specs, prev = [], {}, None
+for r in history.itertuples(index=False):
+    spec = PipelineSpec.from_json(r.spec_json)
+    specs[int(r.id)] = (spec, r.spec_json)
+    diff = whatif_lab.spec_changes(prev, spec, sources) if prev is not None else []
+    rows.append(
+        {
+            "Version": f"#{int(r.id)}",
+            f"Applied ({rt.settings.tz})": fmt_time(int(r.applied_at_ms), rt),
+            "By": r.applied_by if isinstance(r.applied_by, str) else "—",
+            "Why": r.reason if isinstance(r.reason, str) else "—",
+            "Changes from the one before": "; ".join(diff)
+            if prev is not None
+            else "the first configuration",
+        }
+    )
+    prev = spec
+if not rows:
+    st.caption("No configuration recorded yet.")
+else:
+    st.dataframe(rows[::-1], hide_index=True, width="stretch", key="whatif_history")
+    live_id = int(history["id"].iloc[-1])
+    earlier = [i for i in specs if i != live_id]
+    if earlier:
+        r1, r2 = st.columns([2, 3])
+        target = r1.selectbox(
+            "Roll back to",
+            earlier[::-1],
+            format_func=lambda i: f"#{i}",
+            key="whatif_rollback",
+        )
+        back = whatif_lab.spec_changes(current, specs[target][0], sources)
+        back_list = "\n".join(f"- {escape_markdown(c)}" for c in back)
+        guard.confirm_button(
+            f"Roll back to #{target}",
+            key="rollback",
+            title=f"Roll back to configuration #{target}?",
+            message=(
+                f"Configuration #{target} becomes the live `{SERIES}` configuration again, "
+                "recorded as a new version (with the name and reason typed above). Results "
+                "published before stay as they were."
+                + (f"\n\nChanges:\n{back_list}" if back else "\n\nIt equals the live one.")
+            ),
+            confirm_label="Roll back",
+            on_confirm=roll_back,
+            args=(target, specs[target][1]),
+            disabled=not back,
+            container=r2,
+        )
+    else:
+        st.caption("Only one configuration so far: nothing to roll back to.")
+
+# -- two proposals -------------------------------------------------------------------------
+st.subheader("Compare two proposals")
+pinned = st.session_state.get("whatif_pinned")
+p1, p2 = st.columns([1, 1])
+p1.button(
+    "Pin this proposal as A",
+    key="whatif_pin",
+    on_click=pin_proposal,
+    args=(proposed.to_json(),),
+    help="Keep the proposal on screen as A, change the settings, and see A and B side by side.",
+)
+if pinned is None:
+    st.caption(
+        "Pin the proposal on screen as A, then change the settings above: A and the new "
+        "proposal (B) are compared here on the same data."
+    )
+else:
+    p2.button(
+        "Unpin A", key="whatif_unpin", on_click=st.session_state.pop, args=("whatif_pinned", None)
+    )
+    spec_a = PipelineSpec.from_json(pinned)
+    res_a = run_evaluate(data, from_ms, to_ms, pinned)
+    a_col, b_col = st.columns(2)
+    for col, name, spec in ((a_col, "A (pinned)", spec_a), (b_col, "B (on screen)", proposed)):
+        diff = whatif_lab.spec_changes(current, spec, sources)
+        col.markdown(
+            f"**{name}** — against the live configuration:\n"
+            + ("\n".join(f"- {escape_markdown(c)}" for c in diff) or "- no change")
+        )
+    st.dataframe(
+        whatif_lab.comparison_table(res_a, res_proposed).rename(
+            columns={"Current": "A (pinned)", "Proposed": "B (on screen)", "Verdict": "B vs A"}
+        ),
+        hide_index=True,
+        width="stretch",
+        key="whatif_ab",
     )

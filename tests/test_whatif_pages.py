@@ -118,6 +118,48 @@ def test_whatif_url_sets_the_proposal_and_apply_records_a_config_version(app_env
     assert after.lateness_for("web") == 5 * MINUTE_MS and after.trigger.early == "none"
 
 
+def test_whatif_history_says_who_and_why_rolls_back_and_compares_two_proposals(app_env):
+    at = open_page("pages/whatif.py", lateness_web="5m")
+    store = Store.open(app_env)
+    first = store.config("hourly")
+    at.text_input(key="apply_by").set_value("=Ana").run()
+    at.text_input(key="apply_why").set_value("web **late** tail is short").run()
+    at.button(key="apply").click().run()
+    at.button(key="apply__confirm").click().run()
+    assert not at.exception
+    hist = Store.open(app_env).config_history("hourly")
+    assert hist["applied_by"].iloc[-1] == "=Ana"
+    assert hist["reason"].iloc[-1] == "web **late** tail is short"
+    shown = next(d.value for d in at.dataframe if "Why" in d.value.columns)
+    assert shown["By"].iloc[0] == "=Ana" and shown["Why"].iloc[0] == "web **late** tail is short"
+    assert "web: allowed lateness 6h → 5m" in shown["Changes from the one before"].iloc[0]
+
+    # roll back to the first version: asks, then records a new version equal to it
+    first_id = int(hist["id"].iloc[0])
+    assert at.selectbox(key="whatif_rollback").value == first_id
+    at.button(key="rollback").click().run()
+    assert Store.open(app_env).config("hourly") != first, "a click only asks"
+    at.button(key="rollback__confirm").click().run()
+    assert not at.exception
+    hist = Store.open(app_env).config_history("hourly")
+    assert len(hist) == 3 and hist["reason"].iloc[-1].startswith(f"roll back to #{first_id}")
+    assert Store.open(app_env).config("hourly") == first
+
+    # two proposals side by side: pin A, change the settings, compare on the same data
+    main = next(d.value for d in at.dataframe if "Proposed" in d.value.columns)
+    a_values = main["Proposed"].tolist()  # the proposal on screen (web 5m) is A
+    at.button(key="whatif_pin").click().run()
+    widget(at, "selectbox", "early").set_value("per-record").run()
+    assert not at.exception
+    main = next(d.value for d in at.dataframe if "Proposed" in d.value.columns)
+    ab = next(d.value for d in at.dataframe if "B vs A" in d.value.columns)
+    assert list(ab.columns) == ["Measure", "A (pinned)", "B (on screen)", "B vs A"]
+    assert ab["A (pinned)"].tolist() == a_values
+    assert ab["B (on screen)"].tolist() == main["Proposed"].tolist()
+    assert ab["A (pinned)"].tolist() != ab["B (on screen)"].tolist()
+    assert "early firings" in texts(at)  # B's changes are listed next to A's
+
+
 # ---------------------------------------------------------------------- playground
 def counts(at: AppTest) -> dict:
     return {m.label: int(m.value) for m in at.metric}

@@ -410,7 +410,13 @@ class Runtime:
             self.feed.switch(scenario, now)
             self._save_state(self.store())
 
-    def apply_config(self, series: str, spec: PipelineSpec) -> int:
+    def apply_config(
+        self,
+        series: str,
+        spec: PipelineSpec,
+        applied_by: str | None = None,
+        reason: str | None = None,
+    ) -> int:
         """Make ``spec`` the live configuration of ``series`` from now on (the What-if
         lab's "Apply"). Returns the new configuration version's id (0: no change).
 
@@ -439,7 +445,7 @@ class Runtime:
             op.drain_supersessions()
             now = proc or self.clock.now_ms()
             with store.transaction():
-                version = store.save_config(series, spec, now)
+                version = store.save_config(series, spec, now, applied_by, reason)
                 mark_series_origin(store, series, "UI", now)
                 store.save_snapshot(
                     series, checkpoint, proc, snapshots.FORMAT, snapshots.snapshot(op)

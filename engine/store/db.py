@@ -137,18 +137,36 @@ class Store(RawLogWrites, VersionWrites, StoreQueries):
         )
 
     # -- configuration and checkpoints -----------------------------------------
-    def save_config(self, series: str, spec: PipelineSpec, now_ms: int) -> int:
-        """Record the spec a series runs with; a no-op when it has not changed."""
+    def save_config(
+        self,
+        series: str,
+        spec: PipelineSpec,
+        now_ms: int,
+        applied_by: str | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Record the spec a series runs with (who applied it and why, when known); a
+        no-op when it has not changed."""
         current = self.config_json(series)
         text = spec.to_json()
         if current == text:
             return 0
         with self.transaction():
             cur = self.conn.execute(
-                "INSERT INTO config_versions (series, spec_json, applied_at_ms) VALUES (?, ?, ?)",
-                (series, text, now_ms),
+                "INSERT INTO config_versions (series, spec_json, applied_at_ms, applied_by, reason)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (series, text, now_ms, applied_by or None, reason or None),
             )
             return int(cur.lastrowid)
+
+    def config_history(self, series: str):
+        """Every configuration version of a series, oldest first (a DataFrame: id,
+        applied_at_ms, applied_by, reason, spec_json)."""
+        return self._frame(
+            "SELECT id, applied_at_ms, applied_by, reason, spec_json FROM config_versions "
+            "WHERE series = ? ORDER BY id",
+            [series],
+        )
 
     def config_json(self, series: str) -> str | None:
         row = self.conn.execute(

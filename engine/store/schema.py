@@ -520,6 +520,13 @@ def m011_operator_snapshots(db: Database) -> None:
     )
 
 
+@migrations()
+def m012_config_versions_who_and_why(db: Database) -> None:
+    """Who applied a configuration version and why (the What-if lab's history)."""
+    db.execute("ALTER TABLE config_versions ADD COLUMN applied_by TEXT")
+    db.execute("ALTER TABLE config_versions ADD COLUMN reason TEXT")
+
+
 def open_database(path: str | Path) -> Database:
     """A sqlite-utils ``Database`` on a fresh connection owned by the calling thread."""
     if str(path) != ":memory:":
