@@ -110,6 +110,18 @@ class _Boundaries:
         ) != self._index(after - self.lateness)
 
 
+def check_direct_runner_triggers(spec: PipelineSpec) -> None:
+    """Refuse what Beam Python's trigger driver cannot run (see ``build_stream``)."""
+    if spec.trigger.early == "after-first" and spec.trigger.late == "every":
+        raise ValueError(
+            "early after-first together with late every:D cannot run on Beam Python's trigger "
+            "driver (DirectRunner): it compares a processing-time timer with the window end "
+            "(apache_beam/transforms/trigger.py L1514, L611, L1529), so one of the two kinds "
+            "of pane is mislabelled and a watermark hold leaks. Use --late each here, or a "
+            "Java runner (Flink, Spark, Dataflow)"
+        )
+
+
 def build_stream(records: Iterable[RawRecord], spec: PipelineSpec, assume_tz=None) -> Prepared:
     """Events and watermark advances in arrival order. Consecutive events that are on
     time for all their windows go in one element batch when nothing Beam could observe
@@ -123,14 +135,17 @@ def build_stream(records: Iterable[RawRecord], spec: PipelineSpec, assume_tz=Non
     bounds = _Boundaries(spec)
     timed = spec.trigger.early != "none" or spec.trigger.late == "every"
     per_record = spec.trigger.early == "per-record"
-    # Beam's TestClock starts at 0 (1970): the stream's clock runs from there, offset by
-    # ``clock_base_ms`` (the first arrival). Beam Python's AfterWatermark compares a
-    # processing-time timer's timestamp with the window end (trigger.py L1514 passes
-    # the timer timestamp as the watermark to should_fire, L611 tests it against
-    # window.end), so a clock in the same era as the event times would turn early
-    # panes into late ones and leak a watermark hold; a clock near 1970 never reaches
-    # a window end. Versions get the offset added back.
-    state = {"clock": None, "sent_wm": NEG_INF_MS}
+    # Beam Python's trigger driver hands a processing-time timer's timestamp to the
+    # trigger as if it were the watermark (trigger.py L1514 -> AfterWatermark.
+    # should_fire L611 `watermark >= window.end`; _output L1529 `output_watermark <=
+    # window.max_timestamp()` picks EARLY). An early timer is only right while the clock
+    # is before the window end, a late `every` timer only once it is past it. So with
+    # early after-first panes the clock starts at 0 (1970: before every window end;
+    # ``clock_base_ms`` is added back to the versions' processing time); otherwise it
+    # is the arrival time itself (late data arrives after its window's end).
+    check_direct_runner_triggers(spec)
+    early_clock = spec.trigger.early == "after-first"
+    state = {"clock": None if early_clock else 0, "sent_wm": NEG_INF_MS}
     batch: list = []
 
     def flush() -> None:

@@ -214,6 +214,10 @@ class LatewatchWindows(beam.PTransform):
         self.runner_timing = runner_timing
         self.assume_tz = assume_tz
         self.windowing = windowing_args(spec, drop_rule)  # refuses what Beam cannot express
+        if drop_rule == "python":
+            from engine.beam.teststream import check_direct_runner_triggers
+
+            check_direct_runner_triggers(spec)
         self.merging = spec.window.kind == "session"
 
     def expand(self, pcoll):

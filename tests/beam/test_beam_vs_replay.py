@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine.core.spec import PipelineSpec, TriggerSpec, WatermarkSpec, WindowSpec
+from engine.core.spec import (
+    PipelineSpec,
+    SourcePolicy,
+    TriggerSpec,
+    WatermarkSpec,
+    WindowSpec,
+)
 from engine.core.timeutil import MINUTE_MS
 from tests.beam.compare import assert_same, both
 from tests.beam.streams import make_records, write_stream
@@ -43,10 +49,19 @@ CASES = {
     # early panes after the first element, late panes per element
     "early-after-first-late-each": (
         6,
-        {},
+        {"n": 110},
         spec(
             lateness_ms=5 * MINUTE_MS,
             trigger=TriggerSpec(early="after-first", early_delay_ms=MINUTE_MS, late="each"),
+        ),
+    ),
+    # late panes at most every 2 minutes of processing time
+    "late-every-2m": (
+        12,
+        {"n": 110},
+        spec(
+            lateness_ms=6 * MINUTE_MS,
+            trigger=TriggerSpec(late="every", late_every_ms=2 * MINUTE_MS),
         ),
     ),
     # groups, non-additive metrics, late actions, capped late updates
@@ -58,7 +73,17 @@ CASES = {
             group_by="all+source",
             metrics=("revenue", "orders", "items", "events", "avg_order_value", "distinct_users"),
             max_updates_per_window=2,
+            sources=(
+                SourcePolicy("api", late_action="side_output"),
+                SourcePolicy("mobile", late_action="drop"),
+            ),
         ),
+    ),
+    # per-key watermarks (one per source, with an idle timeout moved by processing time)
+    "tumbling-per-key-idle-L5m": (
+        10,
+        {},
+        spec(watermark="per-key:20s,idle=2m", lateness_ms=5 * MINUTE_MS),
     ),
 }
 
@@ -74,7 +99,7 @@ DST_END_2026 = 1_793_404_800_000  # 2026-10-31T00:00Z: New York's 25-hour day is
 AGREEING = {
     "sessions": (
         8,
-        {"span_ms": 3 * 60 * MINUTE_MS, "late_share": 0.0},
+        {"span_ms": 3 * 60 * MINUTE_MS, "late_share": 0.0, "n": 90},
         PipelineSpec(
             window=WindowSpec(kind="session", gap_ms=5 * MINUTE_MS + 500, size_ms=0),
             watermark=WatermarkSpec.parse("bounded:30s"),
@@ -97,7 +122,7 @@ AGREEING = {
 @pytest.mark.parametrize("name", list(AGREEING))
 def test_sessions_and_calendar_days_agree_where_beam_allows(tmp_path, name):
     seed, stream_kw, the_spec = AGREEING[name]
-    path = write_stream(tmp_path / "events.jsonl", make_records(seed, n=120, **stream_kw))
+    path = write_stream(tmp_path / "events.jsonl", make_records(seed, **{"n": 120, **stream_kw}))
     expected, got = both(path, the_spec)
     if name == "sessions":  # merged sessions, out-of-order events, no late data
         assert max(v["events"] for w in got["windows"] for v in w["versions"]) >= 3
@@ -122,10 +147,24 @@ def _hours(start: str, end: str) -> float:
     return (parse(end) - parse(start)).total_seconds() / 3600
 
 
+def test_early_after_first_with_late_every_is_refused_on_python_runners():
+    from engine.beam.transform import LatewatchWindows
+
+    both_timers = spec(
+        lateness_ms=MINUTE_MS,
+        trigger=TriggerSpec(
+            early="after-first", early_delay_ms=MINUTE_MS, late="every", late_every_ms=MINUTE_MS
+        ),
+    )
+    with pytest.raises(ValueError, match="trigger.py"):
+        LatewatchWindows(both_timers)
+    LatewatchWindows(both_timers, drop_rule="java")  # Java runner-core keeps time domains apart
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_replay_and_beam_agree(tmp_path, name):
     seed, stream_kw, the_spec = CASES[name]
-    path = write_stream(tmp_path / "events.jsonl", make_records(seed, n=160, **stream_kw))
+    path = write_stream(tmp_path / "events.jsonl", make_records(seed, **{"n": 160, **stream_kw}))
     expected, got = both(path, the_spec)
     assert expected["outcomes"]["late"] + expected["outcomes"]["too_late"] > 0  # not vacuous
     assert_same(expected, got)
