@@ -228,6 +228,10 @@ ISSUE11_FIRST_PANE_SPEC = PipelineSpec(
 @given(streams, specs())
 @example(ISSUE11_RECOMPUTE_STREAM, ISSUE11_RECOMPUTE_SPEC)
 @example(ISSUE11_FIRST_PANE_STREAM, ISSUE11_FIRST_PANE_SPEC)
+@example(
+    ISSUE11_FIRST_PANE_STREAM,
+    ISSUE11_FIRST_PANE_SPEC.with_changes(trigger=TriggerSpec(late="none")),
+)
 def test_vectorized_agrees_with_operator(df, spec):
     result = evaluate(df, spec, method="vectorized")
     op, outcomes, versions, peak = operator_run(df, spec)

@@ -255,14 +255,8 @@ def classify(a, track: Track, pairs: Pairs, spec: PipelineSpec) -> Classified:
     per = pairs.per_record
     w = track.before if per == 1 else np.repeat(track.before, per)
     lat_src = np.array([spec.lateness_for(s) for s in a.source_names] or [0], np.int64)
-    late_none = spec.trigger.late == "none"
     act_src = np.array(
-        [
-            ACTION_CODES["side_output" if late_none and x == "update" else x]
-            for x in (spec.action_for(s) for s in a.source_names)
-        ]
-        or [LATE],
-        np.uint8,
+        [ACTION_CODES[spec.action_for(s)] for s in a.source_names] or [LATE], np.uint8
     )
     one_lat = len(np.unique(lat_src)) == 1
     one_act = len(np.unique(act_src)) == 1
@@ -295,7 +289,19 @@ def classify(a, track: Track, pairs: Pairs, spec: PipelineSpec) -> Classified:
     late_idx = np.flatnonzero(code == LATE)
     cap = spec.max_updates_per_window
     every = None
-    if spec.trigger.late == "every" and len(late_idx):
+    if spec.trigger.late == "none" and len(late_idx):
+        # No late firings: only a window that never fired (no on-time pair) takes
+        # its first late update, which fires it; the rest is queued (side output).
+        fired = np.zeros(len(pairs.start), bool)
+        fired[pairs.wid[code == ON_TIME]] = True
+        lw = pairs.wid[late_idx]
+        keep = np.zeros(len(late_idx), bool)
+        if cap is None or cap > 0:
+            keep[np.unique(lw, return_index=True)[1]] = True
+            keep &= ~fired[lw]
+        code[late_idx[~keep]] = SIDE
+        late_idx = late_idx[keep]
+    elif spec.trigger.late == "every" and len(late_idx):
         fired = np.zeros(len(pairs.start), bool)
         fired[pairs.wid[code == ON_TIME]] = True
         every = late_every_panes(

@@ -15,18 +15,22 @@ Semantics (normative, see shared/design.md; boundaries as in Flink/Beam Java):
   ``W = e`` an element is late and ``W = e + L`` too late.
   A window that receives its first element after W passed its end has no on-time
   pane: its first version is a late one, and it fires when that element arrives,
-  as the on-time pane would have (Beam's ``AfterWatermark`` fires as soon as the
-  end of the window is reached; Flink's ``EventTimeTrigger`` fires a late element
-  at once). Late ``every:D`` throttles only the late panes *after* a window's first
-  firing: the first late element after a firing sets a timer D of processing time
-  later, and everything late until then shares that pane. The same holds for a
-  session that a late element creates or merges (a new window that never fired).
+  as the on-time pane would have, whatever the late trigger (``each``, ``every:D``
+  or ``none``): Beam's ``AfterWatermark`` fires as soon as the end of the window
+  is reached, Flink's ``EventTimeTrigger`` fires a late element at once. Late
+  ``every:D`` throttles only the late panes *after* a window's first firing: the
+  first late element after a firing sets a timer D of processing time later, and
+  everything late until then shares that pane; with ``none`` there are no panes
+  after the first firing. The same holds for a session that a late element
+  creates or merges (a new window that never fired).
 - Late actions: ``update`` (a LATE pane, at most ``max_updates_per_window`` of them;
-  further pairs go to the side output as ``max_updates``), ``side_output`` and
+  further pairs go to the side output as ``max_updates``; with ``late="none"``
+  triggers only a never-fired window's first pane, see below), ``side_output`` and
   ``recompute`` (queued in the side output; recompute also flags the window, and
   the runtime's recompute job, engine.runtime.recompute, appends a version
   computed from the raw log), ``drop`` (counted and logged). With ``late="none"``
-  triggers, ``update`` degrades to ``side_output``: nothing would ever publish it.
+  triggers, ``update`` degrades to ``side_output`` once the window fired: nothing
+  would ever publish it.
 - Sessions merge when they overlap or touch; lateness is checked on the *merged*
   window (Flink, Kafka Streams), so a late event can bridge two sessions. The
   absorbed sessions are superseded by the merged one and the operator records it.
@@ -277,10 +281,7 @@ class WindowOperator:
     def _action(self, source: str) -> str:
         action = self._action_cache.get(source)
         if action is None:
-            action = self.spec.action_for(source)
-            if action == "update" and self.late_mode == "none":
-                action = "side_output"
-            self._action_cache[source] = action
+            action = self._action_cache[source] = self.spec.action_for(source)
         return action
 
     def _route_late(
@@ -294,6 +295,10 @@ class WindowOperator:
         if action == "update":
             key = (group, start, end)
             state = self.windows.get(key)
+            if self.late_mode == "none" and state is not None and state.version:
+                # no late firings: nothing would ever publish it
+                self._side(event, group, start, end, w, "side_output")
+                return "side_output"
             pending_late = state is not None and state.pending and state.fired_on_time
             used = 0
             if state is not None:
