@@ -31,6 +31,7 @@ from engine.runtime.finalize import (
 from engine.store.db import NewVersion, Store, values_to_columns
 from engine.store.queries import aggregate, event_metrics
 from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS
+from engine.store.versions import VersionBuffer
 
 
 # -- streaming output and side-output patches ---------------------------------------
@@ -77,10 +78,13 @@ def record_emissions(
     rep = EmissionReport()
     seen: dict[tuple[int, str], dict | None] = {}  # latest row per window, kept current
     numbers: dict[tuple[int, str], tuple[int, str | None]] = {}
+    # Panes are numbered and checked one by one but written in one batch; anything
+    # that reads a window's rows back (the rebase paths below) flushes first.
+    buffer = VersionBuffer(store, series)
 
     def append(nv: NewVersion) -> None:
         key = (nv.window_start_ms, nv.grp)
-        number = store.append_version_in_txn(series, nv, numbers)
+        number = store.append_version_in_txn(series, nv, numbers, buffer)
         seen[key] = {
             **dict.fromkeys(METRIC_COLUMNS),
             **nv.values,
@@ -95,6 +99,8 @@ def record_emissions(
             key = (v.window_start_ms, v.group)
             nv = NewVersion.from_operator(v)
             if key not in seen:
+                if key in buffer.keys:
+                    buffer.flush()
                 seen[key] = store.latest(series, v.window_start_ms, v.group)
             latest = seen[key]
             if latest is None:
@@ -115,6 +121,7 @@ def record_emissions(
                 append(nv)
                 rep.appended += 1
                 continue
+            buffer.flush()  # the rebase reads the stored window back
             if not v.added_ids:  # contributions not tracked: rebase on the pane's deltas
                 _rebase_untracked(store, series, v, nv, latest, is_final, now_ms, policy, rep)
                 seen.pop(key, None)
@@ -145,6 +152,7 @@ def record_emissions(
             nv.added_ids = sorted(new_ids)
             append(nv)
             rep.rebased += 1
+        buffer.flush()
         rep.late_events = store.record_late_events(series, late)
     return rep
 

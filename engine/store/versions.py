@@ -98,6 +98,32 @@ class NewVersion:
         )
 
 
+_INSERT_VERSION = (
+    "INSERT INTO versions (series, window_start_ms, window_end_ms, grp, version, timing, "
+    "tier, reason, processing_time_ms, watermark_ms, "
+    + ", ".join(METRIC_COLUMNS)
+    + ", event_count, superseded_by_start_ms, superseded_by_end_ms, job_id) VALUES ("
+    + ", ".join("?" * (10 + len(METRIC_COLUMNS) + 4))
+    + ")"
+)
+
+
+class VersionBuffer:
+    """Numbered versions waiting to be written in one batch (see
+    ``VersionWrites.append_version_in_txn``). ``flush()`` writes them in order."""
+
+    def __init__(self, store: VersionWrites, series: str) -> None:
+        self.store = store
+        self.series = series
+        self.rows: list[tuple[NewVersion, int]] = []
+        self.keys: set[tuple[int, str]] = set()  # windows with rows in the buffer
+
+    def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        self.keys = set()
+        self.store._write_versions(self.series, rows)
+
+
 class VersionWrites:
     """Appending versions and contributions, the side output and adjustments."""
 
@@ -133,17 +159,27 @@ class VersionWrites:
         return assigned
 
     def append_version_in_txn(
-        self, series: str, nv: NewVersion, state: dict[tuple[int, str], tuple[int, str | None]]
+        self,
+        series: str,
+        nv: NewVersion,
+        state: dict[tuple[int, str], tuple[int, str | None]],
+        buffer: VersionBuffer | None = None,
     ) -> int:
         """One version, inside a transaction the caller holds (no savepoint of its
         own: a caller appending thousands of panes in one transaction saves two
-        statements per pane). Same checks as ``append_versions``; returns the number."""
+        statements per pane). Same checks as ``append_versions``; returns the number.
+
+        With ``buffer`` the rows are only numbered and checked now and written by
+        ``buffer.flush()`` (one ``executemany`` for all versions, one for all their
+        contributions); the caller flushes before it reads those windows back."""
         if not self.conn.in_transaction:
             raise StoreError("append_version_in_txn needs an open transaction")
         if nv.tier not in TIERS:
             raise StoreError(f"tier {nv.tier!r} is not one of {TIERS}")
         key = (nv.window_start_ms, nv.grp)
         if key not in state:
+            if buffer is not None and key in buffer.keys:
+                buffer.flush()  # the lookup must see what is buffered
             state[key] = self._current(series, nv.window_start_ms, nv.grp)
         last, tier = state[key]
         if tier == "final" and nv.reason != "adjustment":
@@ -156,45 +192,53 @@ class VersionWrites:
         number = last + 1
         if nv.expected_version is not None and nv.expected_version != number:
             raise StoreError(f"expected version {nv.expected_version} but the next is {number}")
-        self._insert_version(series, nv, number)
+        if buffer is None:
+            self._write_versions(series, [(nv, number)])
+        else:
+            buffer.rows.append((nv, number))
+            buffer.keys.add(key)
         state[key] = (number, tier if tier == "final" else nv.tier)
         return number
 
     def _insert_version(self, series: str, nv: NewVersion, number: int) -> None:
-        cols = {c: nv.values.get(c) for c in METRIC_COLUMNS}
-        sup = nv.superseded_by or (None, None)
-        self.conn.execute(
-            "INSERT INTO versions (series, window_start_ms, window_end_ms, grp, version, timing, "
-            "tier, reason, processing_time_ms, watermark_ms, "
-            + ", ".join(METRIC_COLUMNS)
-            + ", event_count, superseded_by_start_ms, superseded_by_end_ms, job_id) VALUES ("
-            + ", ".join("?" * (10 + len(METRIC_COLUMNS) + 4))
-            + ")",
-            (
-                series,
-                nv.window_start_ms,
-                nv.window_end_ms,
-                nv.grp,
-                number,
-                nv.timing,
-                nv.tier,
-                nv.reason,
-                nv.processing_time_ms,
-                nv.watermark_ms,
-                *cols.values(),
-                nv.event_count,
-                sup[0],
-                sup[1],
-                nv.job_id,
-            ),
-        )
-        rows = [(series, nv.window_start_ms, nv.grp, number, eid, 1) for eid in nv.added_ids]
-        rows += [(series, nv.window_start_ms, nv.grp, number, eid, -1) for eid in nv.removed_ids]
-        if rows:
+        self._write_versions(series, [(nv, number)])
+
+    def _write_versions(self, series: str, numbered: Sequence[tuple[NewVersion, int]]) -> None:
+        """Version rows and their contributions, two ``executemany`` in all."""
+        if not numbered:
+            return
+        rows, contributions = [], []
+        for nv, number in numbered:
+            values = nv.values
+            sup = nv.superseded_by or (None, None)
+            rows.append(
+                (
+                    series,
+                    nv.window_start_ms,
+                    nv.window_end_ms,
+                    nv.grp,
+                    number,
+                    nv.timing,
+                    nv.tier,
+                    nv.reason,
+                    nv.processing_time_ms,
+                    nv.watermark_ms,
+                    *(values.get(c) for c in METRIC_COLUMNS),
+                    nv.event_count,
+                    sup[0],
+                    sup[1],
+                    nv.job_id,
+                )
+            )
+            head = (series, nv.window_start_ms, nv.grp, number)
+            contributions.extend((*head, eid, 1) for eid in nv.added_ids)
+            contributions.extend((*head, eid, -1) for eid in nv.removed_ids)
+        self.conn.executemany(_INSERT_VERSION, rows)
+        if contributions:
             self.conn.executemany(
                 "INSERT INTO contributions (series, window_start_ms, grp, version, event_id, sign) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
+                contributions,
             )
 
     def contributed_ids(self, series: str, window_start_ms: int, grp: str) -> set[str]:
