@@ -15,8 +15,8 @@ import streamlit as st
 from engine.analysis import lateness
 from engine.core.events import QUARANTINE_REASONS
 from engine.core.timeutil import format_duration_ms
+from engine.ingest import backfill, uploads
 from engine.ingest import mapping as im
-from engine.ingest import uploads
 from engine.ingest.inspect import check_file, scan_file, zone_suggestions
 from ui import guard, lab
 from ui.format import fmt_time
@@ -59,7 +59,8 @@ st.title("Import your own events")
 st.caption(
     "Bring an event log with an event time and an arrival (received) time per row. Each "
     "import becomes a dataset in its own file next to the live database — the live numbers "
-    "never see it — that you can analyse here and replay in the What-if lab."
+    "do not see it until you *Append it to the live store* — that you can analyse here and "
+    "replay in the What-if lab."
 )
 
 # -- 1. the file -----------------------------------------------------------------------
@@ -122,6 +123,21 @@ def rename(old: str) -> None:
     result = st.session_state.get("imp_result")
     if result and result["dataset"] == old:
         result["dataset"] = new
+
+
+def append_to_live(name: str, db_path: str) -> None:
+    """Backfill the dataset into the live store (engine.ingest.backfill); report in a flash."""
+    try:
+        report = backfill.append_dataset(db_path, rt.settings.db_path, rt.now_ms(), name)
+    except (OSError, ValueError) as exc:
+        guard.flash("error", f"Could not append {name}: {exc}")
+        return
+    guard.flash(
+        "success" if report.accepted else "info",
+        f"Appended dataset {name} to the live store (ingest #{report.ingest_id}): "
+        f"{report.rows_read:,} rows = {report.accepted:,} accepted + {report.duplicates:,} "
+        f"duplicates + {report.quarantined:,} quarantined.",
+    )
 
 
 def remove(name: str, db_path: str) -> None:
@@ -354,6 +370,24 @@ guard.confirm_button(
 if n_events == 0:
     st.info("This dataset has no accepted events: remove it, or import a file into it.")
     st.stop()
+live_target = "the live store" if rt.live else "the store the simulator feeds"
+a1, a2 = st.columns([2, 4])
+a1.button(
+    "Append to the live store",
+    icon=":material/cloud_upload:",
+    key="imp_append",
+    on_click=guard.run_guarded,
+    args=(append_to_live, chosen_ds, db_path),
+    disabled=locked is not None,
+    help=locked
+    or f"Send this dataset's events into {live_target} ({rt.settings.db_path}) through the "
+    "ingest path: validated again, de-duplicated by event_id, with an ingest record of its own.",
+)
+a2.caption(
+    f"Backfill: this dataset's events join {live_target} and its numbers (late windows get "
+    "late versions, final days adjustments). Appending twice is harmless: repeated event_ids "
+    "count as duplicates."
+)
 ingests = im.dataset_ingests(db_path)
 st.caption(
     f"{n_events:,} events from {len(summary) - 1} sources, {len(ingests)} import(s); last "

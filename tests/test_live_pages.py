@@ -77,3 +77,33 @@ def test_sidebar_and_operations_on_live_data(live_env):
     assert by_key["tiers.final"] == "default"
     assert by_key["simulator.enabled"] == "command line / environment"
     assert "Simulator controls" not in text and "Pipeline controls" in text
+
+
+def test_import_page_appends_a_dataset_to_the_live_store(live_env):
+    from engine.ingest import mapping as im
+
+    imports = im.imports_dir_for(str(live_env))
+    imports.mkdir(parents=True, exist_ok=True)
+    now = wall_ms()
+    with Store(im.dataset_path(imports, "backfill")) as ds:
+        Ingestor(ds, IngestOptions(), clock=lambda: now).ingest_records(
+            [
+                {
+                    "event_id": f"imp{i}",
+                    "event_time": format_ms(now - 3_600_000),
+                    "arrival_time": format_ms(now - 60_000),
+                    "source": "partner",
+                    "amount": 7,
+                }
+                for i in range(3)
+            ]
+        )
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+    at.switch_page("pages/import_events.py").run()
+    at.button(key="imp_append").click().run()
+    assert not at.exception
+    assert "3 accepted \\+ 0 duplicates" in texts(at)  # escaped: shown literally
+    at.button(key="imp_append").click().run()
+    assert "0 accepted \\+ 3 duplicates" in texts(at)
+    with Store(live_env) as store:
+        assert store.raw_event_count() == 3
