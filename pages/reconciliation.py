@@ -12,6 +12,7 @@ from engine.views.dashboard import ALL_SOURCES, local_datetime
 from ui import reconciliation as rfmt
 from ui.exports import download_buttons
 from ui.format import fmt_time
+from ui.replay import wait_for_replay
 from ui.router import ensure_router
 from ui.runtime import get_runtime
 
@@ -63,6 +64,7 @@ metric = c2.selectbox(
     "Metric", list(rfmt.METRIC_NAMES), format_func=rfmt.METRIC_NAMES.get, key="rc_metric"
 )
 span = c3.selectbox("Range", list(RANGES_DAYS), key="rc_range")
+wait_for_replay(rt, "streaming, preliminary and final numbers side by side")
 status = rt.status()
 now = status["proc_ms"] or status["now_ms"]
 to_ms = now - now % HOUR_MS + HOUR_MS
@@ -79,8 +81,9 @@ daily = series == "daily"
 
 if frame.empty:
     st.info(
-        "No windows in this range yet. Reconciliation needs streaming results first; "
-        "preliminary and final numbers follow from the T+1 and T+7 jobs."
+        "No windows in this range yet. Reconciliation needs streaming results first (send "
+        "events, or let the simulator run); preliminary and final numbers follow from the "
+        "T+1 and T+7 jobs. Try a longer range."
     )
     if rt.status().get("live"):
         st.caption(live_view.no_data_yet(rt.status(), rt.settings.db_path, "results"))
