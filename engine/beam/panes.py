@@ -17,89 +17,19 @@ Plain Python (pickled as Beam state), so it is unit-testable without a runner.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 
-from engine.core.events import ORDER_TYPE, Event
+from engine.core.events import Event
+from engine.core.panes import pane_deltas, pane_values
 from engine.core.results import LateEvent, Version
 from engine.core.spec import PipelineSpec
 from engine.core.timeutil import POS_INF_MS
+from engine.core.window_state import WindowState
 
 TIMINGS = {0: "early", 1: "on_time", 2: "late", 3: "late"}  # PaneInfoTiming -> timing
 _DETAIL_METRICS = ("avg_order_value", "median_order_value", "distinct_users")
-
-
-class Acc:
-    """Accumulated contents of one window (what the operator's WindowState holds)."""
-
-    __slots__ = (
-        "start",
-        "end",
-        "rev",
-        "orders",
-        "items",
-        "count",
-        "amounts",
-        "users",
-        "version",
-        "late_versions",
-        "last_values",
-        "ids",
-    )
-
-    def __init__(self, start: int, end: int, detail: bool) -> None:
-        self.start, self.end = start, end
-        self.rev = self.orders = self.items = self.count = 0
-        self.amounts: list[int] | None = [] if detail else None
-        self.users: set[str] | None = set() if detail else None
-        self.version = 0
-        self.late_versions = 0
-        self.last_values: dict | None = None
-        self.ids: set[str] = set()
-
-    def add(self, event: Event) -> None:
-        self.rev += event.amount_cents
-        self.items += event.items
-        self.count += 1
-        is_order = event.event_type == ORDER_TYPE
-        if is_order:
-            self.orders += 1
-        if self.amounts is not None:
-            if is_order:
-                self.amounts.append(event.amount_cents)
-            if event.key is not None:
-                self.users.add(event.key)
-        self.ids.add(event.event_id)
-
-    def absorb(self, other: Acc) -> None:
-        self.rev += other.rev
-        self.orders += other.orders
-        self.items += other.items
-        self.count += other.count
-        if self.amounts is not None:
-            self.amounts.extend(other.amounts)
-            self.users |= other.users
-        self.late_versions += other.late_versions
-        self.ids |= other.ids
-
-    def values(self, metrics: tuple[str, ...]) -> dict:
-        values = {
-            "revenue": self.rev / 100,
-            "orders": self.orders,
-            "items": self.items,
-            "events": self.count,
-        }
-        if self.amounts is not None:
-            amounts = self.amounts
-            if "avg_order_value" in metrics:
-                values["avg_order_value"] = (
-                    round(sum(amounts) / len(amounts) / 100, 4) if amounts else None
-                )
-            if "median_order_value" in metrics:
-                values["median_order_value"] = statistics.median(amounts) / 100 if amounts else None
-            if "distinct_users" in metrics:
-                values["distinct_users"] = len(self.users)
-        return values
+# Values and deltas are engine.core.panes' (the operator's own definitions); the
+# accumulator is the operator's WindowState.
 
 
 @dataclass(frozen=True)
@@ -127,14 +57,15 @@ class PaneBook:
         self.merging = merging
         self.detail = any(m in spec.metrics for m in _DETAIL_METRICS)
         self.lateness = spec.allowed_lateness_ms
-        self.windows: dict[tuple[int, int], Acc] = {}
+        self.windows: dict[tuple[int, int], WindowState] = {}
+        self.ids: dict[tuple[int, int], set[str]] = {}  # events each window's panes carried
         self.pending: dict[str, tuple[Event, int, int]] = {}  # entered, no pane yet
         self.next_index: dict[tuple[int, int], int] = {}
         self.stash: dict[tuple[int, int, int], tuple] = {}  # panes that overtook others
 
     # -- inputs ----------------------------------------------------------------
     def entered(self, event: Event, start: int, end: int) -> None:
-        if any(event.event_id in acc.ids for acc in self.windows.values()):
+        if any(event.event_id in ids for ids in self.ids.values()):
             return
         self.pending[event.event_id] = (event, start, end)
 
@@ -170,12 +101,15 @@ class PaneBook:
         supersessions: list[Supersession] = []
         acc = self.windows.get((start, end))
         if acc is None:
-            acc = self.windows[(start, end)] = Acc(start, end, self.detail)
+            acc = self.windows[(start, end)] = WindowState(self.group, start, end, self.detail)
+            self.ids[(start, end)] = set()
+        ids = self.ids[(start, end)]
         if self.merging:
             for key in list(self.windows):
                 old = self.windows[key]
                 if old is not acc and start <= old.start and old.end <= end:
                     acc.absorb(old)
+                    ids |= self.ids.pop(key)
                     del self.windows[key]
                     if old.version:
                         supersessions.append(
@@ -193,7 +127,7 @@ class PaneBook:
                 ):
                     action = "max_updates"
                 if action != "update":
-                    acc.ids.add(event.event_id)  # accounted for: not a too-late pair
+                    ids.add(event.event_id)  # accounted for: not a too-late pair
                     side.append(self._late(event, start, end, action, at))
                     continue
             publish.append(event)
@@ -201,6 +135,7 @@ class PaneBook:
         if timing == "on_time" or publish:
             for event in publish:
                 acc.add(event)
+                ids.add(event.event_id)
             versions.append(self._version(acc, timing, is_last, publish, at))
         return versions, side, supersessions
 
@@ -216,6 +151,7 @@ class PaneBook:
                 del self.pending[event_id]
         for key in [k for k in self.windows if k[1] + self.lateness <= now_ms]:
             del self.windows[key]
+            self.ids.pop(key, None)
             self.next_index.pop(key, None)
         return out
 
@@ -276,23 +212,15 @@ class PaneBook:
         )
 
     def _version(
-        self, acc: Acc, timing: str, is_last: bool, added: list[Event], at: PaneTiming
+        self, acc: WindowState, timing: str, is_last: bool, added: list[Event], at: PaneTiming
     ) -> Version:
-        values = acc.values(self.spec.metrics)
-        prev = acc.last_values
-        if prev is None:
-            deltas = {k: values[k] for k in ("revenue", "orders", "items", "events")}
-        else:
-            deltas = {
-                "revenue": (acc.rev - round(prev["revenue"] * 100)) / 100,
-                "orders": values["orders"] - prev["orders"],
-                "items": values["items"] - prev["items"],
-                "events": values["events"] - prev["events"],
-            }
+        values = pane_values(acc, self.spec.metrics)
+        deltas = pane_deltas(acc, values)
         acc.version += 1
         if timing == "late":
             acc.late_versions += 1
         acc.last_values = values
+        acc.pending = False
         return Version(
             window_start_ms=acc.start,
             window_end_ms=acc.end,
