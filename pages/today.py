@@ -107,7 +107,7 @@ picked = mid.date_input(
     f"Business day ({tz})",
     value=today0,
     max_value=today0,
-    key="day",
+    key="date",  # not "day": Versions binds that one, and widget state outlives a page
     bind="query-params",
     help="Today is live; pick any earlier day to see its numbers with their tier and versions.",
 )

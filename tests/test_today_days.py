@@ -36,7 +36,7 @@ def test_a_picked_day_shows_that_days_values_tier_and_versions(app_env):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
     assert not at.exception
     day = TODAY - timedelta(days=7)  # final in the seeded store
-    at.date_input(key="day").set_value(day).run()
+    at.date_input(key="date").set_value(day).run()
     assert not at.exception
     start = business_day_bounds(day, TZ)[0]
     best = store.final(dashboard.DAILY, start, "*")
@@ -52,12 +52,12 @@ def test_a_picked_day_shows_that_days_values_tier_and_versions(app_env):
     assert "Today (live)" not in texts  # the live panel is not drawn for a past day
 
     # a day with nothing recorded says so instead of showing zeros as numbers
-    at.date_input(key="day").set_value(TODAY - timedelta(days=12)).run()
+    at.date_input(key="date").set_value(TODAY - timedelta(days=12)).run()
     assert not at.exception
     assert any("no results" in str(i.value) for i in at.info)
     assert metric_values(at)["Revenue — no data"] == "—"
 
-    at.date_input(key="day").set_value(TODAY).run()
+    at.date_input(key="date").set_value(TODAY).run()
     assert "Today (live)" in "\n".join(str(x.value) for x in at.markdown)
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from engine.runtime.runtime import Runtime
 from engine.views import live as live_view
-from ui.format import fmt_time
+from ui.format import DISPLAY_TZ_PARAM, display_zones, fmt_time
 from ui.guard import operator_panel
 
 SIDEBAR_REFRESH_S = 5
@@ -21,6 +21,16 @@ def sidebar(rt: Runtime) -> None:
     with st.sidebar:
         st.markdown("### latewatch")
         _clock_panel(rt)
+        zones = display_zones(rt)
+        st.selectbox(
+            "Show times in",
+            zones,
+            key=DISPLAY_TZ_PARAM,
+            bind="query-params",
+            format_func=lambda z: f"{z} (business zone)" if z == rt.settings.tz else z,
+            help="Timestamps on every page use this zone; business days, tiers and the "
+            "hour-of-day charts stay in the business zone, and say so.",
+        )
         st.caption(f"Database: `{rt.settings.db_path}`")
         operator_panel()
 
