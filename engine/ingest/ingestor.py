@@ -215,7 +215,7 @@ class Ingestor:
                     "event_id": event_id,
                     "reason": reason,
                     "detail": storable(str(detail))[:MAX_DETAIL_CHARS],
-                    "raw": text[:MAX_RAW_CHARS],
+                    "raw": storable(text[:MAX_RAW_CHARS]),
                 }
             )
             counts.quarantined_by_reason[reason] = counts.quarantined_by_reason.get(reason, 0) + 1

@@ -167,7 +167,7 @@ def scan_outcome(records, options, scan: int = 2_000) -> ScanOutcome:
             n -= 1
             break
         if isinstance(record, MalformedRow):
-            reasons["malformed_row"] += 1
+            reasons[record.reason] += 1
             continue
         try:
             parse_event(record, options)

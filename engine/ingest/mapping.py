@@ -39,7 +39,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.core.events import ParseOptions, RecordError, parse_event
+from engine.core.events import ParseOptions, RecordError, check_row, parse_event, raw_text
+from engine.core.limits import Limits
 from engine.core.timeutil import DAY_MS, format_ms
 from engine.ingest.ingestor import IngestOptions, Ingestor, IngestReport
 from engine.ingest.readers import MalformedRow, read_file
@@ -155,10 +156,19 @@ def guess_mapping(columns: Iterable[str]) -> ColumnMapping:
     return ColumnMapping(**chosen)
 
 
-def map_record(record: object, mapping: ColumnMapping, line: int | None) -> object:
-    """One reader record -> the record ``parse_event`` reads (or a ``MalformedRow``)."""
+def map_record(
+    record: object, mapping: ColumnMapping, line: int | None, limits: Limits | None = None
+) -> object:
+    """One reader record -> the record ``parse_event`` reads (or a ``MalformedRow``).
+
+    The whole-row checks (nesting, size, Unicode) run on the row as read, unmapped
+    columns included, so an import quarantines exactly the rows ``ingest`` does."""
     if isinstance(record, MalformedRow) or not isinstance(record, dict):
         return record
+    try:
+        check_row(record, limits or Limits.from_env())
+    except RecordError as exc:
+        return MalformedRow(raw=raw_text(record), detail=str(exc), reason=exc.reason)
     out = {f: record.get(c) for f, c in mapping.columns().items()}
     if "source" not in out or _blank(out.get("source")):
         out["source"] = mapping.default_source
@@ -177,8 +187,9 @@ def map_records(
     rows: Iterable[tuple[int, object]], mapping: ColumnMapping
 ) -> Iterator[tuple[int, object]]:
     """Rename every ``(line, record)`` pair; broken rows pass through to be quarantined."""
+    limits = Limits.from_env()
     for line, record in rows:
-        yield line, map_record(record, mapping, line)
+        yield line, map_record(record, mapping, line, limits)
 
 
 def parse_options(mapping: ColumnMapping, assume_tz: str | None) -> ParseOptions:
@@ -236,7 +247,7 @@ def mapped_preview(
         if n >= rows and not (isinstance(record, MalformedRow) or _fails(record, options)):
             continue
         if isinstance(record, MalformedRow):
-            out.append({**row, "status": "quarantined: malformed_row", "detail": record.detail})
+            out.append({**row, "status": f"quarantined: {record.reason}", "detail": record.detail})
             continue
         try:
             e = parse_event(record, options)
