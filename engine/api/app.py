@@ -66,6 +66,7 @@ from engine.api.views import (
 from engine.core.events import ParseOptions
 from engine.core.timeutil import DAY_MS, format_ms
 from engine.ingest.ingestor import IngestOptions, Ingestor
+from engine.ingest.vocabulary import Vocabulary
 from engine.runtime.clock import Clock, SystemClock
 from engine.store.db import Store
 from engine.views import reconciliation
@@ -84,14 +85,17 @@ def create_app(
     read_keys_required: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     runtime=None,
+    vocabulary: Vocabulary | None = None,
 ) -> FastAPI:
     """The FastAPI app over the store at ``db_path``.
 
     ``api_keys``: keys accepted by ``POST /events`` (and by reads when
     ``read_keys_required``); ``None`` reads ``LATEWATCH_API_KEYS`` /
     ``LATEWATCH_API_KEYS_FILE``. With no keys at all, ingest answers 401.
+    ``vocabulary``: latewatch.toml's ``[orders]`` (field and event-type names).
     """
     clock = clock or SystemClock()
+    vocabulary = vocabulary or Vocabulary()
     pool = StorePool(db_path)
     models = ModelCache()
     keys = each_key(load_api_keys() if api_keys is None else api_keys)
@@ -457,7 +461,9 @@ def create_app(
             keep_events=False,
             source_name=f"api:{source}" if source else "api",
         )
-        report = Ingestor(store, options, clock=clock.now_ms).ingest_records(rows)
+        report = Ingestor(store, options, clock=clock.now_ms).ingest_records(
+            vocabulary.map_records(rows)
+        )
         quarantined = store.quarantine_frame(limit=1000, ingest_id=report.ingest_id)
         return {
             "ingest_id": report.ingest_id,

@@ -18,7 +18,8 @@ from dataclasses import replace
 from engine.core.events import ParseOptions
 from engine.core.timeutil import parse_duration_ms, parse_timestamp_ms
 from engine.ingest.ingestor import IngestOptions, Ingestor
-from engine.ingest.readers import ProgressBar, UnreadableFile
+from engine.ingest.readers import ProgressBar, UnreadableFile, read_file
+from engine.ingest.vocabulary import Vocabulary
 from engine.store.db import DEFAULT_DB_PATH, Store
 
 PROGRESS_MIN_BYTES = 5_000_000
@@ -70,6 +71,12 @@ def add_parser(sub) -> None:
         "--once", action="store_true", help="--watch: read the files there now, then exit"
     )
     p.add_argument(
+        "--config",
+        default=None,
+        help="latewatch.toml whose [orders] names your fields and event types "
+        "(default $LATEWATCH_CONFIG)",
+    )
+    p.add_argument(
         "--source", default=None, help="source for rows without one (and the ingest's label)"
     )
     p.add_argument(
@@ -99,6 +106,14 @@ def _options(args, file: str | None) -> IngestOptions:
         source_name=args.source,
         file=file,
     )
+
+
+def vocabulary_from_args(args) -> Vocabulary:
+    """``[orders]`` of ``--config`` / ``$LATEWATCH_CONFIG`` (today's words without one)."""
+    from engine.runtime.config import config_path, load_config
+
+    path = config_path(getattr(args, "config", None))
+    return Vocabulary.from_config(load_config(path).orders if path else None)
 
 
 def _stop_on_sigterm() -> threading.Event:
@@ -141,6 +156,7 @@ def run_stdin(args) -> int:
                 follow=args.follow,
                 on_report=show,
                 stop=stop,
+                vocabulary=vocabulary_from_args(args),
             )
         except KeyboardInterrupt:
             return 0
@@ -153,7 +169,13 @@ def run_watch(args) -> int:
 
     stop = _stop_on_sigterm()
     with Store(db_path(args)) as store:
-        watcher = FolderWatcher(store, args.watch, _options(args, None), clock_from_args(args))
+        watcher = FolderWatcher(
+            store,
+            args.watch,
+            _options(args, None),
+            clock_from_args(args),
+            vocabulary=vocabulary_from_args(args),
+        )
         print(f"watching {watcher.key} for .csv/.jsonl/.parquet files", file=sys.stderr)
         try:
             while True:
@@ -175,10 +197,12 @@ def run_file(args) -> int:
     options = _options(args, os.path.basename(args.file))
     size = os.path.getsize(args.file)
     show = args.progress == "on" or (args.progress == "auto" and size >= PROGRESS_MIN_BYTES)
+    vocab = vocabulary_from_args(args)
     with Store(db_path(args)) as store:
         ingestor = Ingestor(store, options, clock=clock_from_args(args))
         try:
-            report = ingestor.ingest_file(args.file, ProgressBar("ingest") if show else None)
+            bar = ProgressBar("ingest") if show else None
+            report = ingestor.ingest_records(vocab.map_records(read_file(args.file, bar)))
         except UnreadableFile as exc:  # the file, not a row: one line, the record says 'failed'
             print(f"error: {exc} (the ingest is recorded as failed)", file=sys.stderr)
             return 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from engine.api.support import DEFAULT_MAX_BODY_BYTES, load_api_keys
-from engine.commands.ingest import db_path
+from engine.commands.ingest import db_path, vocabulary_from_args
 
 
 def add_parser(sub) -> None:
@@ -37,6 +37,12 @@ def add_parser(sub) -> None:
         help="largest POST /events body accepted (larger: 413)",
     )
     p.add_argument("--log-level", default="info", help="uvicorn log level")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="latewatch.toml whose [orders] names your fields and event types "
+        "(default $LATEWATCH_CONFIG)",
+    )
     p.set_defaults(run=run)
 
 
@@ -55,6 +61,7 @@ def run(args) -> int:
         api_keys=keys,
         read_keys_required=args.read_keys_required,
         max_body_bytes=args.max_body_bytes,
+        vocabulary=vocabulary_from_args(args),
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -37,7 +37,9 @@ from engine.ingest.ingestor import (
     Ingestor,
     IngestReport,
     MalformedRow,
+    read_file,
 )
+from engine.ingest.vocabulary import Vocabulary
 from engine.store.db import Store
 
 WATCH_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
@@ -111,10 +113,12 @@ def ingest_stream(
     flush_ms: int = 500,
     on_report: Callable[[IngestReport], None] | None = None,
     stop: threading.Event | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> StreamTotals:
     """Ingest JSON lines from ``stream``; see the module docstring."""
     totals = StreamTotals()
     ingestor = Ingestor(store, options, clock=clock)
+    vocab = vocabulary or Vocabulary()
     if not follow:
 
         def records() -> Iterator[tuple[int, object]]:
@@ -123,7 +127,7 @@ def ingest_stream(
                 if item is not None:
                     yield item
 
-        report = ingestor.ingest_records(records())
+        report = ingestor.ingest_records(vocab.map_records(records()))
         totals.add(report)
         if on_report is not None:
             on_report(report)
@@ -167,7 +171,7 @@ def ingest_stream(
             except queue.Empty:
                 break
         if batch:
-            report = ingestor.ingest_records(batch)
+            report = ingestor.ingest_records(vocab.map_records(batch))
             totals.add(report)
             if on_report is not None:
                 on_report(report)
@@ -209,6 +213,7 @@ class FolderWatcher:
         options: IngestOptions,
         clock: Callable[[], int],
         settle_polls: int = 1,
+        vocabulary: Vocabulary | None = None,
     ) -> None:
         self.store = store
         self.directory = Path(directory)
@@ -218,6 +223,7 @@ class FolderWatcher:
         self.options = options
         self.clock = clock
         self.settle_polls = settle_polls
+        self.vocabulary = vocabulary or Vocabulary()
         self._seen_sizes: dict[str, tuple[int, int, int]] = {}  # name -> (size, mtime, polls)
 
     def pending(self) -> bool:
@@ -268,7 +274,9 @@ class FolderWatcher:
                 fmt = "jsonl"
             if fmt not in FORMATS:
                 raise ValueError(f"cannot ingest {name!r}")
-            report = Ingestor(self.store, options, clock=self.clock).ingest_file(path)
+            report = Ingestor(self.store, options, clock=self.clock).ingest_records(
+                self.vocabulary.map_records(read_file(path))
+            )
         except (OSError, ValueError) as exc:
             detail = f"{type(exc).__name__}: {exc}"
             self.store.record_watched_file(
