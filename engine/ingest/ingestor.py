@@ -259,13 +259,18 @@ class Ingestor:
     def _dedup_and_write(self, parsed, report, counts, quarantine, quarantined, now, finished):
         existing = self.store.existing_contents({e.event_id for _, _, e in parsed})
         accepted: list[Event] = []
+        fresh: dict[str, Event] = {}  # accepted in this batch: content compared lazily
         for line, record, event in parsed:
-            known = existing.get(event.event_id)
-            content = event.content_key()
+            eid = event.event_id
+            known = existing.get(eid)
             if known is None:
-                existing[event.event_id] = content
-                accepted.append(event)
-            elif known == content:
+                first = fresh.get(eid)
+                if first is None:
+                    fresh[eid] = event
+                    accepted.append(event)
+                    continue
+                known = existing[eid] = first.content_key()
+            if known == event.content_key():
                 counts.duplicates += 1
             else:
                 quarantine(
