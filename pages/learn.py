@@ -5,7 +5,6 @@ links: ``/learn?lesson=<key>&step=<key>`` (``lesson=glossary&q=<words>`` for the
 glossary); ``&present=1`` is presenter mode.
 """
 
-import pandas as pd
 import streamlit as st
 
 from engine.analysis import glossary
@@ -113,24 +112,19 @@ if current == GLOSSARY:
     else:
         st.query_params.pop("q", None)
     found = glossary.search(q)
-    st.dataframe(
-        pd.DataFrame(
-            {
-                "latewatch": [t.term for t in found],
-                "chapter": [t.chapter for t in found],
-                "meaning in latewatch": [t.meaning for t in found],
-                "how the chapter differs": [t.differs or "—" for t in found],
-                "lesson": [f"/learn?lesson={t.lesson}" if t.lesson else "" for t in found],
-            }
-        ),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "lesson": st.column_config.LinkColumn("lesson", display_text=r"lesson=(.*)$"),
-            "meaning in latewatch": st.column_config.TextColumn(width="large"),
-            "how the chapter differs": st.column_config.TextColumn(width="large"),
-        },
-    )
+    for t in found:
+        same = t.chapter == t.term
+        head = f"**{t.term}**" + ("" if same else f" — the chapter: *{t.chapter}*")
+        body = t.meaning
+        if t.differs:
+            body += f"  \n*How the chapter differs:* {t.differs}"
+        links = []
+        if t.lesson:
+            links.append(f"[lesson: {TITLES[t.lesson]}](/learn?lesson={t.lesson})")
+        if t.page is not None and t.lesson:
+            url = f"/{t.page}" if t.page else "/"
+            links.append(f"[where it shows]({url})")
+        st.markdown(f"{head}  \n{body}" + (f"  \n{' · '.join(links)}" if links else ""))
     if not found:
         st.info(f"No term matches “{q}”.")
     st.stop()

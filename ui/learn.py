@@ -17,6 +17,15 @@ from engine.analysis.lessons import Lesson, Step, knob_label
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms
 from ui import playfigs
 
+
+def show_table(frame: pd.DataFrame, present: bool) -> None:
+    """A table: interactive normally, plain and legible (page font) in presenter mode."""
+    if present:
+        st.table(frame, hide_index=True)
+    else:
+        st.dataframe(frame, hide_index=True, width="stretch")
+
+
 BUCKET_SIZES_MS = (15 * MINUTE_MS, 30 * MINUTE_MS, HOUR_MS)
 KNOB_NAMES = {
     "watermark_delay_ms": "Watermark delay",
@@ -42,19 +51,28 @@ def draw_demo(lesson: Lesson, step: Step, present: bool) -> None:
     elif kind == "bucketing":
         _bucketing(key, present)
     elif kind == "lateness":
-        _lateness(key)
+        _lateness(key, present)
     elif kind == "patching":
-        _patching()
+        _patching(present)
     elif kind == "tiers":
         _tiers(key, present)
     elif kind == "ads":
-        _ads()
+        _ads(present)
 
 
 def _playground(step: Step, key: str, present: bool) -> None:
     demo = step.demo
     value = None
-    if demo.knob:
+    if demo.knob and all(isinstance(v, str) for v in demo.knob_values):
+        value = st.segmented_control(
+            KNOB_NAMES.get(demo.knob, demo.knob),
+            list(demo.knob_values),
+            default=demo.knob_default(),
+            format_func=lambda v: knob_label(demo.knob, v),
+            key=f"knob_{key}",
+            required=True,
+        )
+    elif demo.knob:
         values = list(demo.knob_values)
         default = demo.knob_default()
         value = st.select_slider(
@@ -125,7 +143,7 @@ def _bucketing(key: str, present: bool) -> None:
         + (", ".join(moved["event_id"]) or "none")
         + "."
     )
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "order": frame["event_id"],
@@ -136,12 +154,11 @@ def _bucketing(key: str, present: bool) -> None:
                 "bucket by processing time": frame["processing_window_ms"].map(pg.clock_text),
             }
         ),
-        hide_index=True,
-        width="stretch",
+        present,
     )
 
 
-def _lateness(key: str) -> None:
+def _lateness(key: str, present: bool) -> None:
     blend = st.segmented_control(
         "Sources",
         list(demos.BLENDS),
@@ -153,31 +170,31 @@ def _lateness(key: str) -> None:
     quantiles, capture, req = _blend(blend or "clickstream")
     left, right = st.columns(2)
     left.markdown("**Arrival delay quantiles**")
-    left.dataframe(
-        pd.DataFrame(
-            {
-                "quantile": quantiles["quantile"],
-                "measured": quantiles["measured_ms"].map(format_duration_ms),
-                "chapter": quantiles["chapter_ms"].map(format_duration_ms),
-            }
-        ),
-        hide_index=True,
-        width="stretch",
-    )
+    with left:
+        show_table(
+            pd.DataFrame(
+                {
+                    "quantile": quantiles["quantile"],
+                    "measured": quantiles["measured_ms"].map(format_duration_ms),
+                    "chapter": quantiles["chapter_ms"].map(format_duration_ms),
+                }
+            ),
+            present,
+        )
     right.markdown("**Captured within a wait**")
-    right.dataframe(
-        pd.DataFrame(
-            {
-                "wait": capture["wait_ms"].map(format_duration_ms),
-                "measured": capture["measured_share"].map(lambda v: f"{v:.2%}"),
-                "chapter": capture["chapter_share"].map(lambda v: f"{v:.2%}"),
-            }
-        ),
-        hide_index=True,
-        width="stretch",
-    )
+    with right:
+        show_table(
+            pd.DataFrame(
+                {
+                    "wait": capture["wait_ms"].map(format_duration_ms),
+                    "measured": capture["measured_share"].map(lambda v: f"{v:.2%}"),
+                    "chapter": capture["chapter_share"].map(lambda v: f"{v:.2%}"),
+                }
+            ),
+            present,
+        )
     st.markdown("**Requirements** — what each wait would capture (set it in the What-if lab)")
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "requirement": req["requirement"],
@@ -187,8 +204,7 @@ def _lateness(key: str) -> None:
                 "arrive later": (1 - req["captured"]).map(lambda v: f"{v:.2%}"),
             }
         ),
-        hide_index=True,
-        width="stretch",
+        present,
     )
     st.caption(
         "A seeded simulator run of 100,000 events over two days, measured with the Lateness "
@@ -196,9 +212,9 @@ def _lateness(key: str) -> None:
     )
 
 
-def _patching() -> None:
+def _patching(present: bool) -> None:
     table = demos.patching()
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "metric": table["label"],
@@ -210,8 +226,7 @@ def _patching() -> None:
                 "patch right?": table["patch_is_right"].map({True: "yes", False: "no — wrong"}),
             }
         ),
-        hide_index=True,
-        width="stretch",
+        present,
     )
     orders = pd.DataFrame(
         [
@@ -225,7 +240,7 @@ def _patching() -> None:
             for o in demos.PATCH_ORDERS
         ]
     )
-    st.dataframe(orders, hide_index=True, width="stretch")
+    show_table(orders, present)
     st.caption(
         "Patched: revenue and orders add the late orders' totals; the average and the median "
         "average the published and the late values; distinct users add the two counts (u1 "
@@ -251,7 +266,7 @@ def _tiers(key: str, present: bool) -> None:
     c1.metric(f"The day's value as of {pg.clock_text(t)}", f"${now['value']:,.0f}")
     c2.metric("Label", now["tier"])
     c3.metric("% of final", f"{now['share_of_final']:.0%}")
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "tier": table["label"],
@@ -260,8 +275,7 @@ def _tiers(key: str, present: bool) -> None:
                 "value ($)": table["value"],
             }
         ),
-        hide_index=True,
-        width="stretch",
+        present,
     )
     st.caption(
         "Times are after 2026-01-01 00:00 UTC ('+1d' = the next day). The adjustment row is "
@@ -280,10 +294,10 @@ def _tiers(key: str, present: bool) -> None:
                 for i, src, et, at, v in demos.TIER_EVENTS
             ]
         )
-        st.dataframe(events, hide_index=True, width="stretch")
+        show_table(events, present)
 
 
-def _ads() -> None:
+def _ads(present: bool) -> None:
     frame, panes = demos.ads_billing()
     day = lambda ms: pd.Timestamp(int(ms), unit="ms", tz="UTC").strftime("%b %d")  # noqa: E731
     outcome = {
@@ -291,7 +305,7 @@ def _ads() -> None:
         "late": "late: updates the invoice",
         "too_late": "too late: adjustment",
     }
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "conversion": frame["conversion"],
@@ -301,11 +315,10 @@ def _ads() -> None:
                 "outcome": frame["outcome"].map(outcome),
             }
         ),
-        hide_index=True,
-        width="stretch",
+        present,
     )
     st.markdown("**Invoice versions** (one per pane)")
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "month": panes["month_start_ms"].map(
@@ -321,8 +334,7 @@ def _ads() -> None:
                 "new conversions": panes["added"],
             }
         ),
-        hide_index=True,
-        width="stretch",
+        present,
     )
 
 

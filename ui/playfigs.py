@@ -82,13 +82,13 @@ def playground_figure(
             )
             fig.add_annotation(
                 x=_utc(w.state_until_ms),
-                y=0.0,
+                y=1.0,
                 yref="paper",
                 text="end + allowed lateness",
                 textangle=-90,
                 showarrow=False,
                 xanchor="right",
-                yanchor="bottom",
+                yanchor="top",
                 font=dict(size=10, color="#E15759"),
             )
         fig.add_annotation(
