@@ -8,7 +8,6 @@ glossary); ``&present=1`` is presenter mode.
 import streamlit as st
 
 from engine.analysis import glossary
-from engine.analysis import lesson_demos as demos
 from engine.analysis.lessons import BY_KEY, LESSONS, lesson
 from engine.core.timeutil import format_duration_ms
 from ui.learn import draw_demo, glossary_figure
@@ -29,7 +28,7 @@ def check_for(lesson_key: str, step_key: str):
 
 @st.cache_data(show_spinner="Replaying the clickstream through the operator…")
 def rule_counts() -> dict:
-    return demos.watermark_rule_counts()
+    return glossary.watermark_rule_counts()
 
 
 def go_to(lesson_key: str, step_key: str | None) -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.analysis import playground as pg
+from engine.analysis import playground_words as words
 from engine.core.timeutil import MINUTE_MS, SECOND_MS, format_duration_ms
 from ui import playfigs
 from ui.present import apply_presenter_style
@@ -319,7 +320,7 @@ def stepper() -> None:
             else "**Each key's watermark**: no key has sent an event yet."
         )
     with st.expander("What happened so far, event by event", expanded=not present):
-        lines = pg.narrate(run, snap)
+        lines = words.narrate(run, snap)
         st.markdown("\n".join(f"- {line}" for line in lines) or "Nothing has arrived yet.")
     if present:
         return
@@ -378,9 +379,9 @@ if not present:
             format_func=format_duration_ms,
             key="pg_bucket",
         )
-        frame = pg.bucketing(events, size_b)
+        frame = words.bucketing(events, size_b)
         st.plotly_chart(
-            playfigs.bucketing_figure(pg.bucket_totals(frame)),
+            playfigs.bucketing_figure(words.bucket_totals(frame)),
             width="stretch",
             key="pg_bucket_chart",
         )

@@ -125,7 +125,7 @@ def test_lateness_blend_reproduces_the_chapter_table():
 
 
 def test_watermark_rule_flags_many_more_than_are_routed_late():
-    counts = demos.watermark_rule_counts(events=5_000)
+    counts = glossary.watermark_rule_counts(events=5_000)
     assert counts["behind_watermark"] > 3 * counts["routed_late"] > 0
     assert counts["watermark_lateness_ms"]["count"] <= counts["events"]
 
@@ -204,7 +204,7 @@ def test_every_lesson_and_step_through_the_app(app_env):
             at.button(key="learn_next").click().run()
     assert not at.exception
     assert [s.value for s in at.subheader] == ["Glossary"]
-    counts = demos.watermark_rule_counts()
+    counts = glossary.watermark_rule_counts()
     m = _metrics(at)
     assert m["Behind the watermark (chapter: late)"] == f"{counts['behind_watermark']:,}"
     assert m["Routed late (latewatch)"] == f"{counts['routed_late']:,}"

@@ -19,19 +19,17 @@ from engine.analysis.playground import (
     PRESETS,
     PlayEvent,
     PlaygroundConfig,
-    bucket_totals,
-    bucketing,
     clock_ms,
     clock_text,
     events_from_table,
     events_table,
-    narrate,
     perfect_watermarks,
     run_playground,
     run_preset,
     watermarks_from_table,
     watermarks_table,
 )
+from engine.analysis.playground_words import bucket_totals, bucketing, narrate
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 OUTCOME_OF_CLASS = {

@@ -13,6 +13,7 @@ import streamlit as st
 
 from engine.analysis import lesson_demos as demos
 from engine.analysis import playground as pg
+from engine.analysis import playground_words as words
 from engine.analysis.lessons import Lesson, Step, knob_label
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms
 from ui import playfigs
@@ -118,7 +119,7 @@ def _playground(step: Step, key: str, present: bool) -> None:
             + f" → global {playfigs.watermark_text(snap.watermark_ms)}"
         )
     with st.expander("What happened so far, event by event", expanded=not present):
-        lines = pg.narrate(run, snap)
+        lines = words.narrate(run, snap)
         st.markdown("\n".join(f"- {line}" for line in lines) or "Nothing has arrived yet.")
     if not present:
         label = quote(pg.PRESETS[demo.preset].label)

@@ -12,8 +12,7 @@ the same events and compare.
 - ``patching``: average order value, median and distinct users patched vs recomputed;
 - ``tiers``: one business day through live → preliminary (T+1) → final (T+7) →
   adjustment, each tier a batch recompute on the operator of what had arrived;
-- ``watermark_rule_counts``: "behind the watermark" (the chapter's rule) vs "routed
-  late" (latewatch's) on the same replay.
+- ``ads_billing``: the ad-attribution practice problem (a billing close).
 
 Never imports the runtime, the API or the views (the analysis part's boundary).
 """
@@ -27,7 +26,8 @@ from functools import lru_cache
 import pandas as pd
 
 from engine.analysis import lateness as lateness_analysis
-from engine.analysis.playground import PlayEvent, bucket_totals, bucketing, clock_ms
+from engine.analysis.playground import PlayEvent, clock_ms
+from engine.analysis.playground_words import bucket_totals, bucketing
 from engine.core.events import ORDER_TYPE, Event
 from engine.core.operator import WindowOperator
 from engine.core.spec import PipelineSpec, TriggerSpec, WatermarkSpec, WindowSpec
@@ -328,47 +328,6 @@ def as_of(t_ms: int) -> dict:
     elif t_ms >= day0 + 2 * DAY_MS:
         tier = "preliminary"
     return {"value": value, "events": count, "tier": tier, "share_of_final": value / final}
-
-
-# ---------------------------------------------------------------------- glossary
-def watermark_rule_counts(events: int = 20_000, seed: int = 16) -> dict:
-    """The chapter's rule ("late iff event_time < W") vs latewatch's (the window had
-    fired) on one replay of the clickstream blend through the operator — hourly
-    windows, W = max − 30 s, 6 h allowed lateness — plus the ``watermark_lateness_ms``
-    metric the operator records (W − event_time for every event that had a W)."""
-    frame = Simulator("steady", seed=seed, sources=CLICKSTREAM, events=events, days=1).frame()
-    frame = frame.loc[~frame["event_id"].duplicated(keep="first")]
-    spec = PipelineSpec(
-        window=WindowSpec(kind="tumbling", size_ms=HOUR_MS),
-        watermark=WatermarkSpec(kind="bounded", delay_ms=30 * SECOND_MS),
-        allowed_lateness_ms=6 * HOUR_MS,
-        late_action="update",
-    )
-    op = WindowOperator(spec)
-    for row in frame.itertuples(index=False):
-        op.process(
-            Event(
-                row.event_id,
-                row.source,
-                int(row.event_time_ms),
-                int(row.arrival_time_ms),
-                int(row.amount_cents),
-            )
-        )
-    lateness = op.watermark_lateness_ms
-    behind = sum(1 for d in lateness if d > 0)
-    out = op.outcomes
-    routed = out.late + out.side_output + out.dropped + out.too_late
-    metric = op.metrics()["watermark_lateness_ms"]
-    return {
-        "events": len(frame),
-        "behind_watermark": behind,
-        "routed_late": routed,
-        "late": out.late,
-        "too_late": out.too_late,
-        "ratio": behind / routed if routed else None,
-        "watermark_lateness_ms": metric,
-    }
 
 
 # ---------------------------------------------------------------------- 12. ad billing

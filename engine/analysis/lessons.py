@@ -13,21 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.analysis import lesson_demos as demos
-from engine.analysis.playground import PRESETS, clock_text, run_preset
-from engine.core.timeutil import HOUR_MS, MINUTE_MS, format_duration_ms
-
-
-@dataclass(frozen=True)
-class Check:
-    question: str
-    options: tuple[str, ...]
-    answer: str
-    verify: str  # where the demo shows it
-
-    def __post_init__(self) -> None:
-        if self.answer not in self.options:
-            raise ValueError(f"answer {self.answer!r} is not among the options")
+from engine.analysis import lesson_checks as checks
+from engine.analysis.lesson_checks import Check
+from engine.analysis.playground import PRESETS, run_preset
+from engine.core.timeutil import MINUTE_MS, format_duration_ms
 
 
 @dataclass(frozen=True)
@@ -80,293 +69,6 @@ class Lesson:
         return next((s for s in self.steps if s.key == key), self.steps[0])
 
 
-def _options(answer, *others, fmt=str) -> tuple[tuple[str, ...], str]:
-    """Answer plus distinct distractors, in a stable order."""
-    values = []
-    for v in (answer, *others):
-        if fmt(v) not in [fmt(x) for x in values]:
-            values.append(v)
-    texts = sorted({fmt(v) for v in values}, key=lambda t: [fmt(v) for v in values].index(t))
-    return tuple(sorted(texts)), fmt(answer)
-
-
-def _check(question, answer, others, verify, fmt=str) -> Check:
-    options, ans = _options(answer, *others, fmt=fmt)
-    return Check(question, options, ans, verify)
-
-
-def _pane_value(run, start: str, version: int | None = None) -> float:
-    from engine.analysis.playground import clock_ms
-
-    p = run.panes[run.panes["window_start_ms"] == clock_ms(start)]
-    if version is not None:
-        p = p[p["version"] == version]
-    return float(p["value"].iloc[-1])
-
-
-def _w_after(run, event_id: str) -> int:
-    at = int(run.points.set_index("event_id").loc[event_id, "arrival_time_ms"])
-    wm = run.watermark[run.watermark["processing_time_ms"] <= at]
-    return int(wm["watermark_ms"].iloc[-1])
-
-
-def _hour(ms: int) -> str:
-    return f"{clock_text(ms)[:5]}–{clock_text(ms + HOUR_MS)[:5]}"
-
-
-# ---------------------------------------------------------------------- the checks
-def _check_bucket() -> Check:
-    frame, _ = demos.bucket_demo(HOUR_MS)
-    o3 = frame.set_index("event_id").loc["o3"]
-    return _check(
-        "Bucketed by processing time, which hour does the 9:45 order (o3) land in?",
-        int(o3["processing_window_ms"]),
-        [int(o3["event_window_ms"]), int(o3["event_window_ms"]) + HOUR_MS],
-        "The red bars count by arrival; the table lists o3's bucket both ways.",
-        fmt=_hour,
-    )
-
-
-def _check_mistake() -> Check:
-    _, totals = demos.bucket_demo(HOUR_MS)
-    row = totals.set_index("window_start_ms").iloc[0]
-    return _check(
-        "The 9:00–10:00 hour's revenue by event time (what really happened then) is…",
-        f"${row['value_by_event_time']:g}",
-        [f"${row['value_by_processing_time']:g}", f"${row['value_by_event_time'] + 15:g}"],
-        "Blue bar of the 9:00 bucket; hover for the value, or add up o1–o4 in the table.",
-    )
-
-
-def _check_bounded() -> Check:
-    run = run_preset("bounded_worked")
-    w = _w_after(run, "c")
-    return _check(
-        "W = max event time seen − 5 min. What is the watermark right after c (10:02) arrives?",
-        w,
-        [w + 5 * MINUTE_MS, w - 4 * MINUTE_MS],
-        "Step to 10:02:05: the caption under the chart states the watermark.",
-        fmt=clock_text,
-    )
-
-
-def _check_perfect() -> Check:
-    run = run_preset("bounded_worked", watermark="perfect")
-    fired = run.panes[(run.panes["timing"] == "on_time")].iloc[0]
-    heuristic = run_preset("bounded_worked").panes
-    h = heuristic[heuristic["timing"] == "on_time"].iloc[0]
-    return _check(
-        "With the perfect watermark, when does [09:50, 10:00) fire on time?",
-        int(fired["processing_time_ms"]),
-        [int(h["processing_time_ms"]), int(fired["processing_time_ms"]) - 5 * MINUTE_MS],
-        "The first on-time diamond; the Panes table lists when it fired.",
-        fmt=clock_text,
-    )
-
-
-def _check_per_key() -> Check:
-    run = run_preset("per_key_idle")
-    first = run.panes[run.panes["timing"] == "on_time"].iloc[0]
-    never = run_preset("per_key_idle", idle_ms=None)
-    late = int(never.outcomes["late"])
-    return _check(
-        "With the 2-minute idle timeout, when does [12:00, 12:02) fire on time?",
-        int(first["processing_time_ms"]),
-        [
-            int(first["processing_time_ms"]) - 2 * MINUTE_MS,
-            int(run.points.set_index("event_id").loc["p3", "arrival_time_ms"]),
-        ],
-        "Step through: the global watermark jumps when the phone's line is marked idle. "
-        f"(With 'never', {late} events are late — and nothing fires until the phone is back.)",
-        fmt=clock_text,
-    )
-
-
-def _check_proc_time() -> Check:
-    run = run_preset("bounded_worked", watermark="processing-time", watermark_delay_ms=0)
-    behind = int((run.points["klass"] == "behind_watermark").sum())
-    return _check(
-        "With W = processing time (delay 0), how many events arrive behind the watermark?",
-        behind,
-        [0, len(run.points)],
-        "The blue dots (behind W, on time) and the metric above the table.",
-    )
-
-
-def _check_lateness() -> Check:
-    _, cap = demos.lateness_blend(demos.blend_frame("clickstream"))
-    share = float(cap.set_index("wait_ms").loc[5 * MINUTE_MS, "measured_share"])
-    return _check(
-        "In the clickstream blend, what share of events arrives within 5 minutes?",
-        share,
-        [share - 0.09, share - 0.19],
-        "The capture table, row 5 min, column 'measured'.",
-        fmt=lambda v: f"{v:.1%}",
-    )
-
-
-def _check_requirements() -> Check:
-    req = demos.requirement_capture(demos.blend_frame("all")).set_index("requirement")
-    share = float(req.loc["Fraud detection", "captured"])
-    other = float(req.loc["Daily reporting", "captured"])
-    return _check(
-        "Over all six sources, what share would a fraud check that waits 30 s see?",
-        share,
-        [other, 0.999],
-        "The requirements table, row 'Fraud detection'.",
-        fmt=lambda v: f"{v:.1%}",
-    )
-
-
-def _check_classic() -> Check:
-    run = run_preset("classic")
-    late = run.panes[run.panes["timing"] == "late"].iloc[0]
-    on_time = run.panes[run.panes["timing"] == "on_time"].iloc[0]
-    return _check(
-        "What value does the late pane of [12:00, 12:02) publish?",
-        float(late["value"]),
-        [float(on_time["value"]), float(late["delta"])],
-        "The orange diamond at the end of the run, or the Panes table.",
-        fmt=lambda v: f"{v:g}",
-    )
-
-
-def _check_sliding() -> Check:
-    run = run_preset("sliding_split")
-    detail = run.points.set_index("event_id").loc["b", "detail"]
-    n = detail.count("[")
-    return _check(
-        "How many windows does b (12:07) belong to?",
-        n,
-        [1, n + 1],
-        "Hover over b: one line per (event, window) pair.",
-    )
-
-
-def _check_sessions() -> Check:
-    run = run_preset("session_bridge")
-    live = run.panes[~run.panes["superseded"].astype(bool)]
-    n = len({(a, b) for a, b in zip(live["window_start_ms"], live["window_end_ms"], strict=True)})
-    return _check(
-        "After c arrives, how many sessions are left?",
-        n,
-        [n + 1, n + 2],
-        "Dotted columns are merged away; count the solid ones at the end.",
-    )
-
-
-def _check_actions() -> Check:
-    side = run_preset("bounded_worked", late_action="side_output")
-    upd = run_preset("bounded_worked")
-    return _check(
-        "With late action 'side output', what is the last published value of [09:50, 10:00)?",
-        _pane_value(side, "09:50:00"),
-        [_pane_value(upd, "09:50:00"), _pane_value(side, "09:50:00") + 7],
-        "Pick 'side output' above and read the last diamond of the first window.",
-        fmt=lambda v: f"{v:g}",
-    )
-
-
-def _check_max_updates() -> Check:
-    run = run_preset("classic", max_updates=0)
-    n = int(run.outcomes["side_output"])
-    return _check(
-        "With max updates = 0 in the classic preset, how many events go to the side output "
-        "(not counting the too-late one)?",
-        n,
-        [0, n + 1] if n else [1, 2],
-        "Set the knob to 0: the 'Late, kept out' metric.",
-    )
-
-
-def _check_cleanup() -> Check:
-    run = run_preset("bounded_worked", allowed_lateness_ms=0)
-    n = int(run.outcomes["too_late"])
-    base = int(run_preset("bounded_worked").outcomes["too_late"])
-    return _check(
-        "With allowed lateness 0, how many events are too late in the worked example?",
-        n,
-        [base, n + 1],
-        "Set the knob to 0 s: the 'Too late' metric.",
-    )
-
-
-def _check_patching() -> Check:
-    t = demos.patching().set_index("metric")
-    row = t.loc["distinct_users"]
-    return _check(
-        "After the late orders, how many distinct users did the hour really have?",
-        int(row["recomputed"]),
-        [int(row["patched"]), int(row["published"])],
-        "The table's 'recomputed' and 'batch recompute' columns (they agree).",
-    )
-
-
-def _check_versions() -> Check:
-    from engine.analysis.playground import clock_ms
-
-    run = run_preset("classic")
-    t = clock_ms("12:03:30")
-    shown = run.at(t).panes
-    value = float(shown["value"].iloc[-1])
-    return _check(
-        "What did a dashboard show for [12:00, 12:02) at 12:03:30 (as of)?",
-        value,
-        [float(run.panes["value"].iloc[-1]), float(run.panes["value"].iloc[0])],
-        "Move the time slider to 12:03:30: the latest diamond at or below the line.",
-        fmt=lambda v: f"{v:g}",
-    )
-
-
-def _check_tiers() -> Check:
-    t = demos.tiers().set_index("tier")
-    first = next(tier for tier in t.index if "p1" in t.loc[tier, "ids"].split(", "))
-    return _check(
-        "Which tier is the first to include the partner's file (p1)?",
-        first,
-        ["live", "final", "adjustment"],
-        "The tiers table, column 'events included'.",
-    )
-
-
-def _check_dashboard() -> Check:
-    from engine.analysis.playground import clock_ms
-
-    share = demos.as_of(clock_ms("00:00:00", "2026-01-02"))["share_of_final"]
-    return _check(
-        "At midnight, the live number shows what share of the day's final value?",
-        share,
-        [1.0, share + 0.25],
-        "Set the slider to +1d 00:00: the '% of final' next to the number.",
-        fmt=lambda v: f"{v:.0%}",
-    )
-
-
-def _check_game() -> Check:
-    run = run_preset("game_offline")
-    n = int(run.outcomes["too_late"])
-    return _check(
-        "How many of cai's offline scores are too late to count?",
-        n,
-        [0, 3],
-        "The 'Too late' metric at the end, and the account under the chart.",
-    )
-
-
-def _check_ads() -> Check:
-    frame, _ = demos.ads_billing()
-    adj = float(frame.loc[frame["outcome"] == "too_late", "commission"].sum())
-    late = float(frame.loc[frame["outcome"] == "late", "commission"].sum())
-    return _check(
-        "How much January commission misses the billing close and is booked as an "
-        "adjustment on a later invoice?",
-        adj,
-        [late, adj + late],
-        "The conversions table: rows marked 'too late'.",
-        fmt=lambda v: f"${v:g}",
-    )
-
-
 # ---------------------------------------------------------------------- the course
 def _pg(preset: str, knob: str | None = None, values: tuple = (), **changes) -> Demo:
     return Demo("playground", preset, tuple(changes.items()), knob, values)
@@ -398,7 +100,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "operator, once over the event times and once over the arrival times.",
                 Demo("bucketing"),
                 "Change the bucket size to 15 minutes: how many orders move now?",
-                _check_bucket,
+                checks.check_bucket,
             ),
             Step(
                 "mistake-1",
@@ -408,7 +110,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "later *updates* 9:00–10:00 when o3 arrives, as a new version.",
                 Demo("bucketing"),
                 "Compare the blue and red bars hour by hour: which hours are wrong by arrival?",
-                _check_mistake,
+                checks.check_mistake,
             ),
         ),
     ),
@@ -439,7 +141,7 @@ LESSONS: tuple[Lesson, ...] = (
                     (0, MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS),
                 ),
                 "Set the delay to 1 minute: which events turn late, and what happens to the window?",
-                _check_bounded,
+                checks.check_bounded,
             ),
             Step(
                 "perfect",
@@ -450,7 +152,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "(heuristic watermarks) and handle what the guess gets wrong.",
                 _pg("bounded_worked", watermark="perfect"),
                 "Compare when [09:50, 10:00) fires here and in the previous step.",
-                _check_perfect,
+                checks.check_perfect,
             ),
             Step(
                 "per-key",
@@ -461,7 +163,7 @@ LESSONS: tuple[Lesson, ...] = (
                 _pg("per_key_idle", "idle_ms", (None, MINUTE_MS, 2 * MINUTE_MS, 5 * MINUTE_MS)),
                 "Set the idle timeout to 'never': when does the first window fire now, and is "
                 "anything late?",
-                _check_per_key,
+                checks.check_per_key,
             ),
             Step(
                 "processing-time",
@@ -477,7 +179,7 @@ LESSONS: tuple[Lesson, ...] = (
                     watermark_delay_ms=0,
                 ),
                 "Raise the delay to 5 minutes: what changes for f and h?",
-                _check_proc_time,
+                checks.check_proc_time,
             ),
         ),
     ),
@@ -503,7 +205,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "the Lateness page's own functions, next to the chapter's figures.",
                 Demo("lateness"),
                 "Switch the blend to all six sources: what happens to p99.9, and why?",
-                _check_lateness,
+                checks.check_lateness,
             ),
             Step(
                 "requirements",
@@ -513,7 +215,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "24 h. Each wait captures a share of events — the rest arrive late.",
                 Demo("lateness"),
                 "Which requirement loses the most? What would a 4 h capture point buy?",
-                _check_requirements,
+                checks.check_requirements,
             ),
         ),
     ),
@@ -538,7 +240,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "on-time pane when W passes 12:02, a late pane for e4, and e5 too late.",
                 _pg("classic"),
                 "Drag e4's arrival (in the playground) after 12:07 — what becomes of it?",
-                _check_classic,
+                checks.check_classic,
             ),
             Step(
                 "sliding",
@@ -547,7 +249,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "window. The record counts once, by its best outcome.",
                 _pg("sliding_split"),
                 "Hover over b to see both (event, window) pairs.",
-                _check_sliding,
+                checks.check_sliding,
             ),
             Step(
                 "sessions",
@@ -556,7 +258,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "window, and the two published sessions are superseded.",
                 _pg("session_bridge"),
                 "Set allowed lateness to 0: does c still merge the sessions?",
-                _check_sessions,
+                checks.check_sessions,
             ),
         ),
     ),
@@ -583,7 +285,7 @@ LESSONS: tuple[Lesson, ...] = (
                     "bounded_worked", "late_action", ("update", "side_output", "drop", "recompute")
                 ),
                 "Pick 'drop': is f still visible anywhere? (It is counted and logged.)",
-                _check_actions,
+                checks.check_actions,
             ),
             Step(
                 "max-updates",
@@ -592,7 +294,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "them per window; further late events go to the side output.",
                 _pg("classic", "max_updates", (None, 0, 1, 2)),
                 "Set it to 0: which pane disappears, and where did e4 go?",
-                _check_max_updates,
+                checks.check_max_updates,
             ),
         ),
     ),
@@ -618,7 +320,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "state is gone and events for it are too late.",
                 _pg("bounded_worked", "allowed_lateness_ms", LATENESS_KNOB),
                 "Find the smallest allowed lateness at which h is no longer too late.",
-                _check_cleanup,
+                checks.check_cleanup,
             ),
         ),
     ),
@@ -645,7 +347,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "recompute' is a plain recomputation over all five orders.",
                 Demo("patching"),
                 "Which rows does the patch get right, and why exactly those?",
-                _check_patching,
+                checks.check_patching,
             ),
         ),
     ),
@@ -671,7 +373,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "showed then.",
                 _pg("classic"),
                 "Find the moment the number changed from 17 to 25 and what caused it.",
-                _check_versions,
+                checks.check_versions,
             ),
         ),
     ),
@@ -699,7 +401,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "batch recompute on the operator of what had arrived by then.",
                 Demo("tiers"),
                 "Which event would change the final number if T+7 were T+2?",
-                _check_tiers,
+                checks.check_tiers,
             ),
         ),
     ),
@@ -724,7 +426,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "the value, its tier label and how much of the final value had arrived.",
                 Demo("tiers"),
                 "At which moment would an alert on this day be safe to send?",
-                _check_dashboard,
+                checks.check_dashboard,
             ),
         ),
     ),
@@ -749,7 +451,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "comes back at 12:09 with three scores made offline.",
                 _pg("game_offline", "allowed_lateness_ms", LATENESS_KNOB),
                 "Which allowed lateness keeps all of cai's scores? What does it cost?",
-                _check_game,
+                checks.check_game,
             ),
         ),
     ),
@@ -775,7 +477,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "lateness = the 5-day billing close, on the real operator.",
                 Demo("ads"),
                 "Which conversions would a 30-day close catch — and what would it delay?",
-                _check_ads,
+                checks.check_ads,
             ),
         ),
     ),

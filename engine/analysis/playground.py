@@ -35,6 +35,14 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
+from engine.analysis.playground_frames import (
+    POINT_COLUMNS,
+    details,
+    late_frame,
+    pair_log,
+    panes_frame,
+    windows_frame,
+)
 from engine.analysis.playground_inputs import (
     ACCUMULATION_MODES,
     EARLY_MODES,
@@ -55,7 +63,7 @@ from engine.analysis.playground_inputs import (
 from engine.analysis.playground_presets import PRESETS, Preset
 from engine.core.events import Event
 from engine.core.operator import WindowOperator
-from engine.core.spec import PipelineSpec, WatermarkSpec, WindowSpec
+from engine.core.spec import PipelineSpec
 from engine.core.timeutil import NEG_INF_MS, POS_INF_MS, SECOND_MS
 from engine.core.windows import WindowAssigner
 
@@ -73,39 +81,6 @@ _OUTCOME_CLASS = {
     "dropped": "late_side",
     "too_late": "too_late",
 }
-ACTION_WORDS = {
-    "side_output": "queued in the side output for a batch patch",
-    "recompute": "queued, and its window flagged for a recompute from the raw log",
-    "drop": "dropped (counted and logged)",
-    "max_updates": "sent to the side output: the window had used its max updates",
-    "too_late": "sent to the side output: the window's state was gone",
-}
-PANE_COLUMNS = [
-    "window_start_ms",
-    "window_end_ms",
-    "version",
-    "timing",
-    "processing_time_ms",
-    "watermark_ms",
-    "value",
-    "delta",
-    "event_count",
-    "added_ids",
-    "at_end",
-    "superseded",
-    "superseded_by_start_ms",
-    "superseded_by_end_ms",
-]
-POINT_COLUMNS = [
-    "event_id",
-    "event_time_ms",
-    "arrival_time_ms",
-    "value",
-    "key",
-    "w_before_ms",
-    "outcome",
-    "klass",
-]
 
 
 # ---------------------------------------------------------------------- the run
@@ -150,7 +125,7 @@ class PlaygroundRun:
         pts = self.points.loc[self.points["arrival_time_ms"] <= t_ms].copy()
         log = self.pair_log
         log = log.loc[(log["at_ms"] <= t_ms) & (ended | ~log["at_end"].astype(bool))]
-        pts["detail"] = _details(log, pts["event_id"])
+        pts["detail"] = details(log, pts["event_id"])
         panes = self.panes.loc[self.panes["processing_time_ms"] <= t_ms]
         if not ended:
             panes = panes.loc[~panes["at_end"].astype(bool)]
@@ -325,22 +300,22 @@ def run_playground(events, config: PlaygroundConfig, watermarks=(), ticks_ms=())
     op.finish()
     drain()
 
-    panes = _panes_frame(versions, supersessions)
+    panes = panes_frame(versions, supersessions)
     points = pd.DataFrame(point_rows, columns=POINT_COLUMNS)
-    pair_log = _pair_log(versions, late)
-    points["detail"] = _details(pair_log, points["event_id"])
+    log = pair_log(versions, late)
+    points["detail"] = details(log, points["event_id"])
     times = sorted({*[s[0] for s in steps], *panes["processing_time_ms"].dropna().astype(int)})
     return PlaygroundRun(
         config=config,
         points=points,
-        pair_log=pair_log,
+        pair_log=log,
         watermark=pd.DataFrame(wm_rows, columns=["processing_time_ms", "watermark_ms"]),
         key_watermarks=pd.DataFrame(
             key_rows, columns=["processing_time_ms", "key", "watermark_ms", "idle"]
         ),
         panes=panes,
-        windows=_windows_frame(panes, late, spec),
-        late_events=_late_frame(late),
+        windows=windows_frame(panes, late, spec),
+        late_events=late_frame(late),
         outcomes={k: v for k, v in op.outcomes.to_dict().items() if k != "pairs"},
         pairs=dict(op.outcomes.pairs),
         recompute_windows=len(op.recompute_windows),
@@ -363,204 +338,6 @@ def point_class(outcome: str, event_time_ms: int, w_before_ms: int) -> str:
     return _OUTCOME_CLASS[outcome]
 
 
-def _panes_frame(versions, supersessions) -> pd.DataFrame:
-    superseded = {(s.old[0], s.old[1]): s.new for s in supersessions}
-    rows = []
-    for v in versions:
-        new = superseded.get((v.window_start_ms, v.window_end_ms))
-        rows.append(
-            {
-                "window_start_ms": v.window_start_ms,
-                "window_end_ms": v.window_end_ms,
-                "version": v.version,
-                "timing": v.timing,
-                "processing_time_ms": v.processing_time_ms,
-                "watermark_ms": v.watermark_ms,
-                "value": v.values["revenue"],
-                "delta": v.deltas["revenue"],
-                "event_count": v.event_count,
-                "added_ids": ", ".join(v.added_ids),
-                "at_end": v.watermark_ms >= POS_INF_MS,
-                "superseded": new is not None,
-                "superseded_by_start_ms": new[0] if new else None,
-                "superseded_by_end_ms": new[1] if new else None,
-            }
-        )
-    return pd.DataFrame(rows, columns=PANE_COLUMNS)
-
-
-def _windows_frame(panes: pd.DataFrame, late, spec: PipelineSpec) -> pd.DataFrame:
-    rows: dict[tuple[int, int], dict] = {}
-    for r in panes.itertuples():
-        key = (r.window_start_ms, r.window_end_ms)
-        rows[key] = {
-            "window_start_ms": key[0],
-            "window_end_ms": key[1],
-            "versions": r.version,
-            "last_value": r.value,
-            "superseded": bool(r.superseded),
-        }
-    for x in late:
-        key = (x.window_start_ms, x.window_end_ms)
-        rows.setdefault(
-            key,
-            {
-                "window_start_ms": key[0],
-                "window_end_ms": key[1],
-                "versions": 0,
-                "last_value": None,
-                "superseded": False,
-            },
-        )
-    cols = ["window_start_ms", "window_end_ms", "versions", "last_value", "superseded"]
-    frame = pd.DataFrame(
-        sorted(rows.values(), key=lambda r: (r["window_start_ms"], r["window_end_ms"])),
-        columns=cols,
-    )
-    # the operator keeps a window's state until W >= end + allowed lateness
-    frame["state_until_ms"] = frame["window_end_ms"] + spec.max_lateness_ms()
-    return frame
-
-
-LATE_COLUMNS = [
-    "event_id",
-    "window_start_ms",
-    "window_end_ms",
-    "action",
-    "late_by_ms",
-    "watermark_ms",
-    "processing_time_ms",
-    "event_time_ms",
-    "amount",
-]
-
-
-def _late_frame(late) -> pd.DataFrame:
-    """The side-output records (``LateEvent``), times kept as epoch ms."""
-    rows = [
-        {
-            "event_id": x.event_id,
-            "window_start_ms": x.window_start_ms,
-            "window_end_ms": x.window_end_ms,
-            "action": x.action,
-            "late_by_ms": x.late_by_ms,
-            "watermark_ms": x.watermark_ms,
-            "processing_time_ms": x.processing_time_ms,
-            "event_time_ms": x.event_time_ms,
-            "amount": x.amount_cents / 100,
-        }
-        for x in late
-    ]
-    return pd.DataFrame(rows, columns=LATE_COLUMNS)
-
-
-def _pair_log(versions, late) -> pd.DataFrame:
-    """Every (event, window) pair, as the operator reported it, with when."""
-    rows = []
-    for v in versions:
-        for event_id in v.added_ids:
-            rows.append(
-                {
-                    "event_id": event_id,
-                    "at_ms": v.processing_time_ms,
-                    "at_end": v.watermark_ms >= POS_INF_MS,
-                    "text": f"[{clock_text(v.window_start_ms)}, {clock_text(v.window_end_ms)}): "
-                    f"{v.timing.replace('_', ' ')} pane v{v.version}",
-                }
-            )
-    for x in late:
-        rows.append(
-            {
-                "event_id": x.event_id,
-                "at_ms": x.processing_time_ms,
-                "at_end": False,
-                "text": f"[{clock_text(x.window_start_ms)}, {clock_text(x.window_end_ms)}): "
-                f"{x.action.replace('_', ' ')} (late by {x.late_by_ms / SECOND_MS:g} s)",
-            }
-        )
-    return pd.DataFrame(rows, columns=["event_id", "at_ms", "at_end", "text"])
-
-
-def _details(log: pd.DataFrame, event_ids) -> list[str]:
-    """Per event, its pairs so far joined in one text."""
-    told: dict[str, list[str]] = {}
-    for eid, text in zip(log["event_id"], log["text"], strict=True):
-        told.setdefault(eid, []).append(text)
-    return ["; ".join(told[e]) if e in told else "not in any pane yet" for e in event_ids]
-
-
-# ---------------------------------------------------------------------- words
-def narrate(run: PlaygroundRun, snap: PlaygroundSnapshot) -> list[str]:
-    """The operator's account of every event that has arrived by the snapshot, in
-    arrival order, in plain words — what the page shows under any knob setting."""
-    late = run.late_events
-    lines = []
-    for p in snap.points.sort_values(["arrival_time_ms", "event_id"]).itertuples():
-        w = "not set yet" if p.w_before_ms is None or pd.isna(p.w_before_ms) else None
-        w = w or clock_text(int(p.w_before_ms))
-        head = (
-            f"**{p.event_id}** happened at {clock_text(p.event_time_ms)} and arrived at "
-            f"{clock_text(p.arrival_time_ms)}, when the watermark was {w}: "
-        )
-        if p.klass == "on_time":
-            body = "on time — its window had not fired."
-        elif p.klass == "behind_watermark":
-            body = (
-                "behind the watermark (the chapter's rule would call it late), but its "
-                "window had not fired yet, so it is on time."
-            )
-        elif p.klass == "late_updated":
-            body = "late — its window had fired; a late pane updated the result."
-        else:
-            actions = late.loc[late["event_id"] == p.event_id, "action"].unique().tolist()
-            words = "; ".join(ACTION_WORDS.get(a, a) for a in actions) or "kept out"
-            prefix = "too late — " if p.klass == "too_late" else "late — its window had fired; "
-            body = prefix + words + "."
-        lines.append(head + body)
-    return lines
-
-
-def bucketing(events, size_ms: int) -> pd.DataFrame:
-    """The same events bucketed by event time and by processing time, both through
-    the operator: tumbling windows of ``size_ms`` over the events as they are, and over
-    the events re-stamped with their arrival time (what a processing-time pipeline
-    does). One row per event: its window each way and whether it moved."""
-    spec = PipelineSpec(
-        window=WindowSpec(kind="tumbling", size_ms=size_ms),
-        watermark=WatermarkSpec(kind="punctuated"),  # no W until the end: nothing late
-        metrics=("revenue", "events"),
-    )
-    rows = {e.event_id: {"event_id": e.event_id} for e in events}
-    for name, stamp in (("event", "event_time_ms"), ("processing", "arrival_time_ms")):
-        op = WindowOperator(spec, track_contributions=True, collect_lateness=False)
-        for e in sorted(events, key=lambda x: x.arrival_time_ms):
-            op.process(replace(_event(e), event_time_ms=getattr(e, stamp)))
-        op.finish()
-        versions, _ = op.drain()
-        for v in versions:
-            for eid in v.added_ids:
-                rows[eid][f"{name}_window_ms"] = v.window_start_ms
-    frame = pd.DataFrame(list(rows.values()))
-    by_id = {e.event_id: e for e in events}
-    frame["event_time_ms"] = [by_id[i].event_time_ms for i in frame["event_id"]]
-    frame["arrival_time_ms"] = [by_id[i].arrival_time_ms for i in frame["event_id"]]
-    frame["value"] = [by_id[i].amount for i in frame["event_id"]]
-    frame["moved"] = frame["event_window_ms"] != frame["processing_window_ms"]
-    return frame
-
-
-def bucket_totals(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per window: events and value by event time and by processing time."""
-    by_event = frame.groupby("event_window_ms").agg(
-        by_event_time=("event_id", "size"), value_by_event_time=("value", "sum")
-    )
-    by_proc = frame.groupby("processing_window_ms").agg(
-        by_processing_time=("event_id", "size"), value_by_processing_time=("value", "sum")
-    )
-    out = by_event.join(by_proc, how="outer").fillna(0).rename_axis("window_start_ms")
-    return out.reset_index().astype({"by_event_time": int, "by_processing_time": int})
-
-
 __all__ = [
     "ACCUMULATION_MODES",
     "EARLY_MODES",
@@ -577,13 +354,10 @@ __all__ = [
     "PlaygroundSnapshot",
     "Preset",
     "WatermarkPoint",
-    "bucket_totals",
-    "bucketing",
     "clock_ms",
     "clock_text",
     "events_from_table",
     "events_table",
-    "narrate",
     "perfect_watermarks",
     "point_class",
     "run_playground",

@@ -6,7 +6,7 @@ over events at 9:58, 9:55, …; per-key watermarks with a device that goes offli
 
 Explanations are for the preset's own configuration: when a learner changes a knob
 the page shows the operator's own account of the run instead
-(``engine.analysis.playground.narrate``).
+(``engine.analysis.playground_words.narrate``).
 """
 
 from __future__ import annotations

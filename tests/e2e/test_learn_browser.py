@@ -6,6 +6,8 @@ One page on the session's one server, walking the course by deep links."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from engine.analysis.lessons import LESSONS
@@ -52,3 +54,19 @@ def test_every_lesson_renders_legibly(app_url, context, width, height, present):
     finally:
         page.close()
     assert problems == []
+
+
+def test_playground_autoplay_steps_through_processing_time(app_url, context):
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    try:
+        open_page(page, f"{app_url}/playground", "Watermark playground")
+        caption = page.get_by_text(re.compile(r"^At \d\d:\d\d:\d\d: watermark")).first
+        caption.wait_for(timeout=30_000)
+        page.get_by_role("button", name="▶ play").click()
+        expect(caption).to_contain_text("1 of 5 events arrived", timeout=30_000)
+        expect(caption).to_contain_text("2 of 5 events arrived", timeout=30_000)
+        assert page.get_by_test_id("stException").count() == 0
+    finally:
+        page.close()
