@@ -86,6 +86,7 @@ def start_play(times: list[int]) -> None:
     if st.session_state.get("pg_t", times[-1]) >= times[-1]:
         st.session_state["pg_t"] = times[0]  # play from the beginning
     st.session_state["pg_play"] = True
+    st.session_state["pg_started"] = True  # show the first instant before stepping on
 
 
 present = apply_presenter_style()
@@ -178,33 +179,37 @@ accumulation = c4.radio(
 
 # -- the stream ------------------------------------------------------------------------
 edits = st.session_state.get("pg_edits", 0)
-with st.expander("Events and watermark records — edit to see what changes", expanded=False):
-    e1, e2 = st.columns([3, 2])
-    edited = e1.data_editor(
-        pg.events_table(preset.events),
-        num_rows="dynamic",
-        hide_index=True,
-        key=f"pg_events_{preset.key}_{edits}",
-        column_config={
-            "id": st.column_config.TextColumn("Event id"),
-            "event_time": st.column_config.TextColumn("Event time (HH:MM:SS)"),
-            "arrival_time": st.column_config.TextColumn("Arrives at (HH:MM:SS)"),
-            "value": st.column_config.NumberColumn("Value"),
-            "key": st.column_config.TextColumn("Key (per-key watermark)"),
-        },
-    )
-    marks_edited = e2.data_editor(
-        pg.watermarks_table(preset.watermarks),
-        num_rows="dynamic",
-        hide_index=True,
-        key=f"pg_marks_{preset.key}_{edits}",
-        disabled=wm_mode != "drawn",
-        column_config={
-            "at": st.column_config.TextColumn("At (HH:MM:SS)"),
-            "watermark": st.column_config.TextColumn("Watermark becomes"),
-        },
-    )
-    e2.caption("Used by the *drawn* watermark only.")
+if present:  # presenter mode: the preset's stream as published, no editors
+    edited = pg.events_table(preset.events)
+    marks_edited = pg.watermarks_table(preset.watermarks)
+else:
+    with st.expander("Events and watermark records — edit to see what changes", expanded=False):
+        e1, e2 = st.columns([3, 2])
+        edited = e1.data_editor(
+            pg.events_table(preset.events),
+            num_rows="dynamic",
+            hide_index=True,
+            key=f"pg_events_{preset.key}_{edits}",
+            column_config={
+                "id": st.column_config.TextColumn("Event id"),
+                "event_time": st.column_config.TextColumn("Event time (HH:MM:SS)"),
+                "arrival_time": st.column_config.TextColumn("Arrives at (HH:MM:SS)"),
+                "value": st.column_config.NumberColumn("Value"),
+                "key": st.column_config.TextColumn("Key (per-key watermark)"),
+            },
+        )
+        marks_edited = e2.data_editor(
+            pg.watermarks_table(preset.watermarks),
+            num_rows="dynamic",
+            hide_index=True,
+            key=f"pg_marks_{preset.key}_{edits}",
+            disabled=wm_mode != "drawn",
+            column_config={
+                "at": st.column_config.TextColumn("At (HH:MM:SS)"),
+                "watermark": st.column_config.TextColumn("Watermark becomes"),
+            },
+        )
+        e2.caption("Used by the *drawn* watermark only.")
 events, problems = pg.events_from_table(pd.DataFrame(edited))
 marks, mark_problems = pg.watermarks_from_table(pd.DataFrame(marks_edited))
 for p in problems + mark_problems:
@@ -269,7 +274,9 @@ else:
 @st.fragment(run_every=SPEEDS[speed or "normal (1 s)"] if playing else None)
 def stepper() -> None:
     times = run.times_ms
-    if st.session_state.get("pg_play") and st.session_state.get("pg_t", times[-1]) < times[-1]:
+    if st.session_state.pop("pg_started", False):
+        pass  # the run that started playing shows where it starts
+    elif st.session_state.get("pg_play") and st.session_state.get("pg_t", times[-1]) < times[-1]:
         step(1, times)
     if st.session_state.get("pg_t", times[-1]) >= times[-1] and st.session_state.get("pg_play"):
         st.session_state["pg_play"] = False

@@ -17,6 +17,7 @@ from engine.analysis import lesson_demos as demos
 from engine.analysis.lessons import BY_KEY, LESSONS
 from engine.analysis.playground import PRESETS, clock_ms, clock_text, run_preset
 from engine.core.timeutil import DAY_MS, HOUR_MS
+from engine.runtime.finalize import FinalizePolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,14 +105,23 @@ def test_patching_is_wrong_and_recompute_is_right():
 
 
 def test_tiers_are_batch_recomputes_of_what_had_arrived():
+    policy = FinalizePolicy()
+    assert policy.preliminary_after_days == demos.PRELIMINARY_AFTER_DAYS
+    assert policy.final_after_days == demos.FINAL_AFTER_DAYS
     table = demos.tiers().set_index("tier")
     day0 = clock_ms("00:00:00", demos.TIER_DAY)
-    for tier, cut in (("live", DAY_MS), ("preliminary", 2 * DAY_MS), ("final", 8 * DAY_MS)):
+    for _, tier, cut in demos.TIER_CUTS[:3]:
         want = sum(v for _, _, et, at, v in demos.TIER_EVENTS if at <= cut and et < DAY_MS)
         assert table.loc[tier, "value"] == want
         assert table.loc[tier, "computed_at_ms"] == day0 + cut
-    late = sum(v for _, _, _, at, v in demos.TIER_EVENTS if at > 8 * DAY_MS)
+    frozen = policy.final_after_days * DAY_MS
+    late = sum(v for _, _, _, at, v in demos.TIER_EVENTS if at > frozen)
     assert table.loc["adjustment", "value"] == late
+    final = table.loc["final", "value"]
+    for t in (day0 + DAY_MS // 2, day0 + 3 * DAY_MS, day0 + 20 * DAY_MS):
+        shown = demos.as_of(t)
+        arrived = sum(v for _, _, _, at, v in demos.TIER_EVENTS if at <= min(t - day0, frozen))
+        assert shown["value"] == arrived and shown["share_of_final"] == arrived / final
 
 
 def test_lateness_blend_reproduces_the_chapter_table():

@@ -13,8 +13,9 @@ html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
 [data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label,
 [data-testid="stMarkdownContainer"] { font-size: 1.08rem; line-height: 1.5; }
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
-[data-testid="stToolbar"], [data-testid="stDecoration"] { display: none; }
-[data-testid="stMainBlockContainer"] { padding: 1rem 1.5rem; max-width: 100%; }
+[data-testid="stToolbar"], [data-testid="stDecoration"],
+[data-testid="stHeader"] { display: none; }
+[data-testid="stMainBlockContainer"] { padding: 1.5rem 1.5rem; max-width: 100%; }
 h1 { font-size: 2.1rem !important; }
 </style>
 """

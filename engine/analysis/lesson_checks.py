@@ -261,12 +261,13 @@ def check_versions() -> Check:
 
 def check_tiers() -> Check:
     t = demos.tiers().set_index("tier")
-    first = next(tier for tier in t.index if "p1" in t.loc[tier, "ids"].split(", "))
+    final = float(t.loc["final", "value"])
     return _check(
-        "Which tier is the first to include the partner's file (p1)?",
-        first,
-        ["live", "final", "adjustment"],
-        "The tiers table, column 'events included'.",
+        "What is the day's final (T+7) value?",
+        final,
+        [float(t.loc["preliminary", "value"]), final + float(t.loc["adjustment", "value"])],
+        "The tiers table, row 'final'; the correction after it is booked elsewhere.",
+        fmt=lambda v: f"${v:g}",
     )
 
 

@@ -252,10 +252,14 @@ TIER_EVENTS = (  # (id, source, event time, arrival, value) — times relative t
     ("y1", "payment", 18 * HOUR_MS, 3 * DAY_MS, 70),  # a payment confirmed after review
     ("c1", "manual", 10 * HOUR_MS, 9 * DAY_MS, -40),  # a correction after the final
 )
+# When latewatch computes each tier (FinalizePolicy's defaults: the preliminary from
+# the start of T+1, the final from the start of T+7; a test holds them equal).
+PRELIMINARY_AFTER_DAYS = 1
+FINAL_AFTER_DAYS = 7
 TIER_CUTS = (
-    ("live at midnight", "live", DAY_MS),
-    ("preliminary (T+1)", "preliminary", 2 * DAY_MS),
-    ("final (T+7)", "final", 8 * DAY_MS),
+    ("live, end of the day", "live", DAY_MS - SECOND_MS),
+    ("preliminary (start of T+1)", "preliminary", PRELIMINARY_AFTER_DAYS * DAY_MS),
+    ("final (start of T+7)", "final", FINAL_AFTER_DAYS * DAY_MS),
     ("later: adjustment", "adjustment", 30 * DAY_MS),
 )
 
@@ -307,8 +311,9 @@ def tiers() -> pd.DataFrame:
             final_value = value
         if tier == "adjustment":
             row["value"] = value - final_value  # booked in the open period, linked to the day
+            frozen = day0 + FINAL_AFTER_DAYS * DAY_MS
             row["ids"] = ", ".join(
-                e.event_id for e in events if day0 + 8 * DAY_MS < e.arrival_time_ms <= day0 + cut
+                e.event_id for e in events if frozen < e.arrival_time_ms <= day0 + cut
             )
             row["events"] = len(row["ids"].split(", ")) if row["ids"] else 0
         rows.append(row)
@@ -316,16 +321,19 @@ def tiers() -> pd.DataFrame:
 
 
 def as_of(t_ms: int) -> dict:
-    """What a dashboard would show for the day at processing time ``t_ms``: the value of
-    what had arrived, its tier label and the share of the value the day ends with."""
+    """What a dashboard shows for the day at processing time ``t_ms``: everything that
+    had arrived (the latest version, late updates included) until the final tier
+    freezes the day; its label (live, then preliminary from the start of T+1, final
+    from the start of T+7) and the share of the final value it holds."""
     events = tier_events()
     day0 = clock_ms("00:00:00", TIER_DAY)
-    value, count = _day_total([e for e in events if e.arrival_time_ms <= t_ms])
-    final, _ = _day_total([e for e in events if e.arrival_time_ms <= day0 + 8 * DAY_MS])
+    frozen = day0 + FINAL_AFTER_DAYS * DAY_MS
+    final, _ = _day_total([e for e in events if e.arrival_time_ms <= frozen])
+    value, count = _day_total([e for e in events if e.arrival_time_ms <= min(t_ms, frozen)])
     tier = "live"
-    if t_ms >= day0 + 8 * DAY_MS:
+    if t_ms >= frozen:
         tier = "final"
-    elif t_ms >= day0 + 2 * DAY_MS:
+    elif t_ms >= day0 + PRELIMINARY_AFTER_DAYS * DAY_MS:
         tier = "preliminary"
     return {"value": value, "events": count, "tier": tier, "share_of_final": value / final}
 

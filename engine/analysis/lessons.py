@@ -239,7 +239,8 @@ LESSONS: tuple[Lesson, ...] = (
                 "The Dataflow paper's picture: an early pane after the first event, the "
                 "on-time pane when W passes 12:02, a late pane for e4, and e5 too late.",
                 _pg("classic"),
-                "Drag e4's arrival (in the playground) after 12:07 — what becomes of it?",
+                "Open the stream in the playground and change e4's arrival to 12:05:40: what "
+                "becomes of it, and why?",
                 checks.check_classic,
             ),
             Step(
@@ -256,7 +257,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "Sessions merged by a late event",
                 "A late event can bridge two sessions; lateness is judged on the merged "
                 "window, and the two published sessions are superseded.",
-                _pg("session_bridge"),
+                _pg("session_bridge", "allowed_lateness_ms", LATENESS_KNOB),
                 "Set allowed lateness to 0: does c still merge the sessions?",
                 checks.check_sessions,
             ),
@@ -398,7 +399,10 @@ LESSONS: tuple[Lesson, ...] = (
                 "One business day's events from five sources: web in seconds, a mobile "
                 "phone offline overnight, the partner's file the next morning, a payment "
                 "confirmed after review, a manual correction nine days later. Each tier is a "
-                "batch recompute on the operator of what had arrived by then.",
+                "batch recompute on the operator of what had arrived by then: the "
+                "preliminary (start of T+1) makes the day consistent but cannot include what "
+                "has not arrived; late data keeps updating it until the final (start of T+7) "
+                "freezes it.",
                 Demo("tiers"),
                 "Which event would change the final number if T+7 were T+2?",
                 checks.check_tiers,

@@ -67,6 +67,8 @@ def test_playground_autoplay_steps_through_processing_time(app_url, context):
         page.get_by_role("button", name="▶ play").click()
         expect(caption).to_contain_text("1 of 5 events arrived", timeout=30_000)
         expect(caption).to_contain_text("2 of 5 events arrived", timeout=30_000)
+        expect(caption).to_contain_text("5 of 5 events arrived", timeout=60_000)
+        expect(page.get_by_role("button", name="▶ play")).to_be_visible(timeout=30_000)
         assert page.get_by_test_id("stException").count() == 0
     finally:
         page.close()
