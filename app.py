@@ -49,6 +49,10 @@ PAGES = (
 )
 
 st.set_page_config(page_title="latewatch", page_icon=":material/schedule:", layout="wide")
+# Streamlit's table toolbar download writes cells verbatim (formulas included); the
+# pages offer formula-safe downloads instead. .streamlit/config.toml says the same for
+# a server started from the repository; this covers one started from elsewhere.
+st.set_option("client.disableDataExport", True)
 runtime = get_runtime()
 
 # Learn comes first in the sidebar (a fresh visitor finds the course); Today stays "/"

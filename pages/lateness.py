@@ -12,6 +12,7 @@ from ui.format import fmt_time
 from ui.replay import wait_for_replay
 from ui.router import ensure_router
 from ui.runtime import get_runtime
+from ui.text import escape_html, escape_markdown
 
 ensure_router()
 
@@ -115,6 +116,13 @@ if report.empty:
 st.subheader("Arrival delay per source")
 fig = go.Figure()
 sources = [*report.sources, "all"]
+
+
+def hover_name(src: str) -> str:
+    """A source name for a Plotly hover template: no tags, no %{...} placeholders."""
+    return escape_html(src).replace("%{", "%\u200b{")
+
+
 colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(report.sources)} | {"all": "#222"}
 for src in sources:
     part = report.curves[report.curves["source"] == src]
@@ -125,7 +133,7 @@ for src in sources:
             x=part["delay_s"],
             y=part["share"],
             mode="lines",
-            name="all sources" if src == "all" else src,
+            name="all sources" if src == "all" else escape_html(src),
             legendgroup=src,
             line={
                 "color": colors[src],
@@ -134,7 +142,8 @@ for src in sources:
                 "shape": "hv",
             },
             customdata=part[["delay"]].to_numpy(),
-            hovertemplate=f"{src}: %{{y:.1%}} of {weight_word} within %{{customdata[0]}}"
+            hovertemplate=f"%{{fullData.name}}: %{{y:.1%}} of {weight_word} within "
+            "%{customdata[0]}"
             "<extra></extra>",
         )
     )
@@ -153,7 +162,8 @@ for src in sources:
                 "line": {"color": "white", "width": 1},
             },
             customdata=marks[["label", "delay"]].to_numpy(),
-            hovertemplate=f"{src} %{{customdata[0]}}: %{{customdata[1]}}<extra></extra>",
+            hovertemplate=f"{hover_name(src)} %{{customdata[0]}}: "
+            "%{customdata[1]}<extra></extra>",
         )
     )
 for label, symbol in QUANTILE_SYMBOLS.items():  # a legend entry per marker shape
@@ -273,7 +283,10 @@ else:
         st.success("No source's p99 delay moved by more than 2× against its baseline.")
     else:
         for row in flagged.itertuples():
-            st.warning(f"{row.source}: p99 delay got {row.direction} ({row.ratio:.1f}× baseline).")
+            st.warning(
+                f"{escape_markdown(row.source)}: p99 delay got {row.direction} "
+                f"({row.ratio:.1f}× baseline)."
+            )
     st.dataframe(
         drift,
         hide_index=True,

@@ -16,6 +16,7 @@ from ui.format import fmt_count, fmt_money, fmt_time
 from ui.replay import wait_for_replay
 from ui.router import ensure_router
 from ui.runtime import get_runtime
+from ui.text import escape_markdown
 
 ensure_router()
 
@@ -108,7 +109,7 @@ if series == dashboard.HOURLY:
     )
     hour = labels.index(label)
 start_ms, end_ms = dashboard.window_bounds(series, day, hour, tz)
-window_name = f"{'All sources' if grp == '*' else grp} · " + (
+window_name = f"{'All sources' if grp == '*' else escape_markdown(grp)} · " + (
     f"{dashboard.local_datetime(start_ms, tz):%A %d %B %Y}"
     if series == dashboard.DAILY
     else f"{fmt_time(start_ms, rt, '%a %d %b %Y, %H:%M')} – "

@@ -157,3 +157,21 @@ def test_file_names_from_user_text():
     assert export.file_name("../../etc/passwd", "csv") == "etc_passwd.csv"
     assert export.file_name('=HYPERLINK("x")', "xlsx") == "HYPERLINK_x.xlsx"
     assert export.file_name("", "parquet") == "latewatch-export.parquet"
+
+
+def test_cli_csv_is_formula_safe(tmp_path):
+    """`engine simulate --out x.csv` writes through engine.sim.files.write_records."""
+    from engine.sim.files import read_events_file, write_records
+    from engine.sim.simulator import Simulator
+    from tests.conftest import SEED_NOW_MS
+
+    frame = Simulator("steady", 3, None, SEED_NOW_MS, 1, events=200).frame()
+    frame = frame.head(6).copy()
+    frame["key"] = ["=1+1", "@x", "-y", "+z", "plain", "\tt"]
+    frame.loc[frame.index[0], "amount_cents"] = -1250  # a refund stays a number
+    out = tmp_path / "sim.csv"
+    write_records(frame, out)
+    rows = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    assert [r["key"] for r in rows] == ["'=1+1", "'@x", "'-y", "'+z", "plain", "'\tt"]
+    assert float(rows[0]["amount"]) == -12.5
+    assert len(read_events_file(out)) == 6

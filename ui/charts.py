@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from engine.views.dashboard import DELAY_BUCKETS, NO_DATA, local_datetime
+from ui.text import escape_html
 
 TIER_COLORS = {"live": "#F28E2B", "preliminary": "#4E79A7", "final": "#59A14F"}
 TIER_LABELS = {
@@ -229,7 +230,7 @@ def explain_bars(breakdown: pd.DataFrame, metric: str):
             go.Bar(
                 x=part["delay_bucket"],
                 y=metric_values(part[metric], metric),
-                name=str(source),
+                name=escape_html(source),
                 hovertemplate="%{x}: %{y:,.2f}<extra>%{fullData.name}</extra>",
             )
         )
@@ -258,7 +259,7 @@ def watermark_lags(wm: pd.DataFrame):
     fig = go.Figure(
         go.Bar(
             x=wm["lag_ms"] / 60_000,
-            y=wm["source"],
+            y=[escape_html(s) for s in wm["source"]],
             orientation="h",
             marker_color=colors,
             name="Watermark lag",

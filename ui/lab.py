@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from engine.core.timeutil import format_duration_ms
 from engine.views.dashboard import local_datetime
+from ui.text import escape_html
 
 CONFIG_COLORS = {"Current": "#9C9C9C", "Proposed": "#4E79A7"}
 LABELLED_MS = (30_000, 300_000, 1_800_000, 86_400_000)
@@ -203,9 +204,9 @@ def capture_figure(capture: pd.DataFrame) -> go.Figure:
                 x=list(capture.columns),
                 y=row.to_numpy() * 100,
                 mode="lines+markers",
-                name="all sources" if source == "all" else str(source),
+                name="all sources" if source == "all" else escape_html(source),
                 line=dict(width=3 if source == "all" else 1.5),
-                hovertemplate="within %{x}: %{y:.2f}%<extra>" + str(source) + "</extra>",
+                hovertemplate="within %{x}: %{y:.2f}%<extra>%{fullData.name}</extra>",
             )
         )
     fig.update_layout(

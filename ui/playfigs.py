@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from engine.analysis.playground import POINT_LABELS, PlaygroundRun, PlaygroundSnapshot, clock_text
 from engine.core.timeutil import POS_INF_MS
 from ui.lab import _legend_top, _utc
+from ui.text import escape_html
 
 POINT_COLORS = {
     "on_time": "#59A14F",
@@ -149,8 +150,8 @@ def playground_figure(
                 y=ys,
                 mode="lines",
                 line=dict(color="#B07AA1", width=1.5, shape="vh", dash=KEY_DASHES[i % 4]),
-                name=f"watermark of key {key}",
-                hovertemplate=f"key {key}: at %{{y|%H:%M:%S}} W = %{{x|%H:%M:%S}}<extra></extra>",
+                name=f"watermark of key {escape_html(key)}",
+                hovertemplate="%{fullData.name}: at %{y|%H:%M:%S} W = %{x|%H:%M:%S}<extra></extra>",
             )
         )
 
@@ -166,10 +167,11 @@ def playground_figure(
                 name=POINT_LABELS[klass],
                 marker=dict(color=color, size=13, line=dict(color="white", width=1)),
                 text=[
-                    f"{eid} ({v:g})" for eid, v in zip(part["event_id"], part["value"], strict=True)
+                    f"{escape_html(eid)} ({v:g})"
+                    for eid, v in zip(part["event_id"], part["value"], strict=True)
                 ],
                 textposition="middle left",
-                customdata=part[["detail"]].to_numpy(),
+                customdata=[[escape_html(d)] for d in part["detail"]],
                 hovertemplate="event time %{x|%H:%M:%S}, arrived %{y|%H:%M:%S}<br>"
                 "%{customdata[0]}<extra>%{text}</extra>",
                 showlegend=True,

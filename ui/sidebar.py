@@ -12,6 +12,7 @@ from engine.runtime.runtime import Runtime
 from engine.views import live as live_view
 from ui.format import DISPLAY_TZ_PARAM, display_zones, fmt_time
 from ui.guard import operator_panel
+from ui.text import code, escape_markdown
 
 SIDEBAR_REFRESH_S = 5
 
@@ -31,7 +32,7 @@ def sidebar(rt: Runtime) -> None:
             help="Timestamps on every page use this zone; business days, tiers and the "
             "hour-of-day charts stay in the business zone, and say so.",
         )
-        st.caption(f"Database: `{rt.settings.db_path}`")
+        st.caption(f"Database: {code(rt.settings.db_path)}")
         operator_panel()
 
 
@@ -47,7 +48,8 @@ def _clock_panel(rt: Runtime) -> None:
         if feed["last_received_ms"]:
             st.caption(
                 f"Last event received: **{fmt_time(feed['last_received_ms'], rt)}** "
-                f"(source {feed['last_source']}) • {feed['events_per_min']:,} events/min"
+                f"(source {escape_markdown(feed['last_source'])}) • "
+                f"{feed['events_per_min']:,} events/min"
             )
         else:
             st.caption("No event received yet — see *Live mode* in the README to send some.")
@@ -63,5 +65,5 @@ def _clock_panel(rt: Runtime) -> None:
     else:
         st.caption(f"Pipeline: ● live — {status['clock']}, scenario **{status['scenario']}**")
     if status.get("last_error"):
-        st.caption(f"Last error: {status['last_error']}")
+        st.caption(f"Last error: {escape_markdown(status['last_error'])}")
     st.caption(f"Business time zone: {status['tz']}")

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from engine.core.events import Event
+from engine.core.text import formula_safe
 
 RECORD_COLUMNS = (
     "event_id",
@@ -75,7 +76,13 @@ def write_records(frame: pd.DataFrame, path: str | Path) -> int:
     if suffix in (".jsonl", ".ndjson"):
         rec.to_json(path, orient="records", lines=True)
     elif suffix == ".csv":
-        rec.to_csv(path, index=False)
+        # a CSV is opened in spreadsheets: text that starts like a formula gets a
+        # leading ' (engine.core.text); numbers (negative refunds too) stay numbers
+        text_cols = [c for c in rec.columns if not pd.api.types.is_numeric_dtype(rec[c])]
+        safe = rec.assign(
+            **{c: [formula_safe(v) for v in rec[c].astype(object)] for c in text_cols}
+        )
+        safe.to_csv(path, index=False)
     elif suffix == ".parquet":
         rec.to_parquet(path, index=False)
     else:
