@@ -36,7 +36,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 
 from engine.beam.sinks import WriteVersionFiles, WriteVersions
 from engine.beam.transform import LatewatchWindows
-from engine.beam.translate import drop_rule_for
+from engine.beam.translate import check_direct_runner_triggers, drop_rule_for
 from engine.core.events import Event
 from engine.core.replay import RawRecord, arrival_items
 from engine.core.results import Outcomes
@@ -108,18 +108,6 @@ class _Boundaries:
         return self._index(before) != self._index(after) or self._index(
             before - self.lateness
         ) != self._index(after - self.lateness)
-
-
-def check_direct_runner_triggers(spec: PipelineSpec) -> None:
-    """Refuse what Beam Python's trigger driver cannot run (see ``build_stream``)."""
-    if spec.trigger.early == "after-first" and spec.trigger.late == "every":
-        raise ValueError(
-            "early after-first together with late every:D cannot run on Beam Python's trigger "
-            "driver (DirectRunner): it compares a processing-time timer with the window end "
-            "(apache_beam/transforms/trigger.py L1514, L611, L1529), so one of the two kinds "
-            "of pane is mislabelled and a watermark hold leaks. Use --late each here, or a "
-            "Java runner (Flink, Spark, Dataflow)"
-        )
 
 
 def build_stream(records: Iterable[RawRecord], spec: PipelineSpec, assume_tz=None) -> Prepared:

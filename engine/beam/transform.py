@@ -38,7 +38,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.utils.timestamp import Timestamp
 
 from engine.beam.panes import TIMINGS, PaneBook, PaneTiming
-from engine.beam.translate import ts_ms, windowing_args
+from engine.beam.translate import check_direct_runner_triggers, ts_ms, windowing_args
 from engine.core.events import Event, ParseOptions, RecordError, parse_event, raw_text
 from engine.core.spec import PipelineSpec
 from engine.core.timeutil import NEG_INF_MS, POS_INF_MS
@@ -215,8 +215,6 @@ class LatewatchWindows(beam.PTransform):
         self.assume_tz = assume_tz
         self.windowing = windowing_args(spec, drop_rule)  # refuses what Beam cannot express
         if drop_rule == "python":
-            from engine.beam.teststream import check_direct_runner_triggers
-
             check_direct_runner_triggers(spec)
         self.merging = spec.window.kind == "session"
 

@@ -152,6 +152,19 @@ def check_supported(spec: PipelineSpec) -> None:
             )
 
 
+def check_direct_runner_triggers(spec: PipelineSpec) -> None:
+    """Refuse what Beam Python's trigger driver cannot run (see ``engine.beam.teststream.
+    build_stream`` and README "Scaling out")."""
+    if spec.trigger.early == "after-first" and spec.trigger.late == "every":
+        raise ValueError(
+            "early after-first together with late every:D cannot run on Beam Python's trigger "
+            "driver (DirectRunner): it compares a processing-time timer with the window end "
+            "(apache_beam/transforms/trigger.py L1514, L611, L1529), so one of the two kinds "
+            "of pane is mislabelled and a watermark hold leaks. Use --late each here, or a "
+            "Java runner (Flink, Spark, Dataflow)"
+        )
+
+
 def windowing_args(spec: PipelineSpec, drop_rule: str = "python") -> dict:
     """Keyword arguments for ``beam.WindowInto`` that implement the spec."""
     check_supported(spec)
