@@ -211,3 +211,88 @@ def test_stdin_follow_and_watched_folder_feed_the_live_runtime(live, tmp_path):
         con.close()
     assert ("orders.jsonl", "completed") in files
     assert all(not name.startswith(".") and not name.endswith(".tmp") for name, _ in files)
+
+
+def test_late_too_late_and_final_day_events_through_the_api(live):
+    """A late event for an hour that already passed gets a late version; one past the
+    allowed lateness lands in the side output (patched in batch); one for a day that
+    is final is booked as an adjustment — all visible through the API."""
+    db, port, _ = live
+    now = now_ms()
+    http(port, "/events", events("now", 1, now - 1000))  # the web watermark reaches ~now
+    now_hour = (now - 1000) - (now - 1000) % HOUR_MS
+    wait_for(lambda: current_revenue(port, now_hour)[0] == 1000, "the first event processed")
+    # late: an earlier hour, inside the web source's 6 h of allowed lateness
+    late_t = now - 2 * HOUR_MS
+    late_hour = late_t - late_t % HOUR_MS
+    http(port, "/events", [events("late", 1, late_t)[0]])
+    late = wait_for(
+        lambda: (
+            (r := http(port, f"/metrics/revenue?window={late_hour}&series=hourly"))["value"] == 1000
+            and r
+        ),
+        "the late version",
+    )
+    assert late["reason"] == "late_data" and late["timing"] == "late"
+    # too late: two days back, past every allowed lateness -> side output -> a patch
+    old_t = now - 2 * 86_400_000
+    old_hour = old_t - old_t % HOUR_MS
+    http(port, "/events", [events("old", 1, old_t)[0]])
+    patched = wait_for(
+        lambda: (
+            (r := http(port, f"/metrics/revenue?window={old_hour}&series=hourly"))["value"] == 1000
+            and r
+        ),
+        "the side-output event in a batch version",
+    )
+    # patched from the side output, or absorbed by the day's preliminary batch job
+    assert patched["reason"] in ("patch", "finalization")
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT count(*) FROM late_events WHERE event_id = 'old-0'").fetchone()[
+            0
+        ]
+    finally:
+        con.close()
+    # a final day: finalize it, then a later event for it becomes an adjustment
+    day_t = now - 4 * 86_400_000
+    http(port, "/events", [events("day", 1, day_t)[0]])
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    day = datetime.fromtimestamp(day_t / 1000, ZoneInfo("America/New_York")).date()
+    wait_for(lambda: "day-0" in raw_ids(db), "the event for the day")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "finalize",
+            "--date",
+            str(day),
+            "--tier",
+            "final",
+            "--series",
+            "daily",
+            "--tz",
+            "America/New_York",
+            "--db",
+            str(db),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    http(port, "/events", [events("after", 1, day_t + 60_000)[0]])
+    frm, to = format_ms(now - 6 * 86_400_000), format_ms(now + 2 * 86_400_000)
+    booked = wait_for(
+        lambda: [
+            w
+            for w in http(port, f"/adjustments?from={frm}&to={to}&grain=day")["windows"]
+            if w.get("revenue_cents") == 1000
+        ],
+        "the adjustment",
+    )
+    assert booked
