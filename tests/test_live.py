@@ -67,6 +67,8 @@ def test_live_start_has_no_simulator_no_history(live):
     status = live.rt.status()
     assert status["live"] and not status["simulated"]
     assert live.rt.feed is None and live.store.raw_event_count() == 0
+    # `python -m engine finalize` on this store uses the runtime's business days
+    assert live.store.get_kv("business_tz") == live.rt.settings.tz
     live.after(10 * SECOND_MS)
     assert live.store.raw_event_count() == 0  # nothing simulated arrives
 

@@ -168,6 +168,9 @@ def run_watch(args) -> int:
     from engine.ingest.stream import FolderWatcher
 
     stop = _stop_on_sigterm()
+    if not os.path.exists(args.watch):
+        os.makedirs(args.watch)  # a new inbox: created, then watched
+        print(f"created {args.watch}", file=sys.stderr)
     with Store(db_path(args)) as store:
         watcher = FolderWatcher(
             store,

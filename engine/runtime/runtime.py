@@ -136,6 +136,9 @@ class Runtime:
                     self.series[name] = store.config(name) or self.series[name]
             if self.settings.config is not None:
                 sync_file_rules(store, self.settings.config, now)
+            if store.get_kv("business_tz") != self.settings.tz:
+                # `python -m engine finalize/reprocess` on this store use the same days
+                store.set_kv("business_tz", self.settings.tz, now)
             self._make_clock()
             store.mark_interrupted_ingests(self.clock.now_ms())
             self._rebuild(store)
