@@ -59,7 +59,10 @@ def test_max_updates_and_late_none():
     assert versions == [] and side[0].action == "max_updates"
     none = SPEC.with_changes(trigger=TriggerSpec(late="none"))
     book = PaneBook(none, "*", merging=False)
+    # a window that never fired takes its first (late) pane, then queues late data
     versions, side, _ = book.offer(0, 10, 0, "late", False, [event(1, 1)])
+    assert [v.timing for v in versions] == ["late"] and side == []
+    versions, side, _ = book.offer(0, 10, 1, "late", False, [event(2, 2)])
     assert versions == [] and side[0].action == "side_output"
 
 

@@ -120,7 +120,7 @@ class PaneBook:
         for event in events:
             self.pending.pop(event.event_id, None)
             if timing == "late":
-                action = self._action(event.source)
+                action = self._action(event.source, acc)
                 if action == "update" and (
                     self.spec.max_updates_per_window is not None
                     and acc.late_versions >= self.spec.max_updates_per_window
@@ -190,9 +190,12 @@ class PaneBook:
             group.append(eid)
         return out
 
-    def _action(self, source: str) -> str:
+    def _action(self, source: str, acc: Acc) -> str:
+        """Late ``none``: a window that never fired takes its first (late) pane, as
+        Beam's AfterWatermark fires it (engine.core.operator); after that, late
+        updates are queued."""
         action = self.spec.action_for(source)
-        if action == "update" and self.spec.trigger.late == "none":
+        if action == "update" and self.spec.trigger.late == "none" and acc.version:
             return "side_output"
         return action
 
