@@ -404,8 +404,8 @@ guard.confirm_button(
     title="Apply this configuration?",
     message=(
         f"The proposal becomes the live `{SERIES}` configuration from now on (a new "
-        "configuration version, kept with who-knows-when in the Versions page). Results "
-        "published before stay as they were."
+        "configuration version, kept with who applied it, when and why in the history "
+        "below). Results published before stay as they were."
         + (
             f"\n\nChanges:\n{change_list}"
             if changes
