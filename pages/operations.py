@@ -418,9 +418,17 @@ with tab_ingest:
         )
     ing = data["ingests"]
     if not ing.empty:
+        unfinished = ing["status"].value_counts().drop(["completed", "running"], errors="ignore")
+        if len(unfinished):
+            st.warning(
+                "Ingests that did not complete (their committed rows stay counted): "
+                + ", ".join(f"{n} {status}" for status, n in unfinished.items())
+                + ". 'failed': the file could not be read (see error); 'interrupted': the "
+                "ingesting process ended before it finished."
+            )
         st.dataframe(
             ing.assign(started=local(ing["started_ms"]), finished=local(ing["finished_ms"])).drop(
-                columns=["started_ms", "finished_ms"]
+                columns=["started_ms", "finished_ms", "owner"], errors="ignore"
             ),
             hide_index=True,
             width="stretch",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -319,3 +320,24 @@ def test_pages_explain_the_catching_up_state_on_a_fresh_database(page, tmp_path,
     text = texts(at)
     assert "Catching up" in text, text
     assert "Pick an earlier day" not in text and "No events in this range" not in text
+
+
+def test_operations_names_interrupted_and_failed_ingests(app, store):
+    """An ingest left 'running' by a process that died is marked 'interrupted' on the
+    next start, and the Operations page says so (with the status column)."""
+    with store.transaction():
+        store.conn.execute(
+            "INSERT INTO ingests (source_name, file, started_ms, status, owner) "
+            "VALUES ('cli', 'crashed.csv', 0, 'running', ?)",
+            (f"{socket.gethostname()}:{2**22 + 12345}",),  # above pid_max: never alive
+        )
+    assert store.mark_interrupted_ingests(0) >= 1
+    at = app.run()
+    at.switch_page("pages/operations.py").run()
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "interrupted" in warnings
+    tables = [d.value for d in at.dataframe if "file" in d.value and "status" in d.value]
+    assert tables, "the ingest table is shown"
+    rows = tables[0][tables[0]["file"] == "crashed.csv"]
+    assert list(rows["status"]) == ["interrupted"]
