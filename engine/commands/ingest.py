@@ -18,7 +18,7 @@ from dataclasses import replace
 from engine.core.events import ParseOptions
 from engine.core.timeutil import parse_duration_ms, parse_timestamp_ms
 from engine.ingest.ingestor import IngestOptions, Ingestor
-from engine.ingest.readers import ProgressBar, UnreadableFile, read_file
+from engine.ingest.readers import ProgressBar, UnreadableFile, open_text, read_file
 from engine.ingest.vocabulary import Vocabulary
 from engine.store.db import DEFAULT_DB_PATH, Store
 
@@ -150,7 +150,7 @@ def run_stdin(args) -> int:
         try:
             totals = ingest_stream(
                 store,
-                sys.stdin,
+                open_text(sys.stdin.buffer) if hasattr(sys.stdin, "buffer") else sys.stdin,
                 options,
                 clock_from_args(args),
                 follow=args.follow,

@@ -22,7 +22,6 @@ owns (the command line passes real ones).
 from __future__ import annotations
 
 import io
-import json
 import os
 import queue
 import threading
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from engine.core.limits import RAW_PREFIX_CHARS, Limits, escaped_bytes, storable
 from engine.ingest.ingestor import (
     FORMATS,
     IngestOptions,
@@ -39,6 +39,7 @@ from engine.ingest.ingestor import (
     MalformedRow,
     read_file,
 )
+from engine.ingest.readers import record_from_json
 from engine.ingest.vocabulary import Vocabulary
 from engine.store.db import Store
 
@@ -47,17 +48,25 @@ IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp")
 
 
 def jsonl_record(line_no: int, line: str) -> tuple[int, object] | None:
-    """One JSON line as the readers give it: (line, record) or (line, MalformedRow)."""
+    """One JSON line as the readers give it: (line, record) or (line, MalformedRow) —
+    the same rules as ``engine.ingest.readers.read_jsonl`` (size, encoding, nesting)."""
     stripped = line.strip()
     if not stripped:
         return None
-    try:
-        record = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        return line_no, MalformedRow(raw=stripped, detail=f"bad JSON: {exc.msg}")
-    if not isinstance(record, dict):
-        return line_no, MalformedRow(raw=stripped, detail="a JSON line must be an object")
-    return line_no, record
+    cap = Limits.from_env().max_row_chars
+    if len(stripped) > cap:
+        return line_no, MalformedRow(
+            raw=storable(stripped[:RAW_PREFIX_CHARS]),
+            detail=f"line {line_no} is longer than {cap:,} characters (the row cap)",
+            reason="oversized_row",
+        )
+    if escaped_bytes(stripped):
+        return line_no, MalformedRow(
+            raw=storable(stripped[:RAW_PREFIX_CHARS]),
+            detail=f"line {line_no} holds bytes that are not valid UTF-8",
+            reason="encoding",
+        )
+    return line_no, record_from_json(stripped)
 
 
 @dataclass
