@@ -122,13 +122,7 @@ class Ingestor:
                         progress(report.rows_read)
             self._flush(batch, report, counts, callback, finished=True)
         except BaseException as exc:
-            # The file (not a row) failed, or the process is being stopped: what was
-            # committed stays, the rows of the unfinished batch were never counted, and
-            # the record says so instead of staying 'running'.
-            error = str(exc).splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            status = "failed" if isinstance(exc, Exception) else "interrupted"
-            with contextlib.suppress(Exception):  # never hide the original error
-                self.store.fail_ingest(ingest_id, storable(error), self.clock(), status)
+            self._record_failure(ingest_id, exc)
             raise
         if progress is not None:
             progress(report.rows_read)
@@ -146,12 +140,27 @@ class Ingestor:
         """Ingest a typed frame (simulator output, a typed Parquet table) with the
         vectorized validation of ``engine.ingest.frame`` — same rules, same reasons,
         same accounting as ``ingest_records``, an order of magnitude faster."""
-        from engine.ingest.frame import validate_frame
 
         opts = self.options
         ingest_id = self.store.begin_ingest(opts.source_name, opts.file, self.clock())
         report = IngestReport(ingest_id=ingest_id)
         counts = IngestCounts()
+        try:
+            self._frame_chunks(frame, chunk_rows, report, counts)
+        except BaseException as exc:
+            self._record_failure(ingest_id, exc)
+            raise
+        report.rows_read = counts.rows_read
+        report.accepted = counts.accepted
+        report.duplicates = counts.duplicates
+        report.quarantined_by_reason = dict(counts.quarantined_by_reason)
+        assert report.balanced, "ingest accounting does not add up"
+        return report
+
+    def _frame_chunks(self, frame, chunk_rows: int, report: IngestReport, counts) -> None:
+        from engine.ingest.frame import validate_frame
+
+        opts = self.options
         total = len(frame)
         for start in range(0, max(total, 1), chunk_rows):
             part = frame.iloc[start : start + chunk_rows]
@@ -175,7 +184,7 @@ class Ingestor:
                         "event_id": event_id,
                         "reason": reason,
                         "detail": detail,
-                        "raw": raw[:MAX_RAW_CHARS],
+                        "raw": storable(raw[:MAX_RAW_CHARS]),
                     }
                 )
                 counts.quarantined_by_reason[reason] = (
@@ -191,14 +200,17 @@ class Ingestor:
                 report.events.extend(accepted)
             if self.on_events is not None and accepted:
                 self.on_events(accepted)
-        report.rows_read = counts.rows_read
-        report.accepted = counts.accepted
-        report.duplicates = counts.duplicates
-        report.quarantined_by_reason = dict(counts.quarantined_by_reason)
-        assert report.balanced, "ingest accounting does not add up"
-        return report
 
     # -- internals ------------------------------------------------------------
+    def _record_failure(self, ingest_id: int, exc: BaseException) -> None:
+        """The file (not a row) failed, or the process is being stopped: what was
+        committed stays, the rows of the unfinished batch were never counted, and the
+        record says so instead of staying 'running'."""
+        error = str(exc).splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        status = "failed" if isinstance(exc, Exception) else "interrupted"
+        with contextlib.suppress(Exception):  # never hide the original error
+            self.store.fail_ingest(ingest_id, storable(error), self.clock(), status)
+
     def _flush(self, batch, report, counts, callback, finished: bool) -> None:
         now = self.clock()
         opts = self.options
