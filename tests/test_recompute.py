@@ -251,3 +251,59 @@ def test_session_windows_recompute_the_session_span(store):
     got = recompute_from_raw_log(store, spec, [(BASE, BASE + 900_000, "*")], None)
     values, ids = got[(BASE, BASE + 900_000, "*")]
     assert ids == {"a", "b", "c"} and values["revenue_cents"] == 2300
+
+
+def test_the_runtime_jobs_run_the_recompute(seeded_db):
+    """Wired in: a partner event arriving late for an hourly window that already fired,
+    under a live configuration whose partner action is recompute, is rebuilt from the
+    raw log by ``run_due_jobs``."""
+    from dataclasses import replace
+
+    from engine.runtime.clock import FakeClock
+    from engine.runtime.runtime import Runtime, RuntimeSettings
+    from tests.conftest import SEED_NOW_MS, SEED_SETTINGS
+
+    clock = FakeClock(SEED_NOW_MS)
+    rt = Runtime(RuntimeSettings(db_path=str(seeded_db), **SEED_SETTINGS), clock=clock)
+    rt.start(scheduler=False)
+    try:
+        live = rt.series["hourly"]
+        sources = tuple(
+            replace(p, late_action="recompute") if p.source == "partner" else p
+            for p in live.sources
+        )
+        rt.apply_config("hourly", live.with_changes(sources=sources))
+        event_time = SEED_NOW_MS - 3 * HOUR_MS + 60_000
+        report = Ingestor(rt.store(), IngestOptions(), clock=lambda: SEED_NOW_MS).ingest_records(
+            [
+                {
+                    "event_id": "late-partner-1",
+                    "source": "partner",
+                    "key": "u-late",
+                    "amount": 1234.56,
+                    "event_time": event_time / 1000,
+                    "arrival_time": SEED_NOW_MS / 1000,
+                    "event_type": "order.placed",
+                }
+            ]
+        )
+        assert report.accepted == 1
+        clock.advance(60_000)
+        rt.tick()
+        store = rt.store()
+        (ws, we, grp) = store.conn.execute(
+            "SELECT window_start_ms, window_end_ms, grp FROM late_events WHERE series = "
+            "'hourly' AND event_id = 'late-partner-1' AND grp = '*'"
+        ).fetchone()
+        assert ws <= event_time < we
+        done = rt.run_due_jobs()
+        assert any(j.get("kind") == "recompute" and j.get("series") == "hourly" for j in done)
+        latest = store.latest("hourly", ws, grp)
+        assert latest["reason"] == "recompute"
+        spec = rt.series["hourly"]
+        (values, ids), *_ = recompute_from_raw_log(store, spec, [(ws, we, grp)], None).values()
+        assert "late-partner-1" in ids
+        assert latest["revenue_cents"] == values["revenue_cents"]
+        assert latest["events"] == values["events"]
+    finally:
+        rt.shutdown()

@@ -190,7 +190,7 @@ class PaneBook:
             group.append(eid)
         return out
 
-    def _action(self, source: str, acc: Acc) -> str:
+    def _action(self, source: str, acc: WindowState) -> str:
         """Late ``none``: a window that never fired takes its first (late) pane, as
         Beam's AfterWatermark fires it (engine.core.operator); after that, late
         updates are queued."""
