@@ -11,8 +11,8 @@ details) go either into an element that never parses Markdown (``st.text``,
 Plotly reads a small HTML subset in trace names and texts (``<a href>``, ``<b>``…);
 ``escape_html`` makes those literal too.
 
-What each surface does with text (checked in Chromium on Streamlit 1.67, see the probe
-in tests/e2e/test_safe_share.py): Markdown in ``st.markdown``/``caption``/``info``/…,
+What each surface does with text (checked in Chromium on Streamlit 1.67, held by
+tests/e2e/test_markdown_surfaces.py): Markdown in ``st.markdown``/``caption``/``info``/…,
 ``subheader``, metric labels *and values*, every widget label, radio and pills options,
 button labels, tab and expander labels, dialog titles; Streamlit's icon shortcodes
 (``:material/…:``, ``:streamlit:``) even inside inline code. Literal: ``st.text``,
