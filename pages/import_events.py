@@ -255,10 +255,22 @@ if check is not None and check.ok:
     result = None
     if go and not guard.read_only():
         with st.status(f"Importing {escape_markdown(name)}…") as status:
+            bar = st.progress(0.0, text="Reading the file…")
             try:
                 result = im.import_file(
-                    path, mapping, imports_dir, dataset, rt.now_ms(), assume_tz, file_label=name
+                    path,
+                    mapping,
+                    imports_dir,
+                    dataset,
+                    rt.now_ms(),
+                    assume_tz,
+                    file_label=name,
+                    progress=lambda done, total: bar.progress(
+                        min(done / total, 1.0) if total else 1.0,
+                        text=f"Read {done / total:.0%} of the file" if total else "Read",
+                    ),
                 )
+                bar.progress(1.0, text="Read the whole file")
             except (ValueError, OSError) as exc:
                 status.update(label="Import failed", state="error")
                 uploads.discard_upload(path, imports_dir)  # a failed import keeps no upload

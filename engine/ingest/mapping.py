@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -321,13 +321,15 @@ def import_file(
     now_ms: int,
     assume_tz: str | None = None,
     file_label: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
     """Ingest ``path`` into the dataset's own SQLite file under ``imports_dir``.
 
     ``now_ms`` is the processing time of the import (injected; the page passes the
     runtime clock). Importing into an existing dataset appends; repeated rows count
     as duplicates, exactly as in the live ingest. A *new* dataset that would hold no
-    accepted event is not kept (the report still says why every row was refused)."""
+    accepted event is not kept (the report still says why every row was refused).
+    ``progress(done, total)`` is called as the file is read (bytes; rows for Parquet)."""
     problems = mapping.problems(file_columns(path))
     if problems:
         raise ValueError("; ".join(problems))
@@ -342,7 +344,7 @@ def import_file(
     )
     with Store(db_path) as store:
         report = Ingestor(store, options, clock=lambda: now_ms).ingest_records(
-            map_records(read_file(path), mapping)
+            map_records(read_file(path, progress), mapping)
         )
         quarantine = store.quarantine_frame(limit=100_000, ingest_id=report.ingest_id)
     kept = existed or report.accepted > 0
