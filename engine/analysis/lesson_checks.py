@@ -26,13 +26,17 @@ class Check:
 
 
 def _options(answer, *others, fmt=str) -> tuple[tuple[str, ...], str]:
-    """Answer plus distinct distractors, in a stable order."""
+    """Answer plus distinct distractors, in their natural order (numbers and times by
+    value, words alphabetically) — the answer's position tells nothing."""
     values = []
     for v in (answer, *others):
         if fmt(v) not in [fmt(x) for x in values]:
             values.append(v)
-    texts = sorted({fmt(v) for v in values}, key=lambda t: [fmt(v) for v in values].index(t))
-    return tuple(sorted(texts)), fmt(answer)
+    try:
+        values.sort()
+    except TypeError:
+        values.sort(key=fmt)
+    return tuple(fmt(v) for v in values), fmt(answer)
 
 
 def _check(question, answer, others, verify, fmt=str) -> Check:
@@ -75,9 +79,10 @@ def check_mistake() -> Check:
     row = totals.set_index("window_start_ms").iloc[0]
     return _check(
         "The 9:00–10:00 hour's revenue by event time (what really happened then) is…",
-        f"${row['value_by_event_time']:g}",
-        [f"${row['value_by_processing_time']:g}", f"${row['value_by_event_time'] + 15:g}"],
-        "Blue bar of the 9:00 bucket; hover for the value, or add up o1–o4 in the table.",
+        float(row["value_by_event_time"]),
+        [float(row["value_by_processing_time"]), float(row["value_by_event_time"]) + 15],
+        "In the table, add up the values of the orders whose bucket by event time is 09:00.",
+        fmt=lambda v: f"${v:g}",
     )
 
 
