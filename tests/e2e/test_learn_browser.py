@@ -36,9 +36,11 @@ def test_every_lesson_renders_legibly(app_url, context, width, height, present):
             url = f"{app_url}/learn?lesson={lesson}" + (f"&step={step}" if step else "")
             url += "&present=1" if present else ""
             open_page(page, url, "Learn")
-            page.get_by_text(title).first.wait_for(timeout=30_000)
+            page.get_by_text(title).first.wait_for(timeout=60_000)
             if kind in CHARTS and not (present and kind == "glossary"):
-                page.locator("[data-testid=stPlotlyChart] .main-svg").first.wait_for(timeout=30_000)
+                # generous: the first stop may meet a cold server on a loaded machine
+                chart = page.locator("[data-testid=stPlotlyChart] .main-svg").first
+                chart.wait_for(timeout=120_000)
             page.wait_for_timeout(800)
             wait_idle(page)
             if page.get_by_test_id("stException").count():
