@@ -220,3 +220,30 @@ def test_backfill_appends_a_dataset_once_through_the_ingest_path(live, tmp_path)
     live.after(6 * SECOND_MS)
     latest = live.rt.store().latest("hourly", T0 - T0 % HOUR_MS, "partner")
     assert latest["revenue_cents"] == 4 * 1234
+
+
+def test_one_processing_runtime_per_store(tmp_path):
+    """A second runtime on a store another live process runs is refused by name; a
+    lease whose heartbeat went stale (a crashed process, another host) is taken over."""
+    from engine.runtime import lease
+    from engine.runtime.clock import wall_ms
+
+    db = str(tmp_path / "x.db")
+    with Store(db) as store:
+        store.set_kv(
+            lease.LEASE_KEY, {"owner": "elsewhere:4242", "heartbeat_ms": wall_ms(), "what": "run"}
+        )
+    settings = RuntimeSettings(db_path=db, simulator=False)
+    with pytest.raises(lease.StoreBusy, match="elsewhere:4242"):
+        Runtime(settings, clock=FakeClock(T0)).start(scheduler=False)
+    with Store(db) as store:
+        store.set_kv(
+            lease.LEASE_KEY,
+            {"owner": "elsewhere:4242", "heartbeat_ms": wall_ms() - 2 * lease.STALE_MS},
+        )
+    rt = Runtime(settings, clock=FakeClock(T0)).start(scheduler=False)
+    try:
+        assert Store.open(db).get_kv(lease.LEASE_KEY)["owner"] == lease.this_owner()
+    finally:
+        rt.shutdown()
+    assert Store.open(db).get_kv(lease.LEASE_KEY)["heartbeat_ms"] == 0  # released

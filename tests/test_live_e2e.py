@@ -296,3 +296,17 @@ def test_late_too_late_and_final_day_events_through_the_api(live):
         "the adjustment",
     )
     assert booked
+
+
+def test_a_second_processing_runtime_on_the_store_is_refused(live):
+    db, port, _ = live
+    http(port, "/events", events("x", 1, now_ms() - 1000))
+    wait_for(lambda: current_revenue(port, (now_ms() - 1000) // HOUR_MS * HOUR_MS)[0], "a tick")
+    second = subprocess.run(
+        [sys.executable, "-m", "engine", "run", "--no-simulator", "--db", str(db)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 2 and "already being processed" in second.stderr

@@ -33,7 +33,7 @@ import threading
 from engine.core import snapshot as snapshots
 from engine.core.operator import WindowOperator
 from engine.core.spec import PipelineSpec
-from engine.runtime import poison
+from engine.runtime import lease, poison
 from engine.runtime.alerts import run_alert_job
 from engine.runtime.clock import Clock, SimulatedClock, SystemClock, wall_ms
 from engine.runtime.config_apply import (
@@ -118,6 +118,8 @@ class Runtime:
             if self.started:
                 return self
             store = self.store()
+            lease.claim(store, self.settings.db_path)  # one processing runtime per store
+            self._lease_ms = 0
             saved = store.get_kv(STATE_KEY)
             if saved is None:
                 self._first_start(store)
@@ -156,6 +158,9 @@ class Runtime:
             self.scheduler = None
         with self._lock:
             self._save_state(self.store())
+            if self.started:
+                with contextlib.suppress(Exception):  # best effort: a stale lease expires
+                    lease.release(self.store())
             with self._stores_lock:
                 for _, store in self._stores:
                     with contextlib.suppress(Exception):  # another thread's connection
@@ -260,6 +265,7 @@ class Runtime:
         at most ``budget_ms`` of wall time (so pages stay responsive)."""
         with self._lock:
             try:
+                self._lease_ms = lease.heartbeat(self.store(), getattr(self, "_lease_ms", 0))
                 if self.catching_up:
                     return catch_up(self, budget_ms)
                 return self._tick_to(self.clock.now_ms())
