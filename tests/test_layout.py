@@ -157,3 +157,14 @@ def test_checker_catches_a_forbidden_import(rel_path: str, source: str) -> None:
 def test_checker_allows_the_flow_direction() -> None:
     assert violations("engine/store/db.py", "from engine.core.events import Event\n") == []
     assert violations("pages/today.py", "from engine.views import dashboard\n") == []
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test files outside packages by basename: two ``test_x.py`` in
+    different folders stop the whole suite at collection (it happened)."""
+    seen: dict[str, Path] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        if (path.parent / "__init__.py").exists():
+            continue  # inside a package: imported by its dotted name
+        assert path.name not in seen, f"{path} and {seen[path.name]} share a name"
+        seen[path.name] = path
