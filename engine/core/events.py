@@ -52,6 +52,7 @@ QUARANTINE_REASONS = {
     "oversized_field": "a field is longer than its cap",
     "oversized_row": "the row is longer than the row cap (its start is kept as raw)",
     "invalid_unicode": "text holds invalid Unicode (a lone surrogate)",
+    "unprintable_name": "source or event_type holds control or invisible characters",
     "encoding": "the row holds bytes that are not valid UTF-8",
     "too_deep": "lists/objects nest deeper than the bound",
     "malformed_row": "the row is not a record (bad JSON, wrong shape, unterminated quote)",
@@ -165,13 +166,19 @@ def _items(value: object) -> int:
     return int(items)
 
 
-def _text(value: object, name: str, cap: int) -> str:
+def _text(value: object, name: str, cap: int, printable: bool = False) -> str:
     """A text-or-integer field as text: bytes, structs, lists, floats and booleans are
-    refused (never stringified); longer than ``cap`` characters is refused."""
+    refused (never stringified); longer than ``cap`` characters is refused. Names
+    (``printable``: source, event_type — they become group labels) must be printable:
+    no control characters, no invisible or bidi-override characters."""
     if isinstance(value, str):
         if len(value) > cap:
             raise RecordError(
                 "oversized_field", f"{name} has {len(value):,} characters (cap {cap:,})"
+            )
+        if printable and not value.isprintable():
+            raise RecordError(
+                "unprintable_name", f"{name} {show(value)} holds control or invisible characters"
             )
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -261,13 +268,13 @@ def parse_event(record: dict, options: ParseOptions | None = None) -> Event:
         source = options.default_source
     if _blank(source):
         raise RecordError("missing_field", "missing field 'source'")
-    source = _text(source, "source", limits.max_source_chars)
+    source = _text(source, "source", limits.max_source_chars, printable=True)
     event_time = _time(record, "event_time", options, required=True)
     arrival_time = _time(record, "arrival_time", options, required=False)
     event_type = record.get("event_type")
     if _blank(event_type):
         event_type = DEFAULT_EVENT_TYPE
-    event_type = _text(event_type, "event_type", limits.max_source_chars)
+    event_type = _text(event_type, "event_type", limits.max_source_chars, printable=True)
     if options.known_event_types is not None and event_type not in options.known_event_types:
         raise RecordError("unknown_event_type", f"unknown event type {show(event_type)}")
     if (

@@ -40,13 +40,17 @@ def _not_plain(series: pd.Series) -> np.ndarray:
     return out
 
 
-def _text_checks(values: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(not text-or-integer, longer than ``cap``, lone surrogate) masks of a column, by
-    ``parse_event``'s rules; blanks pass (the missing-field check owns them)."""
+def _text_checks(
+    values: np.ndarray, cap: int, printable: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(not text-or-integer, longer than ``cap``, lone surrogate, unprintable name) masks
+    of a column, by ``parse_event``'s rules; blanks pass (the missing-field check owns
+    them)."""
     n = len(values)
+    unprintable = np.zeros(n, bool)
     if values.dtype.kind in "iu":
         too_long = np.abs(values.astype(np.float64)) >= 10.0 ** min(cap, 300)
-        return np.zeros(n, bool), too_long, np.zeros(n, bool)
+        return np.zeros(n, bool), too_long, np.zeros(n, bool), unprintable
     bad_type = np.zeros(n, bool)
     too_long = np.zeros(n, bool)
     bad_text = np.zeros(n, bool)
@@ -57,13 +61,15 @@ def _text_checks(values: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray, 
                 too_long[i] = True
             elif not v.isascii() and has_bad_unicode(v):
                 bad_text[i] = True
+            elif printable and not v.isprintable():
+                unprintable[i] = True
         elif v is None or v == "" or (t is float and v != v):
             continue
         elif t is int:
             too_long[i] = v.bit_length() > 4 * cap or len(str(v)) > cap
         else:
             bad_type[i] = True
-    return bad_type, too_long, bad_text
+    return bad_type, too_long, bad_text, unprintable
 
 
 def validate_frame(
@@ -99,10 +105,13 @@ def validate_frame(
     unicode_bad = np.zeros(n, bool)
     for name, cap in (("event_id", limits.max_id_chars), ("source", limits.max_source_chars)):
         values = source if name == "source" else frame[name].to_numpy()
-        bad_type, too_long, bad_text = _text_checks(np.asarray(values), cap)
+        bad_type, too_long, bad_text, unprintable = _text_checks(
+            np.asarray(values), cap, printable=name == "source"
+        )
         unicode_bad |= bad_text
         reject(bad_type, "invalid_type", f"{name} must be text or an integer")
         reject(too_long, "oversized_field", f"{name} is longer than its cap ({cap:,})")
+        reject(unprintable, "unprintable_name", f"{name} holds control or invisible characters")
 
     etype = (
         frame["event_type"].astype(object).to_numpy()
@@ -110,6 +119,14 @@ def validate_frame(
         else np.full(n, None, object)
     )
     etype = np.where(pd.isna(etype) | (etype == ""), DEFAULT_EVENT_TYPE, etype)
+    cap = limits.max_source_chars
+    bad_type, too_long, bad_text, unprintable = _text_checks(
+        np.asarray(etype, dtype=object), cap, printable=True
+    )
+    unicode_bad |= bad_text
+    reject(bad_type, "invalid_type", "event_type must be text or an integer")
+    reject(too_long, "oversized_field", f"event_type is longer than its cap ({cap:,})")
+    reject(unprintable, "unprintable_name", "event_type holds control or invisible characters")
     if options.known_event_types is not None:
         reject(
             ~np.isin(etype, list(options.known_event_types)),
@@ -180,14 +197,14 @@ def validate_frame(
     ids = frame["event_id"].astype(object).to_numpy()
     keys = frame["key"].astype(object).to_numpy() if "key" in frame else np.full(n, None, object)
     keys = np.where(pd.isna(keys) | (keys == ""), None, keys)
-    for name, values, cap in (
-        ("event_type", etype, limits.max_source_chars),
-        ("key", keys, limits.max_key_chars),
-    ):
-        bad_type, too_long, bad_text = _text_checks(np.asarray(values, dtype=object), cap)
+    for name, values, cap in (("key", keys, limits.max_key_chars),):
+        bad_type, too_long, bad_text, unprintable = _text_checks(
+            np.asarray(values, dtype=object), cap
+        )
         unicode_bad |= bad_text
         reject(bad_type, "invalid_type", f"{name} must be text or an integer")
         reject(too_long, "oversized_field", f"{name} is longer than its cap ({cap:,})")
+        reject(unprintable, "unprintable_name", f"{name} holds control or invisible characters")
     # parse_event checks the whole row (Unicode) first: that reason wins over any other
     reason[unicode_bad] = "invalid_unicode"
     detail[unicode_bad] = "text holds a lone surrogate (invalid Unicode)"

@@ -104,6 +104,10 @@ TEXT_CASES: list[tuple[str, str, dict]] = [
     ("source-oversized", "oversized_field", {"source": "s" * 1000}),
     ("event-type-oversized", "oversized_field", {"event_type": "t" * 1000}),
     ("row-oversized", "oversized_row", {"key": "K" * (ROW_CAP + 1000)}),
+    ("source-control-char", "unprintable_name", {"source": "we\x07b"}),
+    ("source-nul", "unprintable_name", {"source": "w\x00b"}),
+    ("source-bidi-override", "unprintable_name", {"source": "\u202eexe.txt"}),
+    ("event-type-newline", "unprintable_name", {"event_type": "order.placed\n"}),
 ]
 
 # JSON-only cases: (name, expected reason, the line as text — {id} is the row's id)
@@ -160,13 +164,17 @@ class _Writer:
         self.spec = spec
         self.tag = tag
         self.lines: list[bytes] = []
+        self.physical = 0
         self.n_good = 0
 
     def line(self, text: str | bytes) -> int:
-        self.lines.append(
-            text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
-        )
-        return len(self.lines)
+        """Append one row's text; returns its first physical line number (a quoted
+        field holding a newline makes a row span lines)."""
+        data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+        self.lines.append(data)
+        first = self.physical + 1
+        self.physical += 1 + data.count(b"\n")
+        return first
 
     def good(self, render, count: int = GOOD_PER_GAP) -> None:
         for _ in range(count):

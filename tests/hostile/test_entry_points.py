@@ -103,6 +103,8 @@ FRAME_ROWS = [
     ({"key": [1, 2]}, "invalid_type"),
     ({"event_id": 1.5}, "invalid_type"),
     ({"source": "\ud800"}, "invalid_unicode"),
+    ({"source": "we\x07b"}, "unprintable_name"),
+    ({"event_type": "order.placed\u202e"}, "unprintable_name"),
     ({"key": "ab\udfff"}, "invalid_unicode"),
     ({"amount": "1_000"}, "invalid_amount"),
     ({"amount": True}, "invalid_amount"),
@@ -147,4 +149,4 @@ def test_frame_path_agrees_with_the_row_parser():
         assert by_line.get(i) == expected == row_reason, (over, by_line.get(i), row_reason)
     assert len(accepted) + len(quarantined) == len(frame)
     assert all(isinstance(e.key, str | None) for _, _, e in accepted)
-    assert [e.event_id for _, _, e in accepted][-2:] == ["12345", "f22"]
+    assert [e.event_id for _, _, e in accepted][-2:] == ["12345", f"f{len(FRAME_ROWS) - 1}"]
