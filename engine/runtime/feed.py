@@ -53,6 +53,9 @@ class SimulatorFeed:
     def __init__(self, state: dict) -> None:
         self.state = state
         self.feed = self._new_feed()
+        # Days that had arrived completely are not generated again (a restart would
+        # otherwise re-simulate the whole history to find its place).
+        self.feed.skip_to_day(state.get("feed_first_day", 0))
         self.feed.arrivals_until(state["feed_pos_ms"])  # already delivered
 
     def _new_feed(self) -> LiveFeed:
@@ -82,6 +85,7 @@ class SimulatorFeed:
             report.duplicates = ingest.duplicates
             report.quarantined = ingest.quarantined
         self.state["feed_pos_ms"] = now
+        self.state["feed_first_day"] = self.feed.first_needed_day()
 
     def switch(self, scenario: str, now: int) -> None:
         """Switch the scenario from ``now`` on. The new feed gets its own seed (derived
@@ -95,6 +99,7 @@ class SimulatorFeed:
         self.state["feed_pos_ms"] = now
         self.feed = self._new_feed()
         self.feed.arrivals_until(now)  # what the new feed "had" before now never arrived
+        self.state["feed_first_day"] = self.feed.first_needed_day()
 
 
 def catch_up(runtime, budget_ms: int) -> TickReport:

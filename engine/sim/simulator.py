@@ -136,6 +136,24 @@ class LiveFeed:
         self._next_day = 0
         self._pending = concat_by_arrival([])
         self._last_ms: int | None = None
+        self._last_arrival: dict[int, int] = {}  # generated day -> its last arrival time
+
+    def first_needed_day(self) -> int:
+        """The first run day with events still to deliver: every day before it has
+        arrived completely. Days are generated independently (one seeded generator
+        per day), so a feed re-positioned with ``skip_to_day`` delivers exactly
+        what this one still would."""
+        last = self._last_ms
+        for day in sorted(self._last_arrival):
+            if last is None or self._last_arrival[day] > last:
+                return day
+        return self._next_day
+
+    def skip_to_day(self, day: int) -> None:
+        """Never generate the run days before ``day`` (they have all arrived)."""
+        if self._last_ms is not None or self._next_day:
+            raise ValueError("skip_to_day positions a fresh feed")
+        self._next_day = day
 
     def arrivals_until(self, t_ms: int) -> pd.DataFrame:
         """Events arrived in ``(previous t, t_ms]``, in arrival order."""
@@ -144,8 +162,14 @@ class LiveFeed:
         self._last_ms = t_ms
         new = []
         while self.gen.day_start(self._next_day) <= t_ms:
-            new.append(self.gen.generate_day(self._next_day))
+            day = self.gen.generate_day(self._next_day)
+            if len(day):
+                self._last_arrival[self._next_day] = int(day["arrival_time_ms"].iloc[-1])
+            new.append(day)
             self._next_day += 1
+        if self._last_arrival:  # forget days that have arrived completely
+            for done in [d for d, a in self._last_arrival.items() if a <= t_ms]:
+                del self._last_arrival[done]
         if new:
             self._pending = (
                 concat_by_arrival([self._pending, *new])
