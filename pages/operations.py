@@ -253,8 +253,7 @@ def pipeline_panel() -> None:
                     "Source": wmf["source"],
                     f"Watermark ({tz})": local(wmf["watermark_ms"]),
                     "Lag": [format_duration_ms(v) for v in wmf["lag_ms"]],
-                    "Idle": wmf["idle"],
-                    "Holding back": wmf["holding_back"],
+                    "State": wmf["state"],
                 }
             ),
             hide_index=True,

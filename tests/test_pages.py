@@ -232,10 +232,10 @@ def test_operations_shows_watermarks_jobs_and_balanced_ingest(app, store):
     text = texts(at)
     for label in ("Simulator controls", "Pipeline now", "Watermarks per source", "Idle keys"):
         assert label in text
-    wm = frame(at, "Holding back")
+    wm = frame(at, "State")
     sources = set(store.events_frame()["source"])
     assert set(wm["Source"]) == sources
-    assert wm["Holding back"].sum() <= 1
+    assert (wm["State"] == "holding the global watermark back").sum() <= 1
     jobs = frame(at, "Job")
     assert list(jobs["Job"]) == list(store.jobs_frame(limit=200)["id"])
     ingests = store.ingests_frame(limit=100_000)

@@ -114,8 +114,13 @@ def test_watermark_frame_marks_idle_and_the_slowest_active_source():
     assert wm.loc["mobile", "holding_back"] and not wm.loc["partner", "holding_back"]
     assert wm.loc["partner", "idle"] and wm.loc["web", "lag_ms"] == 10_000
     # a key below the (monotonic) global watermark does not hold it back
+    assert wm.loc["mobile", "state"] == "holding the global watermark back"
+    assert wm.loc["web", "state"] == "active, ahead of the global watermark"
     status["operators"]["hourly"]["watermark_ms"] = 950_000
-    assert not views.watermark_frame(status)["holding_back"].any()
+    wm = views.watermark_frame(status).set_index("source")
+    assert not wm["holding_back"].any()
+    # ... and says so, instead of reading "active" under a global watermark ahead of it
+    assert wm.loc["mobile", "state"] == "behind the global watermark (it never goes back)"
 
 
 def test_catch_up_progress():

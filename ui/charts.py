@@ -252,10 +252,13 @@ def explain_bars(breakdown: pd.DataFrame, metric: str):
 
 def watermark_lags(wm: pd.DataFrame):
     """How far each source's watermark trails processing time (log scale)."""
-    colors = [
-        "#9AA0A6" if idle else ("#E15759" if hold else "#4E79A7")
-        for idle, hold in zip(wm["idle"], wm["holding_back"], strict=True)
-    ]
+    palette = {
+        "holding the global watermark back": "#E15759",
+        "behind the global watermark (it never goes back)": "#F1A340",
+        "active, ahead of the global watermark": "#4E79A7",
+        "idle (not holding it back)": "#9AA0A6",
+    }
+    colors = [palette.get(s, "#4E79A7") for s in wm["state"]]
     fig = go.Figure(
         go.Bar(
             x=wm["lag_ms"] / 60_000,
@@ -267,11 +270,8 @@ def watermark_lags(wm: pd.DataFrame):
             showlegend=False,
         )
     )
-    for label, color in (
-        ("Holding the global watermark back", "#E15759"),
-        ("Active", "#4E79A7"),
-        ("Idle (not holding it back)", "#9AA0A6"),
-    ):
+    for label, color in palette.items():
+        label = label[0].upper() + label[1:]
         fig.add_scatter(
             x=[None],
             y=[None],

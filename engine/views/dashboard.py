@@ -270,7 +270,7 @@ def watermark_frame(status: dict, series: str = HOURLY) -> pd.DataFrame:
     """Per source: its own watermark, the lag behind processing time, whether it is
     idle, and whether it is the one holding the global watermark back (the slowest
     active source, when its watermark is the global one)."""
-    cols = ["source", "watermark_ms", "lag_ms", "idle", "holding_back"]
+    cols = ["source", "watermark_ms", "lag_ms", "idle", "holding_back", "state"]
     op = (status.get("operators") or {}).get(series)
     proc = status.get("proc_ms") or status.get("now_ms")
     if not op or proc is None:
@@ -284,16 +284,28 @@ def watermark_frame(status: dict, series: str = HOURLY) -> pd.DataFrame:
     global_wm = op.get("watermark_ms")
     if slowest is not None and global_wm is not None and active[slowest] < global_wm:
         slowest = None
-    rows = [
-        {
-            "source": k,
-            "watermark_ms": int(v),
-            "lag_ms": int(proc - v),
-            "idle": k in idle,
-            "holding_back": k == slowest,
-        }
-        for k, v in sorted(per_key.items())
-    ]
+    rows = []
+    for k, v in sorted(per_key.items()):
+        if k in idle:
+            state = "idle (not holding it back)"
+        elif k == slowest:
+            state = "holding the global watermark back"
+        elif global_wm is not None and v < global_wm:
+            # said so: otherwise a source a day behind reads "active" under a global
+            # watermark minutes behind, which looks like a contradiction
+            state = "behind the global watermark (it never goes back)"
+        else:
+            state = "active, ahead of the global watermark"
+        rows.append(
+            {
+                "source": k,
+                "watermark_ms": int(v),
+                "lag_ms": int(proc - v),
+                "idle": k in idle,
+                "holding_back": k == slowest,
+                "state": state,
+            }
+        )
     return pd.DataFrame(rows, columns=cols)
 
 
