@@ -6,7 +6,7 @@ from datetime import timedelta
 import streamlit as st
 
 from engine.core.timeutil import MINUTE_MS, business_day_of
-from engine.views import dashboard, reconciliation, tables
+from engine.views import dashboard, more_metrics, reconciliation, tables
 from engine.views import days as day_views
 from engine.views import live as live_view
 from ui import charts
@@ -57,6 +57,11 @@ def load_day(db_path: str, day, grp: str, stamp: int) -> dict:
             store, dashboard.window_bounds(dashboard.DAILY, day, None, tz)[0], policy, 14, grp
         ),
     }
+
+
+@st.cache_data(ttl=60, show_spinner=False, max_entries=16)
+def load_more_metrics(db_path: str, now_ms: int, grp: str):
+    return more_metrics.comparison_table(get_runtime().store(), now_ms, policy, grp)
 
 
 @st.cache_data(ttl=60, show_spinner=False, max_entries=16)
@@ -314,6 +319,26 @@ def live_panel(grp: str, metric: str) -> None:
             else "Week over week: needs 14 days of results "
             f"({week['week']['days'] + week['week_before']['days']} so far)."
         )
+    st.markdown("**Average and median order value, distinct users**")
+    more = load_more_metrics(rt.settings.db_path, now - now % MINUTE_MS, grp)
+    money_col = st.column_config.NumberColumn(format="dollar")
+    st.dataframe(
+        more,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Average order value": money_col,
+            "Median order value": money_col,
+            "Distinct users": st.column_config.NumberColumn(format="localized"),
+            "Events": st.column_config.NumberColumn(format="localized"),
+        },
+        key="today_more_metrics",
+    )
+    st.caption(
+        "An average, a median or a count of distinct users cannot be patched from a sum the "
+        "way late events patch revenue, so these are recomputed from the raw log: over the "
+        "events that had *arrived* by the time named in each row."
+    )
     adj = data["adjustments"]
     if adj["events"]:
         days = ", ".join(f"{dashboard.local_datetime(w, tz):%a %d %b}" for w in adj["windows_ms"])

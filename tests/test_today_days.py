@@ -84,3 +84,40 @@ def test_live_today_shows_last_week_at_this_time(app_env):
     m = metric_values(at)
     assert "Revenue — same day last week at this time" in m
     assert any("Week over week" in str(c.value) for c in at.caption)
+
+
+def test_non_additive_metrics_are_a_recompute_of_what_had_arrived(seeded_db):
+    """Cross-checked with plain pandas over the raw log (not the engine's aggregate)."""
+    from engine.views import more_metrics
+
+    store = Store.open(seeded_db)
+    table = more_metrics.comparison_table(store, SEED_NOW_MS, POLICY).set_index("Day")
+    events = store.events_frame()
+    for label, day, by in (
+        ("Today so far", TODAY, SEED_NOW_MS),
+        ("Yesterday at this time", TODAY - timedelta(days=1), SEED_NOW_MS - 86_400_000),
+        ("Yesterday, everything arrived since", TODAY - timedelta(days=1), SEED_NOW_MS),
+    ):
+        start, end = business_day_bounds(day, TZ)
+        ev = events[
+            (events["event_time_ms"] >= start)
+            & (events["event_time_ms"] < end)
+            & (events["arrival_time_ms"] <= by)
+        ]
+        orders = ev.loc[ev["event_type"] == "order.placed", "amount_cents"]
+        row = table.loc[label]
+        assert row["Events"] == len(ev)
+        assert row["Distinct users"] == ev["key"].nunique()
+        assert row["Average order value"] == round(orders.mean() / 100, 2)
+        assert row["Median order value"] == round(orders.median() / 100, 2)
+    assert (
+        table.loc["Yesterday at this time", "Events"]
+        < table.loc["Yesterday, everything arrived since", "Events"]
+    )
+
+
+def test_today_shows_the_non_additive_metrics(app_env):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "Median order value" in d.value.columns)
+    assert table["Day"].tolist()[0] == "Today so far"

@@ -1,0 +1,89 @@
+"""The non-additive metrics — average order value, median order value, distinct users —
+for a business day, recomputed from the raw log.
+
+Why from the raw log: the streaming operator keeps sums (revenue, orders, items) that
+late events can patch; an average, a median or a distinct count cannot be patched
+from a sum, which is why the spec routes such metrics to ``recompute``. So these are
+batch recomputes of what had *arrived* by a moment (``arrived_by_ms``), with the same
+``aggregate`` the batch jobs use — the fair comparison for a day still in progress is
+then "yesterday, with what had arrived by this time yesterday". No Streamlit here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+
+from engine.core.timeutil import business_day_bounds, business_day_of
+from engine.runtime.finalize import FinalizePolicy
+from engine.store.db import Store
+from engine.store.queries import aggregate
+from engine.views.dashboard import ALL_SOURCES
+from engine.views.days import same_time_days_ago
+
+NON_ADDITIVE = ("avg_order_value_cents", "median_order_value_cents", "distinct_users")
+LABELS = {
+    "avg_order_value_cents": "Average order value",
+    "median_order_value_cents": "Median order value",
+    "distinct_users": "Distinct users",
+}
+_WANTED = ("avg_order_value", "median_order_value", "distinct_users")
+
+
+def day_values(
+    store: Store,
+    day: date,
+    policy: FinalizePolicy,
+    grp: str = ALL_SOURCES,
+    arrived_by_ms: int | None = None,
+) -> dict:
+    """The day's non-additive metrics over the events that had arrived by
+    ``arrived_by_ms`` (all of them when None), plus how many events that was."""
+    start, end = business_day_bounds(day, policy.tz)
+    ev = store.events_frame(start, end, sources=None if grp == ALL_SOURCES else [grp])
+    if arrived_by_ms is not None:
+        ev = ev[ev["arrival_time_ms"] <= arrived_by_ms]
+    values = aggregate(ev.to_dict("records"), metrics=_WANTED)
+    return {**{m: values[m] for m in NON_ADDITIVE}, "events": len(ev)}
+
+
+def comparison_table(
+    store: Store, now_ms: int, policy: FinalizePolicy, grp: str = ALL_SOURCES
+) -> pd.DataFrame:
+    """Today so far, yesterday at this time, yesterday with everything arrived since,
+    and the same weekday last week at this time — one row each, values in display
+    units (dollars for order values)."""
+    tz = policy.tz
+    today = business_day_of(now_ms, tz)
+    rows = [
+        ("Today so far", today, now_ms),
+        ("Yesterday at this time", today - timedelta(days=1), same_time_days_ago(now_ms, 1, tz)),
+        ("Yesterday, everything arrived since", today - timedelta(days=1), now_ms),
+        (
+            "Same day last week at this time",
+            today - timedelta(days=7),
+            same_time_days_ago(now_ms, 7, tz),
+        ),
+    ]
+    out = []
+    for label, day, by in rows:
+        v = day_values(store, day, policy, grp, by)
+        out.append(
+            {
+                "Day": label,
+                "Date": str(day),
+                LABELS["avg_order_value_cents"]: _usd(v["avg_order_value_cents"]),
+                LABELS["median_order_value_cents"]: _usd(v["median_order_value_cents"]),
+                LABELS["distinct_users"]: v["distinct_users"],
+                "Events": v["events"],
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def _usd(cents: float | None) -> float | None:
+    return None if cents is None else round(cents / 100, 2)
+
+
+__all__ = ["LABELS", "NON_ADDITIVE", "comparison_table", "day_values"]
