@@ -225,13 +225,13 @@ def day_panel(day, grp: str, metric: str) -> None:
         c2.metric(
             f"{label} — the day before",
             FMT[m](before[m]),
-            delta=f"{day:%a} {vs_before:+.1%} vs it" if vs_before is not None else None,
+            delta=f"{vs_before:+.1%} {day:%a} vs it" if vs_before is not None else None,
             border=True,
         )
         c3.metric(
             f"{label} — a week earlier",
             FMT[m](week_ago[m]),
-            delta=f"{day:%a} {vs_week:+.1%} vs it (week over week)"
+            delta=f"{vs_week:+.1%} {day:%a} vs it (week over week)"
             if vs_week is not None
             else None,
             border=True,
@@ -309,7 +309,7 @@ def live_panel(grp: str, metric: str) -> None:
         col.metric(
             f"{label} — same day last week at this time",
             FMT[m](week["last_week_then"][m]),
-            delta=f"today {change:+.1%} vs it" if change is not None else None,
+            delta=f"{change:+.1%} today vs it" if change is not None else None,
             border=True,
         )
         col.caption(
@@ -321,16 +321,15 @@ def live_panel(grp: str, metric: str) -> None:
         )
     st.markdown("**Average and median order value, distinct users**")
     more = load_more_metrics(rt.settings.db_path, now - now % MINUTE_MS, grp)
-    money_col = st.column_config.NumberColumn(format="dollar")
     st.dataframe(
         more,
         hide_index=True,
         width="stretch",
         column_config={
-            "Average order value": money_col,
-            "Median order value": money_col,
-            "Distinct users": st.column_config.NumberColumn(format="localized"),
+            "Distinct users": st.column_config.NumberColumn("Users", format="localized"),
             "Events": st.column_config.NumberColumn(format="localized"),
+            "Average order value": st.column_config.NumberColumn("Avg order", format="dollar"),
+            "Median order value": st.column_config.NumberColumn("Median order", format="dollar"),
         },
         key="today_more_metrics",
     )

@@ -28,7 +28,6 @@ def sidebar(rt: Runtime) -> None:
             zones,
             key=DISPLAY_TZ_PARAM,
             bind="query-params",
-            format_func=lambda z: f"{z} (business zone)" if z == rt.settings.tz else z,
             help="Timestamps on every page use this zone; business days, tiers and the "
             "hour-of-day charts stay in the business zone, and say so.",
         )

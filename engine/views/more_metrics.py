@@ -71,8 +71,7 @@ def comparison_table(
         v = day_values(store, day, policy, grp, by)
         out.append(
             {
-                "Day": label,
-                "Date": str(day),
+                "Day": f"{label} ({day:%a %d %b})",
                 LABELS["avg_order_value_cents"]: _usd(v["avg_order_value_cents"]),
                 LABELS["median_order_value_cents"]: _usd(v["median_order_value_cents"]),
                 LABELS["distinct_users"]: v["distinct_users"],
