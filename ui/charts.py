@@ -238,7 +238,7 @@ def explain_bars(breakdown: pd.DataFrame, metric: str):
     _layout(
         fig,
         "Arrival delay of the events behind the change",
-        f"Change in {metric_axis(metric).lower()}",
+        f"Change in {metric_axis(metric)[0].lower()}{metric_axis(metric)[1:]}",
         "Source",
         height=320,
     )

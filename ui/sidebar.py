@@ -14,7 +14,7 @@ from ui.format import DISPLAY_TZ_PARAM, display_zones, fmt_time
 from ui.guard import operator_panel
 from ui.text import code, escape_markdown
 
-SIDEBAR_REFRESH_S = 5
+SIDEBAR_REFRESH_S = 10  # the clock shows minutes; fewer reruns keep a loaded box idle more often
 
 
 def sidebar(rt: Runtime) -> None:
