@@ -195,7 +195,8 @@ def _verify_step(at, lesson, step) -> None:
         assert shown["conversion"].tolist() == frame["conversion"].tolist()
     elif demo.kind == "lateness":
         shown = next(d.value for d in at.dataframe if d.value.columns[0] == "wait")
-        _, cap = demos.lateness_blend(demos.blend_frame("clickstream"))
+        blend = dict(demo.changes).get("blend", "clickstream")
+        _, cap = demos.lateness_blend(demos.blend_frame(blend))
         assert shown["measured"].tolist() == [f"{v:.2%}" for v in cap["measured_share"]]
     radio.set_value(check.answer).run()
     assert any("Right" in s.value for s in at.success), (lesson.key, step.key)

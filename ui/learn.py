@@ -52,7 +52,7 @@ def draw_demo(lesson: Lesson, step: Step, present: bool) -> None:
     elif kind == "bucketing":
         _bucketing(key, present)
     elif kind == "lateness":
-        _lateness(key, present)
+        _lateness(key, present, dict(step.demo.changes).get("blend", "clickstream"))
     elif kind == "patching":
         _patching(present)
     elif kind == "tiers":
@@ -159,16 +159,16 @@ def _bucketing(key: str, present: bool) -> None:
     )
 
 
-def _lateness(key: str, present: bool) -> None:
+def _lateness(key: str, present: bool, default: str) -> None:
     blend = st.segmented_control(
         "Sources",
         list(demos.BLENDS),
-        default="clickstream",
+        default=default,
         format_func=lambda b: demos.BLENDS[b][0],
         key=f"blend_{key}",
         required=True,
     )
-    quantiles, capture, req = _blend(blend or "clickstream")
+    quantiles, capture, req = _blend(blend or default)
     left, right = st.columns(2)
     left.markdown("**Arrival delay quantiles**")
     with left:

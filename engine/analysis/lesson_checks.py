@@ -161,7 +161,7 @@ def check_requirements() -> Check:
         "Over all six sources, what share would a fraud check that waits 30 s see?",
         share,
         [other, 0.999],
-        "The requirements table, row 'Fraud detection'.",
+        "Sources: all six; the requirements table, row 'Fraud detection'.",
         fmt=lambda v: f"{v:.1%}",
     )
 

@@ -213,7 +213,7 @@ LESSONS: tuple[Lesson, ...] = (
                 "Fraud detection cannot wait more than 30 s; daily reporting can wait an "
                 "hour; monthly billing a week. Per source: web 5 min, mobile 4 h, partner "
                 "24 h. Each wait captures a share of events — the rest arrive late.",
-                Demo("lateness"),
+                Demo("lateness", changes=(("blend", "all"),)),
                 "Which requirement loses the most? What would a 4 h capture point buy?",
                 checks.check_requirements,
             ),
