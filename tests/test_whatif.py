@@ -351,6 +351,27 @@ def test_first_pane_of_a_never_fired_window_is_not_throttled():
     assert (first.last_cents, first.last_version_at_ms) == (43_200, 440_000)
 
 
+def test_late_every_timer_due_before_the_record_that_cleans_the_window_up():
+    #   window [0 s, 10 s), W = max event time, lateness 5 s, every 2.5 s:
+    #   arrival 1.0 e0 on time | 1.1 e1 moves W to 10 s: on-time pane
+    #   arrival 2.0 e2 late: timer due 4.5 | arrival 5.0 e3 moves W to 15 s (cleanup),
+    #   but the clock passing 4.5 fires the timer first: the pane is at 4.5, not 5.0
+    df = frame(
+        [
+            (1_000, 1_000, 1, "web"),
+            (10_000, 1_100, 2, "web"),
+            (2_000, 2_000, 4, "web"),
+            (15_000, 5_000, 8, "web"),
+        ]
+    )
+    spec = EDGE.with_changes(trigger=TriggerSpec(late="every", late_every_ms=2_500))
+    result = evaluate(df, spec, method="vectorized")
+    first = result.windows.iloc[0]
+    assert (first.versions, first.last_cents, first.last_version_at_ms) == (2, 5, 4_500)
+    reference = evaluate(df, spec, method="operator")
+    pd.testing.assert_frame_equal(result.windows, reference.windows, check_dtype=False)
+
+
 def test_unsupported_configurations_fall_back_loudly():
     df = frame([(1_000, 1, 1, "web"), (30_000, 2, 2, "web")])
     for spec in (

@@ -65,19 +65,21 @@ def late_every_panes(
     wids = wid[late_idx]
     order = np.argsort(wids, kind="stable")
     uw, starts = np.unique(wids[order], return_index=True)
-    close_row, _ = first_reach(window_end[uw] + spec.max_lateness_ms())
     stops = [*starts[1:].tolist(), len(order)]
-    rows = (late_idx // per_record).tolist()
+    arrival = proc[late_idx // per_record].tolist()  # processing time of each late pair
     order_l = order.tolist()
-    last_proc = int(proc[n - 1])
+    fired_l = fired[uw].tolist()
     over: list[int] = []
-    for k, w in enumerate(uw.tolist()):
+    used_l: list[int] = []
+    last_l: list[int] = []
+    timers: list[tuple[int, int]] = []  # (k, due) of panes still pending at the end
+    for k in range(len(uw)):
         used = 0
         timer = None  # a pending pane's timer (pending <=> timer set)
-        have = bool(fired[w])
+        have = fired_l[k]
         last = -1
         for i in order_l[starts[k] : stops[k]]:
-            p = int(proc[rows[i]])
+            p = arrival[i]
             if timer is not None and p >= timer:  # fired before this record
                 used += 1
                 last = timer
@@ -92,15 +94,21 @@ def late_every_panes(
             elif timer is None:
                 timer = p + every
         if timer is not None:
-            j = int(np.searchsorted(proc, timer, side="left"))  # arrival reaches it
-            c = int(close_row[k])
-            if j < n and j <= c:
-                last = timer
-            else:  # flushed by the cleanup (end of input: the last arrival)
-                last = int(proc[c]) if c < n else last_proc
+            timers.append((k, timer))
             used += 1
-        count[w] = used
-        last_at[w] = last
+        used_l.append(used)
+        last_l.append(last)
+    last_arr = np.asarray(last_l, np.int64)
+    if timers:
+        ks = np.array([k for k, _ in timers], np.int64)
+        due = np.array([t for _, t in timers], np.int64)
+        close_row, _ = first_reach(window_end[uw[ks]] + spec.max_lateness_ms())
+        due_row = np.searchsorted(proc, due, side="left")  # first arrival reaching it
+        # the timer fires unless the cleanup (W at end + max lateness) flushed it first
+        flushed_at = np.where(close_row < n, proc[np.minimum(close_row, n - 1)], proc[n - 1])
+        last_arr[ks] = np.where((due_row < n) & (due_row <= close_row), due, flushed_at)
+    count[uw] = used_l
+    last_at[uw] = last_arr
     keep = np.ones(len(late_idx), bool)
     keep[np.asarray(over, np.int64)] = False
     return LatePanes(count, last_at, late_idx[keep], late_idx[~keep])
