@@ -24,7 +24,9 @@ early pane), ``per-record`` is ``AfterCount(1)``; late ``each`` is ``AfterCount(
 ``every:D`` is ``AfterProcessingTime(D)``. Late firings are always on: a late pane
 for a source whose late action is not ``update`` becomes side-output records in the
 transform (never a version), so late data is reported, not silently skipped by a
-finished trigger. Panes are DISCARDING (each element is in exactly one pane); the
+finished trigger. With late ``none`` only a never-fired window's first pane (fired
+as soon as its first element arrives past the window's end, a LATE pane) is a
+version; later late panes become side output, as in the operator. Panes are DISCARDING (each element is in exactly one pane); the
 transform adds them up into latewatch's accumulated values and deltas.
 """
 
@@ -118,7 +120,7 @@ def trigger_fn(spec: PipelineSpec):
         early = beam_trigger.AfterCount(1)
     if trig.late == "every":
         late = beam_trigger.AfterProcessingTime(_seconds(trig.late_every_ms))
-    else:  # each, and none (late panes become side output, see the module docstring)
+    else:  # each, and none (late panes after the first firing become side output)
         late = beam_trigger.AfterCount(1)
     return beam_trigger.AfterWatermark(early=early, late=late)
 
