@@ -9,6 +9,7 @@ caught by the ingest de-duplication (counted as duplicates, never stored twice).
 
 from __future__ import annotations
 
+import pickle
 import zlib
 from datetime import timedelta
 
@@ -50,13 +51,34 @@ class SimulatorFeed:
     """The simulator as a source. Reads and writes its position in ``state`` (the
     runtime's saved state dict), so a restart resumes where it stopped."""
 
-    def __init__(self, state: dict) -> None:
+    def __init__(self, state: dict, saved: bytes | None = None) -> None:
+        """``saved``: ``position_blob()`` written with the last checkpoint. Without a
+        usable one the feed re-simulates from the first day that still had events to
+        deliver (days that had arrived completely are never generated again)."""
         self.state = state
         self.feed = self._new_feed()
-        # Days that had arrived completely are not generated again (a restart would
-        # otherwise re-simulate the whole history to find its place).
+        if saved is not None:
+            try:
+                position = pickle.loads(zlib.decompress(saved))  # noqa: S301 - our own checkpoint
+                if (
+                    position.get("key") == self._key()
+                    and position["last_ms"] == state["feed_pos_ms"]
+                ):
+                    self.feed.resume(position)
+                    return
+            except Exception:  # noqa: BLE001 - a stale or foreign blob: re-simulate instead
+                self.feed = self._new_feed()
         self.feed.skip_to_day(state.get("feed_first_day", 0))
         self.feed.arrivals_until(state["feed_pos_ms"])  # already delivered
+
+    def _key(self) -> tuple:
+        s = self.state
+        return (s["scenario"], s["feed_seed"], s["feed_start_ms"], s.get("events_per_day"))
+
+    def position_blob(self) -> bytes:
+        """The feed's position (pending events, next day) for the checkpoint."""
+        position = {"key": self._key(), **self.feed.position()}
+        return zlib.compress(pickle.dumps(position, protocol=pickle.HIGHEST_PROTOCOL), 1)
 
     def _new_feed(self) -> LiveFeed:
         return LiveFeed(

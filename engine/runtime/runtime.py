@@ -51,6 +51,8 @@ from engine.runtime.settings import DEFAULT_TZ, STATE_KEY, RuntimeSettings, Tick
 from engine.runtime.status import runtime_status
 from engine.store.db import Store
 
+FEED_SNAPSHOT = "~simulator-feed"  # operator_snapshots row of the simulated source
+
 __all__ = [
     "CATCH_UP_STEP_MS",
     "DEFAULT_TZ",
@@ -205,7 +207,11 @@ class Runtime:
         self.operators, since = {}, {}
         for name, spec in self.series.items():
             self.operators[name], since[name] = self._restored(store, name, spec, checkpoint)
-        self.feed = None if self.live else SimulatorFeed(self.state)
+        self.feed = (
+            None
+            if self.live
+            else SimulatorFeed(self.state, (store.load_snapshot(FEED_SNAPSHOT) or {}).get("state"))
+        )
         pending = []
         for seq, appended, event in self._raw_after(store, min(since.values(), default=0)):
             if seq <= checkpoint:
@@ -329,6 +335,8 @@ class Runtime:
             # the operators' open state, committed with the checkpoint it belongs to
             for name, op in self.operators.items():
                 store.save_snapshot(name, last_seq, now, snapshots.FORMAT, snapshots.snapshot(op))
+            if self.feed is not None:  # and the simulated source's position
+                store.save_snapshot(FEED_SNAPSHOT, last_seq, now, "feed", self.feed.position_blob())
         return n_versions, n_late
 
     # ------------------------------------------------------------------ jobs
