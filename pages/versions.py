@@ -72,7 +72,7 @@ st.caption(
     "events behind it, and see what the dashboard showed at any moment."
 )
 
-c1, c2, c3, c4 = st.columns([1.6, 1.4, 1.4, 1.6])
+c1, c2, c3, c4 = st.columns([1.6, 1.4, 1.8, 1.4])
 grain = c1.segmented_control(
     "Window", ["Day", "Hour"], default="Day", key="grain", bind="query-params"
 )

@@ -39,6 +39,17 @@ TRUNCATED_JS = """() => {
 }"""
 
 
+def open_patiently(page, url: str, heading: str) -> None:
+    """``open_page``, once more on a timeout: on a loaded 2-core box a page with live
+    fragments can stay 'running' past one 30 s wait (seen in CI, not a UI fault)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        open_page(page, url, heading)
+    except PlaywrightTimeout:
+        open_page(page, url, heading)
+
+
 @pytest.mark.parametrize("width,height", VIEWPORTS)
 @pytest.mark.parametrize("url_path,title", [("today", "Today"), *routed_pages()[1:]])
 def test_nothing_is_cut_off(app_url, context, url_path, title, width, height):
@@ -46,7 +57,7 @@ def test_nothing_is_cut_off(app_url, context, url_path, title, width, height):
     try:
         page.set_viewport_size({"width": width, "height": height})
         heading = {"import": "Import your own events"}.get(url_path, title)
-        open_page(page, f"{app_url}/{url_path}", heading)
+        open_patiently(page, f"{app_url}/{url_path}", heading)
         page.wait_for_timeout(2500)  # fragments and charts paint after the first run
         wait_idle(page)
         assert page.get_by_test_id("stException").count() == 0
