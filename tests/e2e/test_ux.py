@@ -60,6 +60,10 @@ def test_nothing_is_cut_off(app_url, context, url_path, title, width, height):
         open_patiently(page, f"{app_url}/{url_path}", heading)
         page.wait_for_timeout(2500)  # fragments and charts paint after the first run
         wait_idle(page)
+        from playwright.sync_api import expect
+
+        # an element still loading has nothing to measure yet
+        expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=60_000)
         assert page.get_by_test_id("stException").count() == 0
         cut = page.evaluate(TRUNCATED_JS)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
