@@ -55,7 +55,7 @@ st.caption(
     "source arrives later than the pipeline allows for."
 )
 
-c1, c2, c3, c4 = st.columns([1, 2, 2, 2])
+c1, c2, c3, c4 = st.columns([3, 4, 4, 4])
 series = c1.segmented_control(
     "Windows", list(SERIES), default="daily", format_func=SERIES.get, key="rc_series"
 )
@@ -109,10 +109,17 @@ st.caption(
 )
 
 
+def change(diff, pct) -> str:
+    """'+$1,889.40 (+9.90%)': the difference and its share of the earlier number."""
+    text = rfmt.fmt_signed(diff, metric)
+    return text if pd.isna(pct) else f"{text} ({rfmt.fmt_pct(pct)})"
+
+
 def table(frame: pd.DataFrame) -> pd.DataFrame:
     f = lambda col: [rfmt.fmt_value(v, metric) for v in frame[col]]  # noqa: E731
-    d = lambda col: [rfmt.fmt_signed(v, metric) for v in frame[col]]  # noqa: E731
-    p = lambda col: [rfmt.fmt_pct(v) for v in frame[col]]  # noqa: E731
+    d = lambda a, b: [  # noqa: E731
+        change(x, y) for x, y in zip(frame[f"diff_{a}_{b}"], frame[f"pct_{a}_{b}"], strict=True)
+    ]
     return pd.DataFrame(
         {
             "Window": [rfmt.window_label(ms, tz, daily) for ms in frame["window_start_ms"]],
@@ -120,14 +127,11 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
             "Streaming": f("streaming"),
             "Preliminary": f("preliminary"),
             "Final": f("final"),
-            "Δ streaming → preliminary": d("diff_streaming_preliminary"),
-            "% s → p": p("pct_streaming_preliminary"),
-            "Δ streaming → final": d("diff_streaming_final"),
-            "% s → f": p("pct_streaming_final"),
-            "Δ preliminary → final": d("diff_preliminary_final"),
-            "Adjustments (events)": frame["adjustment_events"],
-            "Adjustments": [
-                rfmt.fmt_value(v, metric) if n else "—"
+            "Streaming → preliminary": d("streaming", "preliminary"),
+            "Streaming → final": d("streaming", "final"),
+            "Preliminary → final": d("preliminary", "final"),
+            "Adjusted later": [
+                f"{rfmt.fmt_value(v, metric)} ({n:,} events)" if n else "—"
                 for v, n in zip(frame["adjustment_value"], frame["adjustment_events"], strict=True)
             ],
         }
@@ -136,7 +140,20 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
 
 st.subheader("Per window")
 shown = frame.iloc[::-1].reset_index(drop=True)
-st.dataframe(table(shown), hide_index=True, width="stretch")
+money = st.column_config.TextColumn(width="small")
+change_col = st.column_config.TextColumn(width="medium")
+st.dataframe(
+    table(shown),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        **{c: money for c in ("Streaming", "Preliminary", "Final")},
+        **{
+            c: change_col
+            for c in ("Streaming → preliminary", "Streaming → final", "Preliminary → final")
+        },
+    },
+)
 download_buttons(
     lambda: shown.assign(
         window_start=[local_datetime(int(ms), tz).isoformat() for ms in shown["window_start_ms"]]
@@ -147,9 +164,11 @@ download_buttons(
 
 st.subheader("Where a difference came from")
 choices = [int(ms) for ms in shown["window_start_ms"]]
+batched = shown["preliminary"].notna() | shown["final"].notna()
 pick = st.selectbox(
     "Window",
     choices,
+    index=int(batched.to_numpy().argmax()) if batched.any() else 0,
     format_func=lambda ms: rfmt.window_label(ms, tz, daily),
     key="rc_window",
 )
@@ -164,7 +183,8 @@ else:
                 "Streaming": [rfmt.fmt_value(v, metric) for v in parts["streaming"]],
                 "Preliminary": [rfmt.fmt_value(v, metric) for v in parts["preliminary"]],
                 "Final": [rfmt.fmt_value(v, metric) for v in parts["final"]],
-                "Δ streaming → latest batch": [
+                "Latest": [rfmt.fmt_value(v, metric) for v in parts["latest"]],
+                "Δ streaming → latest": [
                     rfmt.fmt_signed(v, metric) for v in parts["diff_streaming_latest"]
                 ],
                 "Share of the difference": [

@@ -39,7 +39,12 @@ def stage_values(versions: pd.DataFrame, metric: str) -> pd.DataFrame:
     if metric not in METRIC_COLUMNS:
         raise ValueError(f"unknown metric {metric!r}; one of {', '.join(METRIC_COLUMNS)}")
     keys = ["window_start_ms", "window_end_ms", "grp"]
-    columns = [*keys, "tier_now", *(f"{s}{x}" for s in STAGES for x in ("", "_version"))]
+    columns = [
+        *keys,
+        "tier_now",
+        "latest",
+        *(f"{s}{x}" for s in STAGES for x in ("", "_version")),
+    ]
     if versions.empty:
         return _with_differences(pd.DataFrame(columns=columns))
     v = versions.sort_values([*keys, "version"])
@@ -52,7 +57,8 @@ def stage_values(versions: pd.DataFrame, metric: str) -> pd.DataFrame:
         "preliminary": v[v["tier"] == "preliminary"],
         "final": v[v["tier"] == "final"],
     }
-    out = v.groupby(keys, sort=True).agg(tier_now=("tier", "last")).reset_index()
+    out = v.groupby(keys, sort=True).agg(tier_now=("tier", "last"), latest=(metric, "last"))
+    out = out.reset_index()
     for stage, rows in picks.items():
         take = rows.groupby(keys).head(1) if stage == "final" else rows.groupby(keys).tail(1)
         part = take[[*keys, metric, "version"]].rename(
@@ -95,17 +101,20 @@ def reconciliation(
 
 def by_source(store: Store, series: str, window_start_ms: int, metric: str) -> pd.DataFrame:
     """Which sources a window's differences came from: each source group's stages and
-    differences, and its share of the all-sources streaming → latest difference."""
+    differences from its streaming number to its latest one (0 streamed when it showed
+    nothing live), and its share of the all-sources difference."""
     versions = store.versions_in_range(series, window_start_ms, window_start_ms + 1)
     frame = stage_values(versions, metric)
     total = frame[frame["grp"] == ALL]
     sources = frame[frame["grp"] != ALL].copy()
-    latest = sources["final"].fillna(sources["preliminary"])
-    sources["diff_streaming_latest"] = latest - sources["streaming"]
+    # A source that showed nothing live (its first version came from a batch or patch
+    # job, e.g. a partner file) streamed 0: all of its value is difference.
+    streamed = pd.to_numeric(sources["streaming"], errors="coerce").fillna(0.0)
+    sources["diff_streaming_latest"] = pd.to_numeric(sources["latest"]) - streamed
     if not total.empty:
         t = total.iloc[0]
-        t_latest = t["final"] if not _missing(t["final"]) else t["preliminary"]
-        whole = (t_latest - t["streaming"]) if not _missing(t_latest) else math.nan
+        streamed_all = 0.0 if _missing(t["streaming"]) else t["streaming"]
+        whole = t["latest"] - streamed_all if not _missing(t["latest"]) else math.nan
         with np.errstate(divide="ignore", invalid="ignore"):
             sources["share_of_difference"] = (
                 sources["diff_streaming_latest"] / whole

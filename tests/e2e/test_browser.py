@@ -24,11 +24,21 @@ KEY_LABELS = {
     "whatif": ["Proposed configuration", "Proposed vs current", "Trade-off: allowed lateness"],
     "playground": ["Watermark playground", "Panes"],
     "import": ["Import your own events", "1. Choose a file", "Imported datasets"],
+    "reconciliation": ["Reconciliation", "Per window", "Where a difference came from"],
 }
 # A page's own heading where it differs from its navigation title.
 HEADINGS = {"import": "Import your own events"}
 # Pages whose content is drawn as Plotly charts: wait for one to render.
-CHART_PAGES = {"", "versions", "operations", "alerts", "lateness", "whatif", "playground"}
+CHART_PAGES = {
+    "",
+    "versions",
+    "operations",
+    "alerts",
+    "lateness",
+    "whatif",
+    "playground",
+    "reconciliation",
+}
 
 
 def routed_pages() -> list[tuple[str, str]]:
