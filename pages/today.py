@@ -107,6 +107,21 @@ st.caption(
 status0 = rt.status()
 sources = sorted((status0["operators"].get("hourly") or {}).get("per_key_watermarks_ms", {}))
 today0 = business_day_of(status0["proc_ms"] or status0["now_ms"], tz)
+# The picker's default is "today". When today moves on (the first-start replay reaches
+# the present, or midnight passes) a picker still on the old default follows it; a day
+# the viewer picked stays picked.
+shown_today = st.session_state.get("date_default")
+if (
+    shown_today is not None
+    and shown_today != today0
+    and st.session_state.get("date")
+    in (
+        shown_today,
+        None,
+    )
+):
+    st.session_state["date"] = today0
+st.session_state["date_default"] = today0
 left, mid, right = st.columns([2, 2, 3])
 picked = mid.date_input(
     f"Business day ({tz})",

@@ -122,3 +122,26 @@ def test_today_shows_the_non_additive_metrics(app_env):
     assert not at.exception
     table = next(d.value for d in at.dataframe if "Median order value" in d.value.columns)
     assert table["Day"].tolist()[0].startswith("Today so far (")
+
+
+def test_the_day_picker_follows_today_when_today_moves_on(app_env):
+    """A picker left on its default follows "today" when the replay reaches the present
+    (or midnight passes); it must not pin the page to the day the replay was on."""
+    from datetime import timedelta
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).parents[1] / "app.py"), default_timeout=60)
+    at.run()
+    today = at.session_state["date_default"]
+    # as if the page had first been drawn while the replay was a day behind
+    at.session_state["date"] = today - timedelta(days=1)
+    at.session_state["date_default"] = today - timedelta(days=1)
+    at.run()
+    assert not at.exception
+    assert at.session_state["date"] == today
+    # a day the viewer picked stays picked
+    at.session_state["date"] = today - timedelta(days=2)
+    at.run()
+    assert at.session_state["date"] == today - timedelta(days=2)
