@@ -450,16 +450,16 @@ if len(rules_df):
         width="stretch",
     )
     guard.confirm_button(
-        "Delete rule",
+        "Remove rule",
         key="alerts_delete",
-        title="Delete this alert rule?",
+        title="Remove this alert rule?",
         message=(
             f"Rule **#{chosen.id}** stops being evaluated and leaves the rule lists. "
             "Its log entries and deliveries stay, with its name; the deletion is kept in "
             "the rule history. There is no undo (add a new rule instead)."
         ),
         details=chosen.name,
-        confirm_label="Delete rule",
+        confirm_label="Remove rule",
         on_confirm=delete_rule,
         args=(chosen.id,),
         container=t4,

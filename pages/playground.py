@@ -37,7 +37,7 @@ WATERMARK_LABELS = {
 }
 EARLY_LABELS = {"none": "none", "after-first": "after the first event", "per-record": "every event"}
 ACTION_LABELS = {
-    "update": "update (a late pane)",
+    "update": "a late pane per update",
     "side_output": "side output (batch patch)",
     "drop": "drop (counted, logged)",
     "recompute": "recompute (from the raw log)",

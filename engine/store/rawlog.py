@@ -189,30 +189,8 @@ class RawLogWrites:
         self, after_seq: int = 0, batch_size: int = 10_000
     ) -> Iterator[tuple[int, Event]]:
         """(seq, Event) in raw-log order: what a restart replays into the operator."""
-        last = after_seq
-        while True:
-            rows = self.conn.execute(
-                "SELECT seq, event_id, source, event_time_ms, arrival_time_ms, amount_cents, "
-                "items, event_type, key FROM raw_events WHERE seq > ? ORDER BY seq LIMIT ?",
-                (last, batch_size),
-            ).fetchall()
-            if not rows:
-                return
-            for r in rows:
-                yield (
-                    r[0],
-                    Event(
-                        event_id=r[1],
-                        source=r[2],
-                        event_time_ms=r[3],
-                        arrival_time_ms=r[4],
-                        amount_cents=r[5],
-                        items=r[6],
-                        event_type=r[7],
-                        key=r[8],
-                    ),
-                )
-            last = rows[-1][0]
+        for seq, _, event in self.iter_raw_appended(after_seq, batch_size):
+            yield seq, event
 
     def iter_raw_appended(
         self, after_seq: int = 0, batch_size: int = 10_000
