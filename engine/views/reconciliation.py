@@ -6,7 +6,7 @@ metric, and which sources the difference came from — a growing gap means a sou
 later or a policy is too tight. After a day is final, later events are adjustments
 booked to the open period; they must be visible, not only in the CLI.
 
-Per window and group, from its versions (``Store.versions_in_range``):
+Per window and group, from its versions (``engine.store.reconciliation``):
 - **streaming**: the last streaming pane (early, on time or late) before the first
   batch or patch version — what the live dashboard said before any batch touched it;
 - **preliminary**: the last version of the preliminary tier (T+1 recompute and the
@@ -25,6 +25,7 @@ import pandas as pd
 from engine.core.timeutil import business_day_bounds, business_day_of
 from engine.runtime.finalize import STREAMING_REASONS
 from engine.store import alerts as store_alerts
+from engine.store import reconciliation as reads
 from engine.store.db import Store
 from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS
 
@@ -85,8 +86,8 @@ def reconciliation(
     """Per window starting in [from_ms, to_ms) (one group): streaming vs preliminary vs
     final, with absolute and relative differences and the adjustments booked for it
     after it was final (additive metrics; NaN for the others)."""
-    frame = stage_values(store.versions_in_range(series, from_ms, to_ms, grp), metric)
-    adj = store.adjustments_between(series, grp=grp)
+    frame = stage_values(reads.versions_in_range(store, series, from_ms, to_ms, grp), metric)
+    adj = reads.adjustments_between(store, series, grp=grp)
     adj = adj[(adj["window_start_ms"] >= from_ms) & (adj["window_start_ms"] < to_ms)]
     per_window = adj.groupby("window_start_ms").agg(
         adjustment_events=("events", "sum"),
@@ -103,7 +104,7 @@ def by_source(store: Store, series: str, window_start_ms: int, metric: str) -> p
     """Which sources a window's differences came from: each source group's stages and
     differences from its streaming number to its latest one (0 streamed when it showed
     nothing live), and its share of the all-sources difference."""
-    versions = store.versions_in_range(series, window_start_ms, window_start_ms + 1)
+    versions = reads.versions_in_range(store, series, window_start_ms, window_start_ms + 1)
     frame = stage_values(versions, metric)
     total = frame[frame["grp"] == ALL]
     sources = frame[frame["grp"] != ALL].copy()
@@ -159,8 +160,8 @@ def adjustments_booked(
 ) -> pd.DataFrame:
     """Adjustments booked to periods in [from, to), one row per final window they
     belong to: events, additive values, the period and when they were booked."""
-    adj = store.adjustments_between(
-        series, period_from_ms=period_from_ms, period_to_ms=period_to_ms, grp=grp
+    adj = reads.adjustments_between(
+        store, series, period_from_ms=period_from_ms, period_to_ms=period_to_ms, grp=grp
     )
     cols = ["window_start_ms", "window_end_ms", "period_start_ms", "final_version"]
     if adj.empty:
@@ -184,7 +185,7 @@ def adjustments_booked(
 def window_adjustments(store: Store, series: str, window_start_ms: int, grp: str = ALL) -> dict:
     """What was booked for one final window after it was final: event count, additive
     totals and the periods it was booked to (empty when nothing came later)."""
-    adj = store.adjustments_between(series, window_start_ms=window_start_ms, grp=grp)
+    adj = reads.adjustments_between(store, series, window_start_ms=window_start_ms, grp=grp)
     return {
         "events": int(adj["events"].sum()) if len(adj) else 0,
         **{c: int(adj[c].sum()) if len(adj) else 0 for c in ADDITIVE_COLUMNS if c != "events"},
