@@ -54,12 +54,11 @@ def suggested_threshold(db_path: str, now_ms: int, metric: str, series: str, grp
 # leaves a message through guard.flash, which shows it literally (rule names are user text).
 def evaluate_now() -> None:
     rt = get_runtime()
-    result = alerts.evaluate_alerts(rt.store(), rt.now_ms())
-    guard.flash(
-        "success",
-        f"Evaluated {result.rules} rules on {result.windows} windows: {result.alerts} new "
-        f"alerts, {result.warnings} new warnings, {result.contradicted} contradicted.",
-    )
+    store = rt.store()
+    result = alerts.evaluate_alerts(store, rt.now_ms())
+    after = alert_views.log_summary(store)["alerts_fired"]
+    seen = st.session_state.get("alerts_fired_seen")  # the counter as the page showed it
+    guard.flash("success", alert_views.evaluation_message(result, seen, after))
 
 
 def toggle_rule() -> None:
@@ -204,6 +203,7 @@ rules_df = alert_views.rules_frame(store)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Rules enabled", f"{int(rules_df['enabled'].sum()) if len(rules_df) else 0}")
 m2.metric("Alerts fired", f"{summary['alerts_fired']:,}")
+st.session_state["alerts_fired_seen"] = summary["alerts_fired"]
 m3.metric("Provisional warnings", f"{summary['warnings_provisional']:,}")
 m4.metric("Contradicted warnings", f"{summary['warnings_contradicted']:,}")
 

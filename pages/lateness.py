@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine.analysis.lateness_report import delay_ticks, lateness_report, range_end_ms
-from engine.core.timeutil import DAY_MS, HOUR_MS, format_duration_ms
+from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms
 from engine.views import live as live_view
 from ui.format import fmt_time
 from ui.replay import wait_for_replay
@@ -90,7 +90,10 @@ mature_days = c5.selectbox(
     key="lateness_mature",
 )
 
-to_ms = range_end_ms(rt.now_ms())
+# Whole hours of simulated time (a real minute at 60x) or whole minutes on the wall clock
+# of live mode: the range ends at or before the clock, never after it.
+step_ms = MINUTE_MS if rt.live else HOUR_MS
+to_ms = range_end_ms(rt.now_ms(), step_ms)
 report = load_report(
     rt.settings.db_path,
     to_ms,
@@ -105,7 +108,9 @@ weight_word = "value" if by == "value" else "events"
 
 st.caption(
     f"{report.events:,} events arrived between {fmt_time(report.from_ms, rt)} and "
-    f"{fmt_time(report.to_ms, rt)} from {len(report.sources)} sources."
+    f"{fmt_time(report.to_ms, rt)} from {len(report.sources)} sources "
+    f"(up to the last full {'minute' if step_ms == MINUTE_MS else 'hour'}; the range moves on "
+    f"with the clock, now {fmt_time(rt.now_ms(), rt, '%H:%M')})."
 )
 
 if report.empty:

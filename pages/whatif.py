@@ -328,9 +328,11 @@ st.plotly_chart(
     key="errors_chart",
 )
 st.caption(
-    "Error = |on-time value − value with every event of the window| / that value. Windows "
-    "without an on-time pane count as 100 % off. Windows near the end of the range are "
-    "compared with what has arrived so far."
+    "Error = |on-time value − value with every event of the window| / that value. In this "
+    "chart a window without an on-time pane shows as 100 % off; the table above counts such "
+    "windows on their own (a partner or manual source whose data all arrives late) and its "
+    "mean and worst error cover the on-time numbers that were published. Windows near the "
+    "end of the range are compared with what has arrived so far."
 )
 
 # -- trade-off -----------------------------------------------------------------------

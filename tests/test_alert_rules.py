@@ -412,3 +412,21 @@ def test_page_is_read_only_in_operator_mode(app_env, monkeypatch):
     assert not at.button(key="alerts_toggle").disabled
     at.button(key="alerts_toggle").click().run()
     assert not alerts.get_rule(store, rule.id).enabled
+
+
+def test_evaluate_now_squares_its_count_with_the_counter(app_env):
+    """The scheduled alert job logs alerts between the page's drawing and the click: the
+    button's own run finds nothing new, and its message says who moved the counter."""
+    store, _ = page_rule(app_env, created_days_ago=40)
+    at = alerts_page()
+    before = alert_views.log_summary(store)["alerts_fired"]
+    assert at.metric[1].label == "Alerts fired" and at.metric[1].value == f"{before:,}"
+    job = alerts.evaluate_alerts(store, store.get_kv("runtime")["proc_ms"])  # the job's run
+    assert job.alerts > 0
+    at.button(key="alerts_evaluate").click().run()
+    assert not at.exception
+    after = alert_views.log_summary(store)["alerts_fired"]
+    assert after == before + job.alerts and at.metric[1].value == f"{after:,}"
+    message = plain(next(s.value for s in at.success if "This run evaluated" in s.value))
+    assert "0 new alerts" in message
+    assert f"went from {before:,} to {after:,}: 0 by this run, {job.alerts:,} by the " in message

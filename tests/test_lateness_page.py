@@ -78,6 +78,9 @@ def test_lateness_page_shows_what_the_engine_computes(paused_runtime):
         "Completeness projections, backtested",
     ]
     assert any(f"{report.events:,} events arrived" in c.value for c in at.caption)
+    # the range ends at the last full hour, never after the clock (it said 12:00 at 11:01)
+    now = paused_runtime.now_ms()
+    assert now - HOUR_MS < report.to_ms <= now
 
     summary, capture, recs, drift = (at.dataframe[i].value for i in range(4))
     assert summary["source"].tolist() == report.summary["source"].tolist()

@@ -412,3 +412,36 @@ def test_tradeoff_captures_more_with_more_lateness():
     assert curve["peak_open_windows"].iloc[1] == one.peak_open_windows
     delays = tradeoff(df, [0, 60_000], base, knob="watermark_delay")
     assert delays["on_time_count_share"].is_monotonic_increasing
+
+
+def test_windows_with_nothing_on_time_are_counted_not_averaged_as_100_percent():
+    # web publishes window [0 s, 10 s) on time (100 ¢; 50 ¢ come late: 33 % off); every
+    # partner event arrives after the watermark passed its window, so partner's window has
+    # no on-time number. The error measures cover published numbers; partner is counted.
+    df = frame(
+        [
+            (1_000, 1, 100, "web"),
+            (12_000, 2, 7, "web"),
+            (3_000, 3, 50, "web"),
+            (2_000, 4, 30, "partner"),
+            (4_000, 5, 40, "partner"),
+        ]
+    )
+    spec = EDGE.with_changes(
+        group_by="all+source", sources=(SourcePolicy("partner", late_action="side_output"),)
+    )
+    for method in ("vectorized", "operator"):
+        result = evaluate(df, spec, method=method)
+        w = result.windows
+        published = w[w["on_time_at_ms"].notna()]
+        assert len(published) < len(w)  # partner's window published nothing on time
+        want = (
+            (published["on_time_cents"] - published["final_cents"]).abs()
+            / published["final_cents"].abs()
+            * 100
+        )
+        s = result.summary()
+        assert s["windows_without_on_time"] == len(w) - len(published)
+        assert s["error_worst_pct"] == pytest.approx(want.max())
+        assert s["error_mean_pct"] == pytest.approx(want.mean())
+        assert s["error_worst_pct"] < 100

@@ -131,11 +131,12 @@ def _markers(profile: lateness.LatenessProfile, by: str) -> pd.DataFrame:
 
 
 def range_end_ms(now_ms: int, step_ms: int = HOUR_MS) -> int:
-    """The end of the analysed range: the end of the current hour, so that reruns
-    within it ask the same question and hit the same cache (at the simulator's 60×
-    a minute-rounded end changed every real second; distributions over days do not
-    move in an hour)."""
-    return now_ms - now_ms % step_ms + step_ms
+    """The end of the analysed range: ``now_ms`` rounded *down* to ``step_ms``, so that
+    reruns within a step ask the same question and hit the same cache (at the
+    simulator's 60x a minute-rounded end changed every real second; distributions over
+    days do not move in an hour) and the range never ends after the clock (it ended at
+    the *next* full hour: 12:00 on a page whose clock said 11:01)."""
+    return now_ms - now_ms % step_ms
 
 
 def business_day_offset_ms(now_ms: int, tz: str) -> int:

@@ -80,8 +80,13 @@ class WhatIfResult:
 
     def summary(self) -> dict:
         w = self.windows
-        fired = w[w["on_time_at_ms"].notna() & ~w["fired_at_end"]]
-        err = w["abs_pct_error"].dropna()
+        published = w["on_time_at_ms"].notna()
+        fired = w[published & ~w["fired_at_end"]]
+        # The error of the on-time numbers that were published. A window with no on-time
+        # pane (a partner or manual source whose data all arrives late) is not an error of
+        # 100 %: it published nothing on time, and is counted on its own — mixed in, every
+        # configuration's "worst" read 100.00 %.
+        err = w.loc[published, "abs_pct_error"].dropna()
         wait = fired["wait_ms"].astype("float64")
         return {
             "method": self.method,
@@ -94,6 +99,7 @@ class WhatIfResult:
             "windows": len(w),
             "error_mean_pct": float(err.mean()) if len(err) else 0.0,
             "error_worst_pct": float(err.max()) if len(err) else 0.0,
+            "windows_without_on_time": int((~published).sum()),
             "wait_mean_ms": float(wait.mean()) if len(wait) else None,
             "wait_p90_ms": float(wait.quantile(0.9)) if len(wait) else None,
             "wait_max_ms": float(wait.max()) if len(wait) else None,

@@ -318,6 +318,7 @@ SUMMARY_ROWS = (
     ("Captured share (value)", "captured_value_share", fmt_share, False),
     ("On-time vs final error per window, mean", "error_mean_pct", fmt_pct, True),
     ("On-time vs final error per window, worst", "error_worst_pct", fmt_pct, True),
+    ("Windows with no on-time number (all late)", "windows_without_on_time", fmt_number, True),
     ("Result delay after window end, mean", "wait_mean_ms", fmt_duration, True),
     ("Result delay after window end, p90", "wait_p90_ms", fmt_duration, True),
     ("Versions per window, mean", "versions_mean", lambda x: fmt_number(x, 2), True),

@@ -144,6 +144,9 @@ class EvaluationReport:
     contradicted: int = 0
     delivered: int = 0
     delivery_failures: int = 0
+    # decided by this run but already in the log: another run (the scheduled alert job)
+    # logged the same (rule, window, kind) a moment earlier
+    already_logged: int = 0
     new_entries: list[dict] = field(default_factory=list)
 
     @property
@@ -318,8 +321,9 @@ def evaluate_alerts(
             for rule, new, resolutions in plans:
                 for entry in new:
                     log_id = sql.insert_log(store, entry)
-                    if log_id is None:
-                        continue  # already logged (a concurrent run or a replay)
+                    if log_id is None:  # already logged (a concurrent run or a replay)
+                        report.already_logged += 1
+                        continue
                     if entry["kind"] == "alert":
                         report.alerts += 1
                     else:

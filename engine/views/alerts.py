@@ -135,6 +135,40 @@ def log_summary(store: Store) -> dict[str, int]:
     }
 
 
+def evaluation_message(report, fired_before: int | None, fired_after: int) -> str:
+    """What an "Evaluate rules now" run did, squared with the "Alerts fired" counter.
+
+    The counter counts every alert in the log; the scheduled alert job (after every
+    finalization run) evaluates the same rules, so between drawing the page and the click
+    it may have logged alerts itself — and when both run at once the job wins the race and
+    this run finds them already logged. ``fired_before`` is the counter as the page showed
+    it (None when unknown)."""
+
+    def n(k: int, word: str) -> str:
+        return f"{k:,} {word}{'' if k == 1 else 's'}"
+
+    text = (
+        f"This run evaluated {n(report.rules, 'rule')} on {n(report.windows, 'window')}: "
+        f"{n(report.alerts, 'new alert')}, {n(report.warnings, 'new warning')}, "
+        f"{report.contradicted:,} contradicted."
+    )
+    if report.already_logged:
+        text += (
+            f" {n(report.already_logged, 'decision')} of this run had already been logged by "
+            "the scheduled alert job running at the same moment (each is logged once)."
+        )
+    if fired_before is not None and fired_after != fired_before:
+        by_job = fired_after - fired_before - report.alerts
+        text += f" The Alerts fired counter went from {fired_before:,} to {fired_after:,}"
+        text += (
+            f": {report.alerts:,} by this run, {by_job:,} by the scheduled alert job, which "
+            "evaluates the rules after every finalization run."
+            if by_job > 0
+            else "."
+        )
+    return text
+
+
 def rules_frame(store: Store) -> pd.DataFrame:
     """Rules with thresholds and warning lines in display units."""
     rows = []
