@@ -24,15 +24,23 @@ rt = get_runtime()
 policy, tz = rt.settings.finalize, rt.settings.tz
 
 
+def with_metric(store, series: str, grp: str, frame, metric: str):
+    """A non-additive chart metric per window, read from the versions shown (never summed)."""
+    return more_metrics.window_metrics(store, series, grp, frame, [metric], version_col="versions")
+
+
 @st.cache_data(ttl=REFRESH_S, show_spinner=False, max_entries=32)
-def load_today(db_path: str, now_ms: int, grp: str) -> dict:
+def load_today(db_path: str, now_ms: int, grp: str, metric: str) -> dict:
     store = get_runtime().store()
     cmp = dashboard.day_comparison(store, now_ms, policy, grp)
+    hours = dashboard.day_hours(store, cmp["today"], policy, grp)
+    hours_y = dashboard.day_hours(store, cmp["yesterday"], policy, grp)
+    days = dashboard.recent_days(store, now_ms, policy, 14, grp)
     return {
         **cmp,
-        "hours": dashboard.day_hours(store, cmp["today"], policy, grp),
-        "hours_yesterday": dashboard.day_hours(store, cmp["yesterday"], policy, grp),
-        "days": dashboard.recent_days(store, now_ms, policy, 14, grp),
+        "hours": with_metric(store, dashboard.HOURLY, grp, hours, metric),
+        "hours_yesterday": with_metric(store, dashboard.HOURLY, grp, hours_y, metric),
+        "days": with_metric(store, dashboard.DAILY, grp, days, metric),
         "adjustments": reconciliation.booked_today(store, "daily", now_ms, policy.tz, grp),
     }
 
@@ -43,19 +51,22 @@ def load_week(db_path: str, now_ms: int, grp: str) -> dict:
 
 
 @st.cache_data(ttl=30, show_spinner=False, max_entries=32)
-def load_day(db_path: str, day, grp: str, stamp: int) -> dict:
+def load_day(db_path: str, day, grp: str, stamp: int, metric: str) -> dict:
     """A past business day next to the day before and the same weekday a week earlier."""
     store = get_runtime().store()
     before, week_ago = day - timedelta(days=1), day - timedelta(days=7)
+    hours = dashboard.day_hours(store, day, policy, grp)
+    hours_before = dashboard.day_hours(store, before, policy, grp)
+    days = dashboard.recent_days(
+        store, dashboard.window_bounds(dashboard.DAILY, day, None, tz)[0], policy, 14, grp
+    )
     return {
         "day": day_views.day_summary(store, day, policy, grp),
         "before": day_views.day_summary(store, before, policy, grp),
         "week_ago": day_views.day_summary(store, week_ago, policy, grp),
-        "hours": dashboard.day_hours(store, day, policy, grp),
-        "hours_before": dashboard.day_hours(store, before, policy, grp),
-        "days": dashboard.recent_days(
-            store, dashboard.window_bounds(dashboard.DAILY, day, None, tz)[0], policy, 14, grp
-        ),
+        "hours": with_metric(store, dashboard.HOURLY, grp, hours, metric),
+        "hours_before": with_metric(store, dashboard.HOURLY, grp, hours_before, metric),
+        "days": with_metric(store, dashboard.DAILY, grp, days, metric),
     }
 
 
@@ -137,12 +148,13 @@ grp = left.selectbox(
     format_func=lambda g: charts.SOURCE_LABEL.get(g, g),
     key="today_grp",
 )
-metric = right.segmented_control(
+metric = right.selectbox(
     "Chart metric",
-    list(charts.METRIC_LABELS),
-    default="revenue_cents",
-    format_func=charts.METRIC_LABELS.get,
+    list(charts.CHART_METRIC_LABELS),
+    format_func=charts.CHART_METRIC_LABELS.get,
     key="today_metric",
+    help="Average and median order value and distinct users are not sums: each hour and "
+    "each day shows its own value, over the events its latest version counted.",
 )
 metric = metric or "revenue_cents"
 
@@ -150,7 +162,7 @@ metric = metric or "revenue_cents"
 def charts_section(hours, hours_before, recent, day, metric: str, projection=None, live=True):
     """The day's hours by tier (with the day before as a line) and the 14 days up to it,
     each with its downloads."""
-    name = charts.METRIC_LABELS[metric]
+    name = charts.CHART_METRIC_LABELS[metric]
     which = "today" if live else f"{day:%a %d %b}"
     st.subheader(f"{name} by hour — {which}, coloured by tier")
     if hours.empty:
@@ -178,6 +190,12 @@ def charts_section(hours, hours_before, recent, day, metric: str, projection=Non
             f"latewatch-hours-{day}",
             key="today_dl_hours",
             label="Hours as",
+        )
+    if metric in charts.MORE_METRIC_LABELS:
+        st.caption(
+            f"{name} is not a sum: each hour and each day shows its own value, over the "
+            "events its latest version counted — a day's value is not the total or the "
+            "average of its hours."
         )
     st.subheader(f"{name} — the 14 days up to {which} by tier")
     st.plotly_chart(
@@ -212,7 +230,7 @@ def day_panel(day, grp: str, metric: str) -> None:
     before and the same weekday a week earlier."""
     status = rt.status()
     stamp = int(status["proc_ms"] or status["now_ms"] or 0) // 30_000
-    data = load_day(rt.settings.db_path, day, grp, stamp)
+    data = load_day(rt.settings.db_path, day, grp, stamp, metric)
     d, before, week_ago = data["day"], data["before"], data["week_ago"]
     st.markdown(f"#### {day:%A %d %B %Y} — {state_line(d)}")
     if d["versions"]:
@@ -271,7 +289,7 @@ def live_panel(grp: str, metric: str) -> None:
     if st.session_state.pop("today_caught_up_rerun", False):
         st.rerun(scope="app")  # the sidebar and the source list were drawn mid-replay
     now = status["proc_ms"] or status["now_ms"]
-    data = load_today(rt.settings.db_path, now, grp)
+    data = load_today(rt.settings.db_path, now, grp, metric)
     today, then, yest = data["today_live"], data["yesterday_then"], data["yesterday_latest"]
 
     st.markdown(

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.core.timeutil import business_day_of, format_duration_ms
-from engine.views import dashboard, reconciliation, tables
+from engine.views import dashboard, more_metrics, reconciliation, tables
 from engine.views import live as live_view
 from engine.views.dashboard import DELAY_BUCKETS
 from ui import charts
@@ -31,6 +31,15 @@ policy, tz = rt.settings.finalize, rt.settings.tz
 @st.cache_data(ttl=REFRESH_S, show_spinner=False, max_entries=64)
 def load_history(db_path: str, series: str, start_ms: int, grp: str, stamp) -> pd.DataFrame:
     return get_runtime().store().history_frame(series, start_ms, grp)
+
+
+@st.cache_data(ttl=REFRESH_S, show_spinner=False, max_entries=64)
+def load_history_metric(
+    db_path: str, series: str, start_ms: int, grp: str, stamp, metric: str
+) -> pd.DataFrame:
+    """The history with a non-additive metric per version, over the events it counted."""
+    history = load_history(db_path, series, start_ms, grp, stamp)
+    return more_metrics.window_metrics(get_runtime().store(), series, grp, history, [metric])
 
 
 @st.cache_data(ttl=REFRESH_S, show_spinner=False, max_entries=64)
@@ -192,12 +201,20 @@ latest_panel(series, start_ms, grp)
 st.subheader("Version timeline")
 metric = st.segmented_control(
     "Metric",
-    list(charts.METRIC_LABELS),
+    list(charts.CHART_METRIC_LABELS),
     default="revenue_cents",
-    format_func=charts.METRIC_LABELS.get,
+    format_func=charts.CHART_METRIC_LABELS.get,
     key="v_metric",
 )
 metric = metric or "revenue_cents"
+more = metric in charts.MORE_METRIC_LABELS
+if more:
+    history = load_history_metric(rt.settings.db_path, series, start_ms, grp, now, metric)
+    st.caption(
+        f"{charts.CHART_METRIC_LABELS[metric]} of each version over the events that version "
+        "counted (the events behind its revenue and orders) — not a sum, so it is read per "
+        "version, never added up from hours or sources."
+    )
 bands = dashboard.tier_bands(history, now)
 st.plotly_chart(
     charts.version_timeline(history, bands, metric, tz), width="stretch", key="v_timeline"
@@ -216,6 +233,15 @@ table = pd.DataFrame(
         "Δ orders": history["delta_orders"],
         "Items": history["items"],
         "Δ items": history["delta_items"],
+        **(
+            {
+                charts.CHART_METRIC_LABELS[metric]: (
+                    history[metric] / 100 if charts.is_money(metric) else history[metric]
+                )
+            }
+            if more
+            else {}
+        ),
         "Events": history["event_count"],
         f"Watermark ({tz})": [
             None if w is None or pd.isna(w) else v
@@ -239,6 +265,9 @@ st.dataframe(
         "Δ revenue": st.column_config.TextColumn("Δ revenue"),
         "Δ orders": st.column_config.NumberColumn(format="%+d"),
         "Δ items": st.column_config.NumberColumn(format="%+d"),
+        "Avg order value": st.column_config.NumberColumn("Avg order (USD)", format="dollar"),
+        "Median order value": st.column_config.NumberColumn("Median order (USD)", format="dollar"),
+        "Distinct users": st.column_config.NumberColumn("Users", format="localized"),
     },
     key="v_table",
 )
@@ -293,7 +322,18 @@ else:
         "That happens for windows computed before per-event contributions were recorded."
     )
 if not breakdown.empty:
-    st.plotly_chart(charts.explain_bars(breakdown, metric), width="stretch", key="v_explain")
+    # a change in an average, a median or a distinct count is not a sum of the events
+    # behind it: the breakdown shows what those events added to revenue instead
+    st.plotly_chart(
+        charts.explain_bars(breakdown, "revenue_cents" if more else metric),
+        width="stretch",
+        key="v_explain",
+    )
+    if more:
+        st.caption(
+            f"{charts.CHART_METRIC_LABELS[metric]} does not split into per-event parts, so the "
+            "chart shows the revenue the events behind this change added."
+        )
     bucket_order = {label: i for i, (label, _) in enumerate(DELAY_BUCKETS)}
     st.markdown("**By source and arrival delay**")
     st.dataframe(

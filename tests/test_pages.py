@@ -142,7 +142,7 @@ def test_today_source_and_metric_widgets_change_what_is_shown(app, store):
     t_start = business_day_bounds(TODAY, TZ)[0]
     web = store.latest("daily", t_start, "web")
     assert metrics(at)["Revenue — today, live"].value == money(web["revenue_cents"])
-    at.segmented_control(key="today_metric").set_value("orders").run()
+    at.selectbox(key="today_metric").set_value("orders").run()
     hours_fig = figures(at)[0]
     assert hours_fig["layout"]["yaxis"]["title"]["text"] == "Orders"
     assert "Orders by hour" in texts(at)

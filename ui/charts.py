@@ -24,11 +24,24 @@ TIER_LABELS = {
     "final": "Final (T+7)",
 }
 METRIC_LABELS = {"revenue_cents": "Revenue", "orders": "Orders", "items": "Items"}
+# The non-additive metrics, selectable as the chart metric next to the sums (read per
+# window, never summed: engine.views.more_metrics.window_metrics).
+MORE_METRIC_LABELS = {
+    "avg_order_value_cents": "Avg order value",
+    "median_order_value_cents": "Median order value",
+    "distinct_users": "Distinct users",
+}
+CHART_METRIC_LABELS = {**METRIC_LABELS, **MORE_METRIC_LABELS}
 SOURCE_LABEL = {"*": "All sources"}
 
 
 def metric_axis(metric: str) -> str:
-    return "Revenue (USD)" if metric.endswith("_cents") else METRIC_LABELS.get(metric, metric)
+    label = CHART_METRIC_LABELS.get(metric, metric)
+    return f"{label} (USD)" if metric.endswith("_cents") else label
+
+
+def is_money(metric: str) -> bool:
+    return metric.endswith("_cents")
 
 
 def metric_values(series: pd.Series, metric: str) -> pd.Series:

@@ -1,5 +1,7 @@
 """The non-additive metrics — average order value, median order value, distinct users —
-for a business day, recomputed from the raw log.
+for a business day, recomputed from the raw log; and per stored version, over the
+exact events that version counted (``window_metrics``: the chart values of Today,
+Versions and Reconciliation).
 
 Why from the raw log: the streaming operator keeps sums (revenue, orders, items) that
 late events can patch; an average, a median or a distinct count cannot be patched
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 
 from engine.core.timeutil import business_day_bounds, business_day_of
 from engine.runtime.finalize import FinalizePolicy
+from engine.store.counted import counted_metrics
 from engine.store.db import Store
 from engine.store.queries import aggregate
 from engine.views.dashboard import ALL_SOURCES
@@ -81,8 +85,43 @@ def comparison_table(
     return pd.DataFrame(out)
 
 
+def window_metrics(
+    store: Store,
+    series: str,
+    grp: str,
+    frame: pd.DataFrame,
+    metrics=NON_ADDITIVE,
+    version_col: str = "version",
+) -> pd.DataFrame:
+    """``frame`` (one row per stored version: ``window_start_ms`` and ``version_col``)
+    with the non-additive ``metrics`` added as columns: the value the version row holds
+    when its series computes it, otherwise the same definition (``aggregate``) over the
+    events that version counted — the events its revenue and orders add up — read back
+    from its contributions. Never a sum or an average of hours or sources. NaN where the
+    version counted no order (average, median) or holds no events."""
+    out = frame.copy()
+    metrics = [m for m in metrics if m in NON_ADDITIVE]
+    if not metrics:
+        return out
+    keys = list(zip(out["window_start_ms"], out[version_col], strict=True))
+    stored = {m: out[m] if m in out else pd.Series(np.nan, index=out.index) for m in metrics}
+    missing = pd.Series(False, index=out.index)
+    for m in metrics:
+        missing |= pd.to_numeric(stored[m], errors="coerce").isna()
+    need = [k for k, miss in zip(keys, missing, strict=True) if miss]
+    computed = counted_metrics(store, series, grp, need) if need else {}
+    for m in metrics:
+        values = pd.to_numeric(stored[m], errors="coerce").astype("float64").to_numpy(copy=True)
+        for i, (key, miss) in enumerate(zip(keys, missing, strict=True)):
+            if miss:
+                v = computed[(int(key[0]), int(key[1]))][m]
+                values[i] = np.nan if v is None else float(v)
+        out[m] = values
+    return out
+
+
 def _usd(cents: float | None) -> float | None:
     return None if cents is None else round(cents / 100, 2)
 
 
-__all__ = ["LABELS", "NON_ADDITIVE", "comparison_table", "day_values"]
+__all__ = ["LABELS", "NON_ADDITIVE", "comparison_table", "day_values", "window_metrics"]

@@ -28,6 +28,7 @@ from engine.store import alerts as store_alerts
 from engine.store import reconciliation as reads
 from engine.store.db import Store
 from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS
+from engine.views import more_metrics
 
 STAGES = ("streaming", "preliminary", "final")
 PAIRS = (("streaming", "preliminary"), ("streaming", "final"), ("preliminary", "final"))
@@ -69,6 +70,37 @@ def stage_values(versions: pd.DataFrame, metric: str) -> pd.DataFrame:
     return _with_differences(out[columns])
 
 
+def _with_counted(store: Store, series: str, versions: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """``versions`` with a non-additive ``metric`` filled in for the versions the stages
+    pick (streaming, preliminary, final, latest) where the row does not hold it: over the
+    events each of those versions counted (``more_metrics.window_metrics``)."""
+    if metric in ADDITIVE_COLUMNS or metric not in METRIC_COLUMNS or versions.empty:
+        return versions  # an unknown metric is refused by stage_values
+    picked = stage_values(versions, "events")
+    keys = ["window_start_ms", "grp"]
+    latest = versions.groupby(keys)["version"].max().rename("latest_version").reset_index()
+    picked = picked.merge(latest, on=keys, how="left")
+    wanted = set()
+    for col in ("streaming_version", "preliminary_version", "final_version", "latest_version"):
+        for ws, g, v in zip(picked["window_start_ms"], picked["grp"], picked[col], strict=True):
+            if not pd.isna(v):
+                wanted.add((int(ws), g, int(v)))
+    out = versions.copy()
+    out[metric] = pd.to_numeric(out[metric], errors="coerce").astype("float64")
+    hit = np.array(
+        [
+            (int(w), g, int(v)) in wanted
+            for w, g, v in zip(out["window_start_ms"], out["grp"], out["version"], strict=True)
+        ],
+        dtype=bool,
+    )
+    for g in sorted({g for _, g, _ in wanted}):
+        rows = out[hit & (out["grp"] == g).to_numpy()]
+        filled = more_metrics.window_metrics(store, series, g, rows, [metric])
+        out.loc[filled.index, metric] = filled[metric]
+    return out
+
+
 def _with_differences(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     for a, b in PAIRS:
@@ -86,7 +118,8 @@ def reconciliation(
     """Per window starting in [from_ms, to_ms) (one group): streaming vs preliminary vs
     final, with absolute and relative differences and the adjustments booked for it
     after it was final (additive metrics; NaN for the others)."""
-    frame = stage_values(reads.versions_in_range(store, series, from_ms, to_ms, grp), metric)
+    versions = reads.versions_in_range(store, series, from_ms, to_ms, grp)
+    frame = stage_values(_with_counted(store, series, versions, metric), metric)
     adj = reads.adjustments_between(store, series, grp=grp)
     adj = adj[(adj["window_start_ms"] >= from_ms) & (adj["window_start_ms"] < to_ms)]
     per_window = adj.groupby("window_start_ms").agg(
@@ -105,7 +138,7 @@ def by_source(store: Store, series: str, window_start_ms: int, metric: str) -> p
     differences from its streaming number to its latest one (0 streamed when it showed
     nothing live), and its share of the all-sources difference."""
     versions = reads.versions_in_range(store, series, window_start_ms, window_start_ms + 1)
-    frame = stage_values(versions, metric)
+    frame = stage_values(_with_counted(store, series, versions, metric), metric)
     total = frame[frame["grp"] == ALL]
     sources = frame[frame["grp"] != ALL].copy()
     # A source that showed nothing live (its first version came from a batch or patch
@@ -123,6 +156,8 @@ def by_source(store: Store, series: str, window_start_ms: int, metric: str) -> p
                 else np.nan
             )
     else:
+        sources["share_of_difference"] = np.nan
+    if metric not in ADDITIVE_COLUMNS:  # averages and distinct counts do not add up
         sources["share_of_difference"] = np.nan
     return sources.sort_values("diff_streaming_latest", key=lambda s: -s.abs()).reset_index(
         drop=True

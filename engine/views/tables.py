@@ -44,6 +44,13 @@ def _metrics(frame: pd.DataFrame, out: dict, prefix: str = "") -> None:
             out[prefix + MONEY[col]] = _usd(frame[name])
         else:
             out[name] = frame[name].astype("int64")
+    if prefix:
+        return
+    # the non-additive metrics when the page read them (the chart metric): per row, as read
+    for col in ("avg_order_value_cents", "median_order_value_cents", "distinct_users"):
+        if col in frame:
+            values = pd.to_numeric(frame[col], errors="coerce")
+            out[MONEY.get(col, col)] = _usd(values) if col in MONEY else values.astype("Int64")
 
 
 def day_hours_table(hours: pd.DataFrame, tz: str) -> pd.DataFrame:
