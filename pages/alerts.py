@@ -491,7 +491,7 @@ if len(rules_df):
                 f"Threshold ({unit})",
                 min_value=0.0,
                 value=float(alerts.display_value(chosen.metric, chosen.threshold)),
-                step=100.0 if chosen.metric == "revenue" else 1.0,
+                step=100.0 if chosen.metric in alerts.MONEY_METRICS else 1.0,
                 key=f"edit_threshold_{chosen.id}",
             )
             f1, f2, f3 = st.columns(3)
@@ -605,7 +605,14 @@ if len(deliveries) or any(r.webhook_url for r in rules):
 
 st.markdown("#### Add a rule")
 a1, a2, a3, a4 = st.columns(4)
-metric = a1.selectbox("Metric", list(alerts.METRICS), key="rule_metric")
+metric = a1.selectbox(
+    "Metric",
+    list(alerts.METRICS),
+    format_func=lambda m: alerts.METRIC_LABELS.get(m, m).capitalize(),
+    key="rule_metric",
+    help="Average and median order value and distinct users are judged per window on the "
+    "events each number counted — never summed over hours or sources.",
+)
 series = a2.selectbox(
     "Grain", list(alerts.GRAINS), index=1, format_func=alerts.GRAINS.get, key="rule_series"
 )
@@ -623,7 +630,7 @@ threshold = b1.number_input(
     f"Threshold ({metric_unit(metric)})",
     min_value=0.0,
     value=float(suggestion) if suggestion else 0.0,
-    step=100.0 if metric == "revenue" else 1.0,
+    step=100.0 if metric in alerts.MONEY_METRICS else 1.0,
     key=threshold_key(metric, series, grp),
     help="Prefilled with 75 % of the median final value of recent windows, when known.",
 )

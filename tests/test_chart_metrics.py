@@ -139,3 +139,32 @@ def test_counted_metrics_is_aggregate_over_every_version(store):
             want = counted(store, series, start, grp, v)
             for m in ("avg_order_value_cents", "median_order_value_cents", "distinct_users"):
                 assert got[(start, v)][m] == pytest.approx(want[m]), (series, grp, v, m)
+
+
+def test_alert_rule_on_average_order_value_judges_each_window(store):
+    """A rule on the average order value (always below a huge threshold) fires on every
+    final day, with the value over the events the final version counted; the log shows
+    it in dollars and the rule's chart has the same numbers."""
+    from engine.runtime import alerts
+    from engine.views import alerts as alert_views
+
+    now = store.get_kv("runtime")["proc_ms"]
+    rule = alerts.add_rule(
+        store,
+        alerts.AlertRule(
+            metric="avg_order_value", series="daily", comparator="below", threshold=1e9
+        ),
+        now - 40 * 86_400_000,
+    )
+    report = alerts.evaluate_alerts(store, now)
+    log = alert_views.log_frame(store)
+    fired = log[(log["rule_id"] == rule.id) & (log["kind"] == "alert")]
+    assert report.alerts >= 1 and len(fired) == report.alerts
+    for row in fired.itertuples(index=False):
+        want = counted(store, "daily", row.window_start_ms, "*", row.version)
+        assert row.value == pytest.approx(want["avg_order_value_cents"] / 100)
+        assert alert_views.shown_text("avg_order_value", row.value).startswith("$")
+    timeline = alert_views.rule_timeline(store, rule, now, tz=TZ)
+    for row in timeline.itertuples(index=False):
+        want = counted(store, "daily", row.window_start_ms, "*", row.version)
+        assert row.value == pytest.approx(want["avg_order_value_cents"] / 100)

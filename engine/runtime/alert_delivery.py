@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from engine.core.timeutil import format_ms
-from engine.runtime.alert_rules import AlertRule, format_value
+from engine.runtime.alert_rules import MONEY_METRICS, AlertRule, format_value
 from engine.runtime.sinks import Sink, WebhookSink
 from engine.store import alerts as sql
 from engine.store.db import Store
@@ -67,7 +67,7 @@ def payload(event: str, rule: AlertRule, entry: dict) -> dict:
             "version": entry.get("resolved_version"),
             "value": entry.get("resolved_value"),
         },
-        "unit": "cents" if rule.metric == "revenue" else "count",
+        "unit": "cents" if rule.metric in MONEY_METRICS else "count",
     }
 
 
@@ -151,7 +151,7 @@ def notice_payload_for_test(rule: AlertRule, now_ms: int) -> dict:
         "version": None,
         "value": None,
         "sent_at": format_ms(now_ms),
-        "unit": "cents" if rule.metric == "revenue" else "count",
+        "unit": "cents" if rule.metric in MONEY_METRICS else "count",
     }
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 from engine.core.timeutil import DAY_MS
 from engine.runtime.sinks import check_webhook_target, check_webhook_url
 from engine.store import alerts as sql
+from engine.store.counted import counted_metrics
 from engine.store.db import Store
 from engine.store.queries import DEFAULT_GROUP
 
@@ -32,12 +33,23 @@ METRICS = {"revenue": "revenue_cents", "orders": "orders", "items": "items", "ev
 # |batch - streaming| / |streaming|, as a share (0.02 = 2 %). It exists only once a
 # batch number does, so these rules raise alerts and never provisional warnings.
 GAP_METRICS = {"revenue_gap": "revenue_cents", "orders_gap": "orders"}
-METRICS = {**METRICS, **GAP_METRICS}
+# Not sums: judged per window on the value over the events each version counted
+# (``engine.runtime.alerts.fill_counted`` when the series keeps sums only).
+NON_ADDITIVE_METRICS = {
+    "avg_order_value": "avg_order_value_cents",
+    "median_order_value": "median_order_value_cents",
+    "distinct_users": "distinct_users",
+}
+METRICS = {**METRICS, **NON_ADDITIVE_METRICS, **GAP_METRICS}
+MONEY_METRICS = ("revenue", "avg_order_value", "median_order_value")  # stored in cents
 METRIC_LABELS = {
     "revenue": "revenue",
     "orders": "orders",
     "items": "items",
     "events": "events",
+    "avg_order_value": "average order value",
+    "median_order_value": "median order value",
+    "distinct_users": "distinct users",
     "revenue_gap": "revenue gap, streaming vs batch",
     "orders_gap": "orders gap, streaming vs batch",
 }
@@ -176,14 +188,16 @@ def format_value(metric: str, value: float | None) -> str:
         return "—"
     if metric in GAP_METRICS:
         return f"{value:.2%}"
-    if metric == "revenue":
+    if metric in MONEY_METRICS:
         return f"${value / 100:,.2f}"
     return f"{value:,.0f}"
 
 
 def unit_of(metric: str) -> str:
     """The unit people type a threshold in."""
-    return "$" if metric == "revenue" else "%" if metric in GAP_METRICS else metric
+    if metric in MONEY_METRICS:
+        return "$"
+    return "%" if metric in GAP_METRICS else METRIC_LABELS.get(metric, metric)
 
 
 def display_value(metric: str, value: float | None) -> float | None:
@@ -192,14 +206,14 @@ def display_value(metric: str, value: float | None) -> float | None:
         return None
     if metric in GAP_METRICS:
         return float(value) * 100
-    return value / 100 if metric == "revenue" else float(value)
+    return value / 100 if metric in MONEY_METRICS else float(value)
 
 
 def stored_value(metric: str, value: float) -> float:
     """The unit people type (dollars for revenue, percent for gaps) -> stored unit."""
     if metric in GAP_METRICS:
         return float(value) / 100
-    return round(value * 100) if metric == "revenue" else float(value)
+    return round(value * 100) if metric in MONEY_METRICS else float(value)
 
 
 # -- rules -------------------------------------------------------------------------------
@@ -284,6 +298,37 @@ def groups(store: Store, series: str, since_ms: int) -> list[str]:
     return sql.groups(store, series, since_ms)
 
 
+# Versions never change, so a version's non-additive value is read from its counted
+# events once per process: the alert job re-judges the same windows every few seconds.
+_COUNTED: dict[tuple, float | None] = {}
+_COUNTED_MAX = 50_000
+
+
+def fill_counted(store: Store, series: str, grp: str, column: str, rows) -> None:
+    """Give each row (dicts with window_start_ms, version, value) of a non-additive
+    ``column`` whose version row holds no value the value over the events that version
+    counted, in place. Rows of additive columns are left alone."""
+    if column not in NON_ADDITIVE_METRICS.values():
+        return
+    need = []
+    for r in rows:
+        key = (store.path, series, grp, int(r["window_start_ms"]), int(r["version"]), column)
+        if r["value"] is None or (isinstance(r["value"], float) and math.isnan(r["value"])):
+            if key in _COUNTED:
+                r["value"] = _COUNTED[key]
+            else:
+                need.append((key, r))
+    if not need:
+        return
+    got = counted_metrics(store, series, grp, [(k[3], k[4]) for k, _ in need])
+    if len(_COUNTED) > _COUNTED_MAX:
+        _COUNTED.clear()
+    for key, r in need:
+        value = got[(key[3], key[4])][column]
+        _COUNTED[key] = value
+        r["value"] = value
+
+
 def suggest_rule(
     store: Store,
     now_ms: int,
@@ -304,11 +349,15 @@ def suggest_rule(
         return None  # a gap threshold is a tolerance people choose, not a level in the data
     col = METRICS[metric]
     frame = store.windows_in_range(series, now_ms - lookback_ms, now_ms, grp)
-    finals = [
-        float(v)
-        for v, ok in zip(frame[f"final_{col}"], frame["is_final"], strict=True)
-        if ok and not pd.isna(v) and v > 0
+    final = frame[frame["is_final"]]
+    rows = [
+        {"window_start_ms": ws, "version": v, "value": None if pd.isna(x) else float(x)}
+        for ws, v, x in zip(
+            final["window_start_ms"], final["final_version"], final[f"final_{col}"], strict=True
+        )
     ]
+    fill_counted(store, series, grp, col, rows)
+    finals = [r["value"] for r in rows if r["value"] is not None and r["value"] > 0]
     if len(finals) < min_finals:
         return None
     raw = statistics.median(finals) * fraction

@@ -65,11 +65,14 @@ from engine.runtime.alert_rules import (
     MAX_NAME_CHARS,
     METRIC_LABELS,
     METRICS,
+    MONEY_METRICS,
+    NON_ADDITIVE_METRICS,
     AlertRule,
     add_rule,
     delete_rule,
     display_value,
     ensure_default_rules,
+    fill_counted,
     format_value,
     get_rule,
     groups,
@@ -99,6 +102,8 @@ __all__ = [
     "MAX_DELIVERY_ATTEMPTS",
     "MAX_NAME_CHARS",
     "METRICS",
+    "MONEY_METRICS",
+    "NON_ADDITIVE_METRICS",
     "METRIC_LABELS",
     "PROVISIONAL",
     "TEST_EVENT",
@@ -112,6 +117,8 @@ __all__ = [
     "delivery_status",
     "display_value",
     "ensure_default_rules",
+    "fill_counted",
+    "fill_judged",
     "evaluate_alerts",
     "format_value",
     "get_rule",
@@ -184,6 +191,14 @@ def by_window(rows: list[dict]) -> dict[int, dict]:
         w["latest"] = r
         w["tiers"][r["tier"]] = r
     return out
+
+
+def fill_judged(store: Store, rule: AlertRule, windows: dict[int, dict]) -> None:
+    """For a non-additive metric: the values of the versions a rule judges (each
+    window's latest and latest per tier), over the events each counted, when the
+    version rows hold none (series that keep sums only)."""
+    rows = {id(r): r for w in windows.values() for r in (w["latest"], *w["tiers"].values())}
+    fill_counted(store, rule.series, rule.grp, rule.column, list(rows.values()))
 
 
 def gap_rows(rows: list[dict]) -> list[dict]:
@@ -312,6 +327,7 @@ def evaluate_alerts(
         if rule.metric in GAP_METRICS:
             rows = gap_rows(rows)
         windows = by_window(rows)
+        fill_judged(store, rule, windows)
         report.windows += len(windows)
         new, resolutions = _decide(rule, windows, sql.unresolved_log(store, rule.id), now_ms)
         if new or resolutions:

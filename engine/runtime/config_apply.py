@@ -198,8 +198,8 @@ def sync_file_rules(store: Store, cfg: LatewatchConfig | None, now_ms: int) -> d
         fields = {k: v for k, v in r.items() if k != "line"}
         if "webhook_url" not in fields and cfg.webhook_url:
             fields["webhook_url"] = cfg.webhook_url
-        if fields.get("metric") == "revenue":
-            fields["threshold"] = ar.stored_value("revenue", fields["threshold"])
+        if fields.get("metric") in ar.MONEY_METRICS:  # dollars in the file, cents stored
+            fields["threshold"] = ar.stored_value(fields["metric"], fields["threshold"])
         rule = ar.AlertRule(origin="file", **fields)
         wanted[rule.name or rule.describe()] = rule
     existing = {(r.name or r.describe()): r for r in ar.list_rules(store) if r.origin == "file"}

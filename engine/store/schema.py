@@ -527,6 +527,35 @@ def m012_config_versions_who_and_why(db: Database) -> None:
     db.execute("ALTER TABLE config_versions ADD COLUMN reason TEXT")
 
 
+@migrations()
+def m013_alert_rules_non_additive_metrics(db: Database) -> None:
+    """Alert rules may watch average and median order value and distinct users. The
+    CHECK is widened the way ``m010`` widened it (every stored row still passes)."""
+    old = "CHECK (metric IN ('revenue', 'orders', 'items', 'events', 'revenue_gap', 'orders_gap'))"
+    new = (
+        "CHECK (metric IN ('revenue', 'orders', 'items', 'events', 'revenue_gap', "
+        "'orders_gap', 'avg_order_value', 'median_order_value', 'distinct_users'))"
+    )
+    (sql,) = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'alert_rules'"
+    ).fetchone()
+    if old not in sql:
+        raise RuntimeError("alert_rules has an unexpected metric CHECK; not rewriting it")
+    (version,) = db.execute("PRAGMA schema_version").fetchone()
+    db.execute("PRAGMA writable_schema = ON")
+    try:
+        db.execute(
+            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'alert_rules'",
+            [sql.replace(old, new)],
+        )
+        db.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        db.execute("PRAGMA writable_schema = OFF")
+    (ok,) = db.execute("PRAGMA integrity_check").fetchone()
+    if ok != "ok":
+        raise RuntimeError(f"integrity check after widening alert_rules: {ok}")
+
+
 def open_database(path: str | Path) -> Database:
     """A sqlite-utils ``Database`` on a fresh connection owned by the calling thread."""
     if str(path) != ":memory:":

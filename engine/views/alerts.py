@@ -12,10 +12,12 @@ import pandas as pd
 from engine.core.timeutil import DAY_MS
 from engine.runtime.alerts import (
     GAP_METRICS,
+    MONEY_METRICS,
     AlertRule,
     by_window,
     delivery_status,
     display_value,
+    fill_judged,
     format_value,
     list_rules,
 )
@@ -83,7 +85,7 @@ def shown_text(metric: str, shown: float | None) -> str:
         return "—"
     if metric in GAP_METRICS:
         return f"{shown:,.1f} %"
-    if metric == "revenue":
+    if metric in MONEY_METRICS:
         return f"${shown:,.2f}"
     return f"{shown:,.0f}" if float(shown).is_integer() else f"{shown:,.2f}"
 
@@ -97,7 +99,7 @@ def log_table(log: pd.DataFrame, tz: str) -> pd.DataFrame:
         return local_datetime(int(ms), tz).isoformat(timespec="seconds")
 
     unit = [
-        "percent" if m in GAP_METRICS else "usd" if m == "revenue" else "count"
+        "percent" if m in GAP_METRICS else "usd" if m in MONEY_METRICS else "count"
         for m in log["metric"]
     ]
     return pd.DataFrame(
@@ -222,7 +224,9 @@ def rule_timeline(
     )
     alert_rank = TIER_RANK[rule.alert_tier]
     out = []
-    for ws, w in by_window(rows).items():
+    windows = by_window(rows)
+    fill_judged(store, rule, windows)
+    for ws, w in windows.items():
         latest = w["latest"]
         decisive = TIER_RANK[latest["tier"]] >= alert_rank
         ended = now_ms >= w["end"]
