@@ -9,7 +9,7 @@ from dataclasses import replace
 import streamlit as st
 
 from engine.analysis import whatif_lab
-from engine.analysis.whatif import evaluate, tradeoff, vectorized_support
+from engine.analysis.whatif import EventArrays, evaluate, tradeoff, vectorized_support
 from engine.core.spec import PipelineSpec
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms
 from engine.ingest import mapping as import_mapping
@@ -25,29 +25,43 @@ ensure_router()
 SERIES = "hourly"
 LIVE = "live"
 RANGES = {"6h": 6 * HOUR_MS, "24h": DAY_MS, "3d": 3 * DAY_MS, "7d": 7 * DAY_MS, "all": None}
-NOW_BUCKET_MS = 10 * MINUTE_MS  # "now" rounded, so cached replays survive a few ticks
+NOW_BUCKET_MS = 10 * MINUTE_MS  # the snapshot's as-of time moves in steps of this
 
 rt = get_runtime()
 imports_dir = import_mapping.imports_dir_for(rt.settings.db_path)
 
 
-@st.cache_data(ttl=120, max_entries=8, show_spinner="Reading events…")
-def load_events(data: str, from_ms: int | None, to_ms: int | None):
+@st.cache_data(max_entries=8, show_spinner="Reading events…")
+def load_events(data: str, from_ms: int | None, to_ms: int | None, arrived_before_ms: int | None):
+    """The events one page run replays: a snapshot of the raw log (event time in
+    [from, to), arrived before ``arrived_before_ms``) or an imported dataset. The key
+    fixes the contents (the log is append-only and the runtime's clock is past the
+    cutoff), so the cache needs no expiry and every number on the page — current,
+    proposed, sweep, pinned A — comes from the very same events."""
     if data == LIVE:
-        return get_runtime().store().events_frame(from_ms, to_ms)
+        frame = get_runtime().store().events_frame(from_ms, to_ms)
+        if arrived_before_ms is not None:
+            arrived = frame["arrival_time_ms"].to_numpy() < arrived_before_ms
+            frame = frame.loc[arrived].reset_index(drop=True)
+        return frame
     return import_mapping.dataset_events(imports_dir / f"{data}.db")
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def load_arrays(data: str, from_ms: int | None, to_ms: int | None, arrived_before_ms: int | None):
+    """The snapshot as the replay's arrays, converted once (read-only: shared)."""
+    return EventArrays.from_frame(load_events(data, from_ms, to_ms, arrived_before_ms))
+
+
 @st.cache_data(max_entries=32, show_spinner="Replaying the log under the configuration…")
-def run_evaluate(data: str, from_ms: int | None, to_ms: int | None, spec_json: str):
-    return evaluate(load_events(data, from_ms, to_ms), PipelineSpec.from_json(spec_json))
+def run_evaluate(snapshot: tuple, spec_json: str):
+    return evaluate(load_arrays(*snapshot), PipelineSpec.from_json(spec_json))
 
 
 @st.cache_data(max_entries=16, show_spinner="Sweeping allowed lateness…")
-def run_tradeoff(data, from_ms, to_ms, spec_json: str, source: str | None):
+def run_tradeoff(snapshot: tuple, spec_json: str, source: str | None):
     spec = PipelineSpec.from_json(spec_json)
-    frame = load_events(data, from_ms, to_ms)
-    return tradeoff(frame, whatif_lab.SWEEP_MS, spec, source=source)
+    return tradeoff(load_arrays(*snapshot), whatif_lab.SWEEP_MS, spec, source=source)
 
 
 def who_and_why() -> tuple[str | None, str | None]:
@@ -108,20 +122,32 @@ range_key = right.selectbox(
     help="Imported datasets are replayed whole.",
 )
 now_ms = rt.status()["proc_ms"] or rt.now_ms()
-if data == LIVE and RANGES[range_key] is not None:
-    to_ms = (now_ms // NOW_BUCKET_MS + 1) * NOW_BUCKET_MS
-    from_ms = to_ms - RANGES[range_key]
-else:
-    from_ms = to_ms = None
+as_of_ms = None
+from_ms = to_ms = None
 if data == LIVE:
+    # One snapshot of the log per page run: what had arrived by the as-of time.
+    as_of_ms = whatif_lab.snapshot_as_of(now_ms, NOW_BUCKET_MS)
+    if RANGES[range_key] is not None:
+        to_ms = as_of_ms
+        from_ms = to_ms - RANGES[range_key]
     wait_for_replay(rt, "the live raw log replayed under your proposal")
-frame = load_events(data, from_ms, to_ms)
+snapshot = (data, from_ms, to_ms, as_of_ms)
+frame = load_events(*snapshot)
 if frame.empty:
     st.info("No events in this range yet: choose a longer range or another dataset.")
     st.stop()
 sources = list(frame["source"].value_counts().index)
 span = f"{fmt_time(int(frame['event_time_ms'].min()), rt)} – {fmt_time(int(frame['event_time_ms'].max()), rt)}"
-st.caption(f"{len(frame):,} events from {len(sources)} sources, event times {span}.")
+st.caption(
+    f"{len(frame):,} events from {len(sources)} sources, event times {span}"
+    + (
+        f"; the log as it stood at {fmt_time(as_of_ms, rt)} (events that arrived later join "
+        f"at the next {format_duration_ms(NOW_BUCKET_MS)} step, so every number below "
+        "replays the same events)."
+        if as_of_ms is not None
+        else "."
+    )
+)
 
 # -- the proposal ------------------------------------------------------------------
 current = rt.store().config(SERIES) or rt.series[SERIES]
@@ -259,8 +285,8 @@ knobs = replace(
 proposed = whatif_lab.spec_from_knobs(current, knobs)
 
 # -- results -----------------------------------------------------------------------
-res_current = run_evaluate(data, from_ms, to_ms, current.to_json())
-res_proposed = run_evaluate(data, from_ms, to_ms, proposed.to_json())
+res_current = run_evaluate(snapshot, current.to_json())
+res_proposed = run_evaluate(snapshot, proposed.to_json())
 st.subheader("Proposed vs current")
 st.caption(
     f"**Current** evaluated by the {whatif_lab.method_note(res_current)}.  \n"
@@ -357,9 +383,7 @@ exact = t2.toggle(
 sweep_spec = proposed if (reason is None or exact) else whatif_lab.timer_free(proposed)
 if sweep_src == "all":
     sweep_spec = whatif_lab.sweep_base(sweep_spec)
-curve = run_tradeoff(
-    data, from_ms, to_ms, sweep_spec.to_json(), None if sweep_src == "all" else sweep_src
-)
+curve = run_tradeoff(snapshot, sweep_spec.to_json(), None if sweep_src == "all" else sweep_src)
 g1, g2 = st.columns([3, 1])
 g1.plotly_chart(
     lab.tradeoff_figure(curve, "Allowed lateness"), width="stretch", key="tradeoff_chart"
@@ -503,7 +527,7 @@ else:
         "Unpin A", key="whatif_unpin", on_click=st.session_state.pop, args=("whatif_pinned", None)
     )
     spec_a = PipelineSpec.from_json(pinned)
-    res_a = run_evaluate(data, from_ms, to_ms, pinned)
+    res_a = run_evaluate(snapshot, pinned)
     a_col, b_col = st.columns(2)
     for col, name, spec in ((a_col, "A (pinned)", spec_a), (b_col, "B (on screen)", proposed)):
         diff = whatif_lab.spec_changes(current, spec, sources)

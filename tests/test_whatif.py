@@ -137,13 +137,16 @@ def specs(draw):
         policies = [
             p.__class__(p.source, None, p.late_action, p.watermark_delay_ms) for p in policies
         ]
-    early = draw(st.sampled_from(["none", "per-record"]))
+    early = draw(st.sampled_from(["none", "per-record", "after-first", "after-first"]))
+    early_delay = draw(st.sampled_from([1, 1_000, 3_000, 20_000])) if early == "after-first" else 0
     late = draw(st.sampled_from(["each", "each", "every", "every", "none"]))
     every = draw(st.sampled_from([1_000, 3_000, 20_000, 300_000])) if late == "every" else 0
     return PipelineSpec(
         window=window,
         watermark=watermark,
-        trigger=TriggerSpec(early=early, late=late, late_every_ms=every),
+        trigger=TriggerSpec(
+            early=early, early_delay_ms=early_delay, late=late, late_every_ms=every
+        ),
         allowed_lateness_ms=lateness,
         late_action=draw(
             st.sampled_from(["update", "update", "update", "side_output", "drop", "recompute"])
@@ -376,7 +379,6 @@ def test_unsupported_configurations_fall_back_loudly():
     df = frame([(1_000, 1, 1, "web"), (30_000, 2, 2, "web")])
     for spec in (
         EDGE.with_changes(window=WindowSpec(kind="session", gap_ms=5_000, size_ms=0)),
-        EDGE.with_changes(trigger=TriggerSpec(early="after-first", early_delay_ms=1_000)),
         EDGE.with_changes(window=WindowSpec(kind="day", tz="America/New_York")),
         EDGE.with_changes(metrics=("revenue", "distinct_users")),
     ):

@@ -13,9 +13,9 @@ tumbling, sliding, global and UTC day/week windows; bounded, per-key (by source 
 by key, up to 64 keys, with idle timeout), processing-time and punctuated (no
 watermark records in a table: W stays at -inf) watermarks; per-source delays,
 allowed lateness and late actions; ``max_updates_per_window``; early triggers
-``none``/``per-record``; late ``each``/``every:D``/``none``; any ``group_by``;
-additive metrics. Everything else (sessions, zoned calendars, ``after-first``
-timers, non-additive metrics) runs the event-at-a-time operator, and the result says so
+``none``/``per-record``/``after-first:D``; late ``each``/``every:D``/``none``; any
+``group_by``; additive metrics. Everything else (sessions, zoned calendars,
+non-additive metrics) runs the event-at-a-time operator, and the result says so
 (``method == "operator"``, ``fallback_reason``) — never silently.
 """
 
@@ -124,8 +124,6 @@ def vectorized_support(spec: PipelineSpec) -> str | None:
         fixed_window(spec)
     except Unsupported as exc:
         return str(exc)
-    if spec.trigger.early == "after-first":
-        return "early after-first panes run on processing-time timers"
     extra = set(spec.metrics) - set(ADDITIVE_METRICS)
     if extra:
         return f"non-additive metrics {sorted(extra)} need each window's events"
@@ -164,7 +162,6 @@ def _evaluate_vectorized(a: EventArrays, spec: PipelineSpec, track=None, pairs=N
     rows = np.minimum(t.on_time_row, n - 1) if n else t.on_time_row
     on_time_at = np.where(on, a_proc(track, rows), -1)
     last_at = np.where(t.last_late_at_ms >= 0, t.last_late_at_ms, on_time_at)
-    early = t.events[:, 0] if spec.trigger.early == "per-record" else 0
     cols = {
         "group": np.asarray(pairs.group_names, dtype=object)[t.group],
         "window_start_ms": t.start,
@@ -175,7 +172,7 @@ def _evaluate_vectorized(a: EventArrays, spec: PipelineSpec, track=None, pairs=N
         cols[f"on_time_{name}"] = arr[:, 0]
         cols[f"last_{name}"] = arr[:, 0] + arr[:, 1]
     cols["late_updates"] = t.late_panes
-    cols["versions"] = on.astype(np.int64) + t.late_panes + early
+    cols["versions"] = on.astype(np.int64) + t.late_panes + t.early_panes
     cols["on_time_at_ms"] = pd.array(np.where(on, on_time_at, 0), dtype="Int64")
     cols["on_time_at_ms"][~on] = pd.NA
     cols["fired_at_end"] = on & (t.on_time_row >= n)

@@ -46,7 +46,7 @@ class EventArrays:
         key_codes, key_names = None, ()
         if "key" in df:
             codes, names = pd.factorize(df["key"])
-            key_codes, key_names = codes.astype(np.int64), tuple(str(x) for x in names)
+            key_codes, key_names = codes.astype(np.int64), tuple(map(str, names.tolist()))
         if "is_order" in df:
             is_order = df["is_order"].to_numpy(bool)
             types = None
@@ -60,7 +60,7 @@ class EventArrays:
             items=df["items"].to_numpy(np.int64) if "items" in df else np.zeros(len(df), np.int64),
             is_order=np.asarray(is_order, bool),
             source_codes=src_codes.astype(np.int64),
-            source_names=tuple(str(x) for x in src_names),
+            source_names=tuple(map(str, src_names.tolist())),
             key_codes=key_codes,
             key_names=key_names,
             event_ids=df["event_id"].to_numpy() if "event_id" in df else None,

@@ -220,6 +220,14 @@ def spec_from_knobs(base: PipelineSpec, knobs: LabKnobs) -> PipelineSpec:
     return base.with_changes(window=window, watermark=watermark, trigger=trigger, sources=kept)
 
 
+def snapshot_as_of(now_ms: int, step_ms: int) -> int:
+    """The as-of time of the lab's snapshot of the raw log: ``now`` rounded down to
+    ``step_ms``. Everything that arrived before it is in the log already (the clock
+    is past it), so a snapshot keyed on it never changes, and the headline, the
+    sweep and a pinned proposal replay the same events."""
+    return (int(now_ms) // step_ms) * step_ms
+
+
 def sweep_base(spec: PipelineSpec) -> PipelineSpec:
     """The spec a lateness sweep starts from: allowed lateness is what the sweep
     sets, so it is zeroed everywhere (one cache key for every lateness setting)."""
@@ -415,6 +423,7 @@ __all__ = [
     "method_note",
     "outcome_table",
     "spec_changes",
+    "snapshot_as_of",
     "spec_from_knobs",
     "sweep_base",
     "timer_free",

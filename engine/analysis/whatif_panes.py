@@ -12,10 +12,11 @@ read that module's docstring first. The three facts everything here rests on:
   allowed lateness and late action — except ``max_updates_per_window``, which
   needs the rank of a late update within its window (a stable sort of the late
   pairs only, usually a small subset).
-- With early triggers ``none``/``per-record`` there are no early timers, so the
-  on-time pairs all precede the on-time firing (W only grows). With late ``each``
-  every accepted late update is exactly one late version; late ``every:D`` panes
-  (processing-time timers) are grouped per window in ``whatif_late``.
+- The on-time pairs all precede the on-time firing (W only grows). Early
+  ``after-first`` panes (processing-time timers) only add versions before it and are
+  counted in ``whatif_early``. With late ``each`` every accepted late update is
+  exactly one late version; late ``every:D`` panes (processing-time timers) are
+  grouped per window in ``whatif_late``.
 
 Pairs are laid out record-major (record, group, window slot) — the operator's own
 loop order — so "best outcome of a record" is a row minimum of a reshape.
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.analysis.whatif_early import after_first_panes
 from engine.analysis.whatif_late import LatePanes, late_every_panes
 from engine.core.spec import PipelineSpec
 from engine.core.timeutil import DAY_MS, NEG_INF_MS, POS_INF_MS
@@ -347,6 +349,7 @@ class WindowTable:
     items: np.ndarray
     on_time_row: np.ndarray  # record row of the on-time firing (n = end of input)
     late_panes: np.ndarray  # late versions
+    early_panes: np.ndarray  # early versions (after-first timers; per-record: on-time pairs)
     last_late_at_ms: np.ndarray  # processing time of the last late version, -1: none
     recompute: np.ndarray  # bool: flagged for a recompute from the raw log
     peak_open: int
@@ -394,6 +397,19 @@ def aggregate(a, track: Track, pairs: Pairs, cl: Classified, spec: PipelineSpec)
     on_time_row = np.full(nw, -1, np.int64)
     fire_row, _ = track.first_reach(pairs.window_end[has_on_time])
     on_time_row[has_on_time] = fire_row
+    early_panes = np.zeros(nw, np.int64)
+    if spec.trigger.early == "per-record":
+        early_panes = events[:, 0]
+    elif spec.trigger.early == "after-first":
+        early_panes = after_first_panes(
+            track.proc,
+            pairs.wid,
+            per,
+            np.flatnonzero(cl.pair_code == ON_TIME),
+            on_time_row,
+            nw,
+            spec.trigger.early_delay_ms,
+        )
     if cl.every is not None:
         late_panes, last_late_at = cl.every.count, cl.every.last_at_ms
     else:  # one late version per accepted late pair, at its arrival
@@ -428,6 +444,7 @@ def aggregate(a, track: Track, pairs: Pairs, cl: Classified, spec: PipelineSpec)
         items=classes(items)[keep],
         on_time_row=on_time_row[keep],
         late_panes=late_panes[keep],
+        early_panes=early_panes[keep],
         last_late_at_ms=last_late_at[keep],
         recompute=recompute[keep],
         peak_open=peak,
