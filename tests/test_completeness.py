@@ -194,3 +194,78 @@ def test_conformal_bounds_hold_enough_of_their_own_errors(n):
     assert count[0] == n
     assert inside >= int(np.ceil(0.9 * (n + 1))) - 1
     assert lo[0] <= 0 <= hi[0] or inside == n
+
+
+@pytest.mark.parametrize(
+    "window_ms, offset_ms, source",
+    [(DAY_MS, 5 * HOUR_MS, None), (HOUR_MS, 0, None), (DAY_MS, -7 * MINUTE_MS, "mobile")],
+)
+def test_arrival_histogram_in_sql_bins_like_window_arrivals(
+    seeded_db, window_ms, offset_ms, source
+):
+    """Today's completeness bins the arrival curves in SQL; they must be exactly the
+    curves ``window_arrivals`` bins from the events frame (same windows, sources,
+    buckets, and an arrival cut-off)."""
+    from engine.analysis.arrivals import age_grid, arrivals_from_histogram
+    from engine.store.db import Store
+    from engine.store.raw_metrics import arrival_histogram
+
+    store = Store.open(seeded_db)
+    frame = store.events_frame()
+    lo, hi = int(frame["event_time_ms"].min()) + HOUR_MS, int(frame["event_time_ms"].max())
+    cut = int(frame["arrival_time_ms"].quantile(0.8))
+    ages = age_grid(window_ms, (*C.BACKTEST_AGES_MS, C.MATURE_MS))
+    sources = None if source is None else [source]
+    wins, names, rows = arrival_histogram(store, window_ms, offset_ms, ages, lo, hi, cut, sources)
+    got = arrivals_from_histogram(window_ms, offset_ms, ages, wins, names, rows)
+    ev = frame[
+        (frame["event_time_ms"] >= lo)
+        & (frame["event_time_ms"] < hi)
+        & (frame["arrival_time_ms"] <= cut)
+        & ((frame["source"] == source) if source else True)
+    ]
+    want = C.window_arrivals(ev, window_ms, offset_ms)
+    assert got.sources == want.sources
+    np.testing.assert_array_equal(got.starts_ms, want.starts_ms)
+    np.testing.assert_array_equal(got.ages_ms, want.ages_ms)
+    np.testing.assert_array_equal(got.observed, want.observed)
+    np.testing.assert_array_equal(got.final, want.final)
+
+
+def test_arrival_histogram_edges(tmp_path):
+    """Ages exactly on a grid step count at that step (``searchsorted`` left), and
+    event times before the window offset fall in the window before (floor division,
+    where SQLite's integer division truncates)."""
+    from engine.analysis.arrivals import age_grid, arrivals_from_histogram
+    from engine.core.timeutil import format_ms
+    from engine.ingest.ingestor import IngestOptions, Ingestor
+    from engine.store.db import Store
+    from engine.store.raw_metrics import arrival_histogram
+
+    window, offset = HOUR_MS, 20 * MINUTE_MS
+    ages = age_grid(window, ())
+    base = 100 * DAY_MS  # 1970-04-11
+    end = base + offset  # the end of window [base - 40 min, base + 20 min)
+    rows = [(end - MINUTE_MS, end + int(a)) for a in ages[::3]]  # exactly on steps
+    rows += [(end - MINUTE_MS, end + int(a) + 1) for a in ages[1::4]]  # just past
+    rows += [(5 * MINUTE_MS, 6 * MINUTE_MS), (offset - 1, offset + MINUTE_MS)]  # < offset
+    store = Store(tmp_path / "edges.db")
+    records = [
+        {
+            "event_id": f"e{i}",
+            "event_time": format_ms(t),
+            "arrival_time": format_ms(a),
+            "source": "web",
+            "amount": 1 + i,
+        }
+        for i, (t, a) in enumerate(rows)
+    ]
+    Ingestor(store, IngestOptions(), clock=lambda: base + 40 * DAY_MS).ingest_records(records)
+    frame = store.events_frame()
+    assert len(frame) == len(rows)
+    wins, names, binned = arrival_histogram(store, window, offset, ages, 0, base + DAY_MS)
+    got = arrivals_from_histogram(window, offset, ages, wins, names, binned)
+    want = C.window_arrivals(frame, window, offset)
+    np.testing.assert_array_equal(got.starts_ms, want.starts_ms)
+    np.testing.assert_array_equal(got.observed, want.observed)
+    np.testing.assert_array_equal(got.final, want.final)

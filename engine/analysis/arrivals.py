@@ -99,6 +99,34 @@ def window_arrivals(
     )
 
 
+def arrivals_from_histogram(
+    window_ms: int,
+    offset_ms: int,
+    ages_ms: np.ndarray,
+    windows: list[int],
+    sources: list[str],
+    rows: list[tuple[int, int, int, int]],
+) -> WindowArrivals:
+    """``WindowArrivals`` from value already binned per (window index, source, age
+    bucket) — ``engine.store.raw_metrics.arrival_histogram``, which sums in SQL what
+    ``window_arrivals`` bins from a frame (same windows, sources and buckets)."""
+    ages = np.asarray(ages_ms, np.int64)
+    w, s, g = len(windows), len(sources), ages.size
+    hist = np.zeros((w, s, g + 1), np.float64)
+    if rows:
+        arr = np.asarray(rows, np.int64)
+        np.add.at(hist, (arr[:, 0], arr[:, 1], arr[:, 2]), arr[:, 3].astype(np.float64))
+    return WindowArrivals(
+        window_ms=window_ms,
+        offset_ms=offset_ms,
+        starts_ms=np.asarray(windows, np.int64) * window_ms + offset_ms,
+        sources=tuple(sources),
+        ages_ms=ages,
+        observed=np.cumsum(hist, axis=2)[:, :, :g],
+        final=hist.sum(axis=2),
+    )
+
+
 def _source_codes(source: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     codes, uniques = pd.factorize(source.astype(str), sort=True)
     return codes.astype(np.int64), tuple(uniques)

@@ -21,11 +21,13 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 import pandas as pd
 
-from engine.analysis.completeness import MATURE_MS, CompletenessModel, Estimate, window_arrivals
+from engine.analysis.arrivals import BACKTEST_AGES_MS, age_grid, arrivals_from_histogram
+from engine.analysis.completeness import MATURE_MS, CompletenessModel, Estimate
 from engine.core.timeutil import DAY_MS, datetime_to_ms, get_zone, ms_to_datetime
 from engine.runtime.finalize import FinalizePolicy, business_day_bounds, business_day_of
 from engine.store.db import Store
 from engine.store.queries import DELAY_BUCKETS
+from engine.store.raw_metrics import arrival_histogram
 from engine.store.schema import ADDITIVE_COLUMNS, TIERS
 
 HOURLY, DAILY = "hourly", "daily"
@@ -218,18 +220,27 @@ def day_completeness(
     start, end = business_day_bounds(today, policy.tz)
     lookback = start - (history_windows + mature_ms // DAY_MS + 1) * DAY_MS
     sources = None if grp == ALL_SOURCES else [grp]
-    events = store.events_frame(from_ms=lookback, to_ms=end, sources=sources)
-    events = events.loc[events["arrival_time_ms"].to_numpy() <= now_ms]
-    if events.empty:
+    # the arrival curves binned in SQL (weeks of events never travel to Python)
+    offset = start % DAY_MS
+    ages = age_grid(DAY_MS, (*BACKTEST_AGES_MS, MATURE_MS, mature_ms))
+    wins, names, rows = arrival_histogram(
+        store, DAY_MS, offset, ages, lookback, end, arrived_by_ms=now_ms, sources=sources
+    )
+    if not rows:
         return None
-    arrivals = window_arrivals(events, DAY_MS, start % DAY_MS, extra_ages_ms=(mature_ms,))
+    arrivals = arrivals_from_histogram(DAY_MS, offset, ages, wins, names, rows)
     model = CompletenessModel.fit(
         arrivals, now_ms, history_windows, mature_ms, measure_coverage=True
     )
     if model.history_windows == 0:
         return None
-    today_ev = events.loc[(events["event_time_ms"] >= start) & (events["event_time_ms"] < end)]
-    observed = today_ev.groupby(today_ev["source"].astype(str))["amount_cents"].sum().to_dict()
+    # today's value so far per source: its window's whole histogram (arrived by now)
+    today = np.flatnonzero(arrivals.starts_ms == start)
+    observed = (
+        {name: arrivals.final[today[0], i] for i, name in enumerate(arrivals.sources)}
+        if len(today)
+        else {}
+    )
     return DayCompleteness(model.project(observed, start, now_ms), model.history_windows)
 
 

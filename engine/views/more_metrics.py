@@ -6,13 +6,15 @@ Versions and Reconciliation).
 Why from the raw log: the streaming operator keeps sums (revenue, orders, items) that
 late events can patch; an average, a median or a distinct count cannot be patched
 from a sum, which is why the spec routes such metrics to ``recompute``. So these are
-batch recomputes of what had *arrived* by a moment (``arrived_by_ms``), with the same
-``aggregate`` the batch jobs use — the fair comparison for a day still in progress is
+batch recomputes of what had *arrived* by a moment (``arrived_by_ms``), with the
+definitions of the ``aggregate`` the batch jobs use (counted in SQL: a day's events
+never travel to Python) — the fair comparison for a day still in progress is
 then "yesterday, with what had arrived by this time yesterday". No Streamlit here.
 """
 
 from __future__ import annotations
 
+import statistics
 from datetime import date, timedelta
 
 import numpy as np
@@ -22,7 +24,7 @@ from engine.core.timeutil import business_day_bounds, business_day_of
 from engine.runtime.finalize import FinalizePolicy
 from engine.store.counted import counted_metrics
 from engine.store.db import Store
-from engine.store.queries import aggregate
+from engine.store.raw_metrics import arrived_day_values
 from engine.views.dashboard import ALL_SOURCES
 from engine.views.days import same_time_days_ago
 
@@ -32,7 +34,6 @@ LABELS = {
     "median_order_value_cents": "Median order value",
     "distinct_users": "Distinct users",
 }
-_WANTED = ("avg_order_value", "median_order_value", "distinct_users")
 
 
 def day_values(
@@ -45,11 +46,17 @@ def day_values(
     """The day's non-additive metrics over the events that had arrived by
     ``arrived_by_ms`` (all of them when None), plus how many events that was."""
     start, end = business_day_bounds(day, policy.tz)
-    ev = store.events_frame(start, end, sources=None if grp == ALL_SOURCES else [grp])
-    if arrived_by_ms is not None:
-        ev = ev[ev["arrival_time_ms"] <= arrived_by_ms]
-    values = aggregate(ev.to_dict("records"), metrics=_WANTED)
-    return {**{m: values[m] for m in NON_ADDITIVE}, "events": len(ev)}
+    got = arrived_day_values(
+        store, start, end, arrived_by_ms, sources=None if grp == ALL_SOURCES else [grp]
+    )
+    amounts = got["order_amounts"]
+    return {
+        # the definitions of engine.store.queries.aggregate, counted in SQL
+        "avg_order_value_cents": sum(amounts) / len(amounts) if amounts else None,
+        "median_order_value_cents": float(statistics.median(amounts)) if amounts else None,
+        "distinct_users": got["distinct_users"],
+        "events": got["events"],
+    }
 
 
 def comparison_table(

@@ -1,0 +1,91 @@
+"""Reads behind the non-additive metrics of a business day (``engine.views.more_metrics``):
+counted in SQL over the raw log instead of reading every event of the day into Python.
+
+Same definitions as ``engine.store.queries.aggregate`` (the batch jobs' recompute):
+events counted, distinct non-null keys, and the amounts of the order events (the
+caller takes their mean and median)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from engine.core.events import ORDER_TYPE
+from engine.store.db import Store
+
+
+def arrived_day_values(
+    store: Store,
+    from_ms: int,
+    to_ms: int,
+    arrived_by_ms: int | None = None,
+    sources: Sequence[str] | None = None,
+) -> dict:
+    """Events with event time in [from_ms, to_ms) that had arrived by ``arrived_by_ms``
+    (inclusive; all when None): ``events``, ``distinct_users`` and ``order_amounts``
+    (cents, ascending)."""
+    where = "WHERE event_time_ms >= ? AND event_time_ms < ?"
+    params: list = [from_ms, to_ms]
+    if arrived_by_ms is not None:
+        where += " AND arrival_time_ms <= ?"
+        params.append(arrived_by_ms)
+    if sources:
+        where += f" AND source IN ({','.join('?' * len(sources))})"
+        params.extend(sources)
+    events, users = store.conn.execute(
+        "SELECT count(*), count(DISTINCT key) FROM raw_events " + where, params
+    ).fetchone()
+    amounts = [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT amount_cents FROM raw_events " + where + " AND event_type = ? "
+            "ORDER BY amount_cents",
+            [*params, ORDER_TYPE],
+        )
+    ]
+    return {"events": int(events), "distinct_users": int(users), "order_amounts": amounts}
+
+
+def arrival_histogram(
+    store: Store,
+    window_ms: int,
+    offset_ms: int,
+    ages_ms: Sequence[int],
+    from_ms: int,
+    to_ms: int,
+    arrived_by_ms: int | None = None,
+    sources: Sequence[str] | None = None,
+) -> tuple[list[int], list[str], list[tuple[int, int, int, int]]]:
+    """Value arrived per (tumbling window, source, age bucket), summed in SQL — what
+    ``engine.analysis.arrivals.window_arrivals`` bins from an events frame, without
+    reading the events. Events with event time in [from_ms, to_ms) that arrived by
+    ``arrived_by_ms``; window ``k`` is ``[k * window_ms + offset_ms, + window_ms)``;
+    an event's bucket is the index of the first age ``>=`` its age (arrival − window
+    end), ``len(ages_ms)`` past the last. Returns the window indices and the source
+    names present (both ascending) and rows ``(window, source, bucket, cents)``
+    with indices into them."""
+    ages = [int(a) for a in sorted(set(ages_ms))]
+    bucket = "CASE " + " ".join(f"WHEN age <= {a} THEN {i}" for i, a in enumerate(ages))
+    bucket += f" ELSE {len(ages)} END"
+    where = "WHERE event_time_ms >= ? AND event_time_ms < ?"
+    params: list = [from_ms, to_ms]
+    if arrived_by_ms is not None:
+        where += " AND arrival_time_ms <= ?"
+        params.append(arrived_by_ms)
+    if sources:
+        where += f" AND source IN ({','.join('?' * len(sources))})"
+        params.extend(sources)
+    w, o = int(window_ms), int(offset_ms)
+    # floor division that also holds before the offset (SQLite's / truncates)
+    win = f"((event_time_ms - {o}) - (((event_time_ms - {o}) % {w}) + {w}) % {w}) / {w}"
+    rows = store.conn.execute(
+        f"SELECT win, source, {bucket} AS bucket, sum(amount_cents) FROM ("
+        f"SELECT {win} AS win, source, amount_cents, "
+        f"arrival_time_ms - (({win}) + 1) * {w} - {o} AS age FROM raw_events {where}"
+        ") GROUP BY win, source, bucket",
+        params,
+    ).fetchall()
+    wins = sorted({r[0] for r in rows})
+    names = sorted({r[1] for r in rows})
+    wi = {v: i for i, v in enumerate(wins)}
+    si = {v: i for i, v in enumerate(names)}
+    return wins, names, [(wi[a], si[b], int(g), int(c)) for a, b, g, c in rows]
