@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.spec import PipelineSpec, WatermarkSpec, WindowSpec
+from engine.core.timeutil import NEG_INF_MS as NEG
 from engine.core.watermarks import WatermarkGenerator
 
 KEYS = ("web", "mobile", "partner", "manual")
@@ -49,4 +50,47 @@ def test_combined_equals_the_definition(idle_ms, source_idle, observations, proc
     for source, event_time, seen in observations:
         gen.observe(event_time, source, None, seen)
         assert gen._combined(seen) == reference(gen, seen)
+        for later in (seen + 500, seen + 1_500, seen + 70_000):  # the cached result ages
+            assert gen._combined(later) == reference(gen, later)
     assert gen._combined(proc_ms) == reference(gen, proc_ms)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    idle_ms=st.sampled_from([1_000, 60_000]),
+    source_idle=st.lists(
+        st.tuples(st.sampled_from(KEYS), st.integers(1, 100_000)),
+        max_size=2,
+        unique_by=lambda t: t[0],
+    ),
+    steps=st.lists(
+        st.tuples(st.sampled_from(KEYS), st.integers(-5_000, 5_000), st.integers(0, 90_000)),
+        min_size=1,
+        max_size=60,
+    ),
+)
+def test_observe_in_processing_order_equals_the_definition(idle_ms, source_idle, steps):
+    """As the operator drives it: processing time only moves forward, event times
+    mostly so; every watermark ``observe`` returns is the definition's (the result
+    is cached between observations, so a stale cache would show here)."""
+    spec = PipelineSpec(
+        window=WindowSpec(kind="tumbling", size_ms=60_000),
+        watermark=WatermarkSpec(
+            kind="per-key",
+            delay_ms=0,
+            key_by="source",
+            idle_ms=idle_ms,
+            source_idle_ms=tuple(source_idle),
+        ),
+    )
+    gen = WatermarkGenerator(spec)
+    proc = 0
+    best = NEG
+    for source, jitter, gap in steps:
+        proc += gap
+        out = gen.observe(proc + jitter, source, None, proc)
+        best = max(best, reference(gen, proc))
+        assert out == best  # the watermark never goes back
+        after = gen.on_processing_time(proc + gap)
+        best = max(best, reference(gen, proc + gap))
+        assert after == best

@@ -19,7 +19,7 @@ event can never make itself late (Flink emits the watermark after the element).
 from __future__ import annotations
 
 from engine.core.spec import PipelineSpec
-from engine.core.timeutil import NEG_INF_MS
+from engine.core.timeutil import NEG_INF_MS, POS_INF_MS
 
 
 class WatermarkGenerator:
@@ -39,6 +39,9 @@ class WatermarkGenerator:
         self._per_key_seen_at: dict[str, int | None] = {}
         self._delay_cache: dict[str, int] = {}
         self._bounded_delay = wm.delay_ms
+        # (combined W, from proc, valid to proc, key holding W): ``_combined`` only changes when a
+        # key's mark moves, an idle key wakes up, or an active key's timeout passes
+        self._combined_cache: tuple[int, int, int, str] | None = None
 
     # -- observations ------------------------------------------------------------
     def _delay(self, source: str) -> int:
@@ -61,6 +64,16 @@ class WatermarkGenerator:
         if kind == "per-key":
             k = source if self.key_by_source or key is None else key
             mark = event_time_ms - self._delay(source)
+            cached = self._combined_cache
+            if cached is not None and not (
+                proc_ms is not None
+                and cached[1] <= proc_ms <= cached[2]
+                and self._was_active(k, proc_ms)
+                and self._per_key_seen_at[k] <= proc_ms  # its timeout only moves later
+                and (k != cached[3] or mark <= self._per_key_max[k])
+            ):
+                # an idle key wakes (it may hold W back) or the key holding W moves on
+                self._combined_cache = None
             if mark > self._per_key_max.get(k, NEG_INF_MS):
                 self._per_key_max[k] = mark
             self._per_key_seen_at[k] = proc_ms
@@ -109,15 +122,29 @@ class WatermarkGenerator:
             if seen is not None and proc_ms - seen > self.idle_ms
         ]
 
+    def _was_active(self, k: str, proc_ms: int | None) -> bool:
+        """Key ``k`` was observed before and is not idle at ``proc_ms``."""
+        seen = self._per_key_seen_at.get(k)
+        if seen is None or proc_ms is None or k not in self._per_key_max:
+            return False
+        idle = self.idle_ms if self._idle_for is None else self._idle_for(k)
+        return idle is None or proc_ms - seen <= idle
+
     def _combined(self, proc_ms: int | None) -> int:
         """min over the keys that are not idle (``idle_keys``' rule, per-source timeouts
-        included); the max of all when every key is idle. One pass without
-        temporaries: it runs for every event of a per-key pipeline."""
+        included); the max of all when every key is idle. It runs for every event of a
+        per-key pipeline, so the result is kept until processing time passes the first
+        active key's timeout; ``observe`` drops it when an idle key wakes or the key that
+        holds the minimum moves (another active key moving on cannot change the min)."""
+        cached = self._combined_cache
+        if cached is not None and proc_ms is not None and cached[1] <= proc_ms <= cached[2]:
+            return cached[0]
         check = self.idle_ms is not None and proc_ms is not None
         idle_for = self._idle_for
         default_idle = self.idle_ms
         seen_at = self._per_key_seen_at
-        lo = hi = None
+        lo = hi = lo_key = None
+        until = POS_INF_MS
         for k, m in self._per_key_max.items():
             if hi is None or m > hi:
                 hi = m
@@ -125,13 +152,21 @@ class WatermarkGenerator:
                 seen = seen_at.get(k)
                 if seen is not None:
                     idle = default_idle if idle_for is None else idle_for(k)
-                    if idle is not None and proc_ms - seen > idle:
-                        continue
+                    if idle is not None:
+                        if proc_ms - seen > idle:
+                            continue
+                        if seen + idle < until:
+                            until = seen + idle
+                else:
+                    until = proc_ms  # a key seen without a processing time: no caching
             if lo is None or m < lo:
-                lo = m
+                lo, lo_key = m, k
         if hi is None:
             raise ValueError("no key has been observed yet")
-        return hi if lo is None else lo
+        out = hi if lo is None else lo
+        # all idle (lo_key None): any key observed again wakes, so the cache goes
+        self._combined_cache = (out, proc_ms, until, lo_key) if check and lo_key else None
+        return out
 
     def _advance(self, candidate: int) -> int:
         if candidate > self._current:

@@ -115,9 +115,13 @@ class WindowAssigner:
 
         else:
             tz = spec.tz
+            last = [(0, 0)]  # events come mostly in time order: reuse the last window
 
             def assign(ts: int) -> list[Window]:
-                return [calendar_window(ts, kind, tz)]
+                w = last[0]
+                if not (w[0] <= ts < w[1]):
+                    w = last[0] = calendar_window(ts, kind, tz)
+                return [w]
 
         self.assign = assign
 

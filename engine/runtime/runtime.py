@@ -279,7 +279,7 @@ class Runtime:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 raise
 
-    def _tick_to(self, now: int) -> TickReport:
+    def _tick_to(self, now: int, snapshot: bool = True) -> TickReport:
         store = self.store()
         report = TickReport(now_ms=now)
         if self.state.get("proc_ms") is not None and now <= self.state["proc_ms"]:
@@ -299,14 +299,18 @@ class Runtime:
                 now = appended  # appended by another process a moment after we read the clock
         if self.feed is None:
             report.arrived = report.accepted = len(events)
-        versions, late = self._process(store, events, last_seq, now)
+        versions, late = self._process(store, events, last_seq, now, snapshot)
         report.versions, report.late_events = versions, late
         self.last_tick = report
         return report
 
-    def _process(self, store: Store, events, last_seq: int, now: int) -> tuple[int, int]:
-        """Feed ``(appended_ms or None, event)`` pairs to every operator, move processing time to ``now``, and write
-        the emissions together with the checkpoint."""
+    def _process(
+        self, store: Store, events, last_seq: int, now: int, snapshot: bool = True
+    ) -> tuple[int, int]:
+        """Feed ``(appended_ms or None, event)`` pairs to every operator, move processing
+        time to ``now``, and write the emissions together with the checkpoint — and,
+        with ``snapshot``, the operators' open state (a catch-up saves it only now and
+        then: a start restores the last one and replays the raw rows after it)."""
         drained = {}
         set_aside = poison.process_all(self.operators, list(events))
         for name, op in self.operators.items():
@@ -332,6 +336,8 @@ class Runtime:
             self.state["processed_seq"] = last_seq
             self.state["proc_ms"] = now
             self._save_state(store)
+            if not snapshot:
+                return n_versions, n_late
             # the operators' open state, committed with the checkpoint it belongs to
             for name, op in self.operators.items():
                 store.save_snapshot(name, last_seq, now, snapshots.FORMAT, snapshots.snapshot(op))
