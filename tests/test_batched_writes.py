@@ -12,7 +12,7 @@ from tests.conftest import SEED_NOW_MS
 
 TABLES = {
     "versions": "SELECT * FROM versions ORDER BY id",
-    "contributions": "SELECT * FROM contributions ORDER BY rowid",
+    "contributions": "SELECT * FROM contributions ORDER BY series, window_start_ms, grp, event_id, version, sign",
     "late_events": "SELECT * FROM late_events ORDER BY id",
     "adjustments": "SELECT * FROM adjustments ORDER BY id",
     "raw_events": "SELECT * FROM raw_events ORDER BY seq",

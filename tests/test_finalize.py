@@ -91,7 +91,11 @@ def store(tmp_path):
 
 def dump(store):
     tables = ["versions", "contributions", "jobs", "job_diffs", "adjustments", "late_events"]
-    return {t: store.conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
+    order = {"contributions": "series, window_start_ms, grp, event_id, version, sign"}
+    return {
+        t: store.conn.execute(f"SELECT * FROM {t} ORDER BY {order.get(t, 'rowid')}").fetchall()
+        for t in tables
+    }
 
 
 def test_windows_of_a_business_day_follow_the_zone():

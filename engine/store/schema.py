@@ -593,3 +593,31 @@ def write_txn(db: Database) -> Iterator[Database]:
         raise
     else:
         conn.execute("COMMIT")
+
+
+@migrations()
+def m013_contributions_by_event(db: Database) -> None:
+    """Contributions keyed by event within a window, in one B-tree (WITHOUT ROWID; the
+    key is the whole row): "which of these events does the window already count" —
+    asked for every rebased late pane and every patch — becomes lookups instead of a
+    scan of the window's rows, a window's counted ids come out in key order, and each
+    insert writes one tree instead of a table and its index. Explain's version range
+    reads the window's slice of the same tree."""
+    db.execute(
+        """
+        CREATE TABLE contributions_by_event (
+            series TEXT NOT NULL,
+            window_start_ms INTEGER NOT NULL,
+            grp TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            sign INTEGER NOT NULL DEFAULT 1 CHECK (sign IN (-1, 1)),
+            PRIMARY KEY (series, window_start_ms, grp, event_id, version, sign)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        "INSERT INTO contributions_by_event "
+        "SELECT series, window_start_ms, grp, event_id, version, sign FROM contributions"
+    )
+    db.execute("DROP TABLE contributions")
+    db.execute("ALTER TABLE contributions_by_event RENAME TO contributions")
