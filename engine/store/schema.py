@@ -596,7 +596,7 @@ def write_txn(db: Database) -> Iterator[Database]:
 
 
 @migrations()
-def m013_contributions_by_event(db: Database) -> None:
+def m014_contributions_by_event(db: Database) -> None:
     """Contributions keyed by event within a window, in one B-tree (WITHOUT ROWID; the
     key is the whole row): "which of these events does the window already count" —
     asked for every rebased late pane and every patch — becomes lookups instead of a
