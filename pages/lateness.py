@@ -20,6 +20,8 @@ RANGES_DAYS = (3, 7, 14, 30, 90)
 TARGETS = (0.9, 0.95, 0.99, 0.999)
 MATURE_DAYS = (None, 1, 3, 7)  # None: the longest horizon the history can check
 QUANTILE_SYMBOLS = {"p50": "circle", "p90": "diamond", "p99": "square", "p99.9": "x"}
+# what the report reads of each event (the delays, values and sources it measures)
+ANALYSED_COLUMNS = ("source", "amount_cents", "event_time_ms", "arrival_time_ms")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
 
@@ -38,8 +40,9 @@ def load_report(
     reruns within a minute share one computation."""
     store = get_runtime().store()
     from_ms = to_ms - days * DAY_MS
-    arrived = store.events_frame(from_ms, to_ms, by="arrival_time")
-    happened = store.events_frame(from_ms, to_ms, by="event_time")
+    cols = ANALYSED_COLUMNS  # raw-log ids are unique: nothing to de-duplicate
+    arrived = store.events_frame(from_ms, to_ms, by="arrival_time", columns=cols)
+    happened = store.events_frame(from_ms, to_ms, by="event_time", columns=cols)
     return lateness_report(
         arrived, happened, from_ms, to_ms, target, by, window_ms, tz, mature_ms=mature_ms
     )

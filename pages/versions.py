@@ -61,11 +61,19 @@ def when(ms) -> str:
     return fmt_time(ms, rt, "%a %d %b %H:%M:%S")
 
 
-def version_label(v: int, history: pd.DataFrame) -> str:
-    if v == 0:
-        return "nothing (before v1)"
-    row = history.loc[history["version"] == v].iloc[0]
-    return f"v{v} · {row['tier']} · {row['reason']} · {when(row['processing_time_ms'])}"
+def version_labels(history: pd.DataFrame) -> dict[int, str]:
+    """The explain pickers' option labels, built once per run (not one frame lookup
+    per option: a daily window has hundreds of versions)."""
+    labels = {0: "nothing (before v1)"}
+    for v, tier, reason, at in zip(
+        history["version"],
+        history["tier"],
+        history["reason"],
+        history["processing_time_ms"],
+        strict=True,
+    ):
+        labels[int(v)] = f"v{int(v)} · {tier} · {reason} · {when(at)}"
+    return labels
 
 
 status = rt.status()
@@ -281,20 +289,21 @@ download_buttons(
 st.subheader("Explain a change")
 versions = [int(v) for v in history["version"]]
 a_default, b_default = dashboard.default_explain_pair(history)
+labels = version_labels(history)
 wid = f"{series}_{start_ms}_{grp}"
 e1, e2 = st.columns(2)
 va = e1.selectbox(
     "From version",
     [0, *versions],
     index=[0, *versions].index(a_default),
-    format_func=lambda v: version_label(v, history),
+    format_func=labels.get,
     key=f"explain_a_{wid}",
 )
 vb = e2.selectbox(
     "To version",
     versions,
     index=versions.index(b_default),
-    format_func=lambda v: version_label(v, history),
+    format_func=labels.get,
     key=f"explain_b_{wid}",
 )
 if va > vb:

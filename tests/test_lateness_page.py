@@ -144,3 +144,21 @@ def test_lateness_page_widgets_change_the_analysis(paused_runtime):
         paused_runtime, by="count", target=0.9, window_ms=HOUR_MS, mature_days=7
     ).backtest.empty
     assert any("Not enough history yet" in i.value for i in at.info)
+
+
+def test_events_frame_reads_only_the_columns_asked_for(seeded_db):
+    """The Lateness page reads four columns of weeks of events; they must be exactly
+    those columns of the full read, rows in the same order."""
+    import pandas as pd
+    import pytest
+
+    from engine.store.db import Store
+
+    store = Store.open(seeded_db)
+    full = store.events_frame(by="arrival_time")
+    cols = ["source", "amount_cents", "event_time_ms", "arrival_time_ms"]
+    part = store.events_frame(by="arrival_time", columns=cols)
+    assert list(part.columns) == cols and len(part) == len(full) > 0
+    pd.testing.assert_frame_equal(part, full[cols])
+    with pytest.raises(ValueError):
+        store.events_frame(columns=["seq; DROP TABLE raw_events"])

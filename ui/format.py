@@ -7,6 +7,7 @@ tiers and hour-of-day charts stay in the business zone — their titles name it.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from zoneinfo import available_timezones
 
 import streamlit as st
@@ -32,6 +33,14 @@ DISPLAY_ZONES = (
 )
 
 
+@cache
+def iana_zones() -> frozenset[str]:
+    """Every IANA zone name, read once: ``zoneinfo.available_timezones()`` walks the
+    tz database on disk on every call (~40 ms), and ``fmt_time`` checks the picked
+    zone for every timestamp it formats."""
+    return frozenset(available_timezones())
+
+
 def tz_name(rt: Runtime) -> str:
     return rt.settings.tz
 
@@ -39,7 +48,7 @@ def tz_name(rt: Runtime) -> str:
 def display_zones(rt: Runtime) -> list[str]:
     """The business zone first, then common zones, then every other IANA zone."""
     first = [rt.settings.tz, *DISPLAY_ZONES]
-    return list(dict.fromkeys(first)) + sorted(available_timezones() - set(first))
+    return list(dict.fromkeys(first)) + sorted(iana_zones() - set(first))
 
 
 def display_tz(rt: Runtime) -> str:
@@ -49,7 +58,7 @@ def display_tz(rt: Runtime) -> str:
         picked = st.session_state.get(DISPLAY_TZ_PARAM) or st.query_params.get(DISPLAY_TZ_PARAM)
     except Exception:  # noqa: BLE001 - outside a script run (no session): business zone
         picked = None
-    if picked and picked in available_timezones():
+    if picked and picked in iana_zones():
         return picked
     return rt.settings.tz
 
