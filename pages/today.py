@@ -1,6 +1,7 @@
 """Today: the live numbers, labelled with their tier, next to yesterday's, with how
 complete today is and what its final will probably be."""
 
+import time
 from datetime import timedelta
 
 import streamlit as st
@@ -272,6 +273,46 @@ def day_panel(day, grp: str, metric: str) -> None:
     charts_section(data["hours"], data["hours_before"], data["days"], day, metric, live=False)
 
 
+def replay_eta(progress: float) -> str:
+    """ ", about N s left" from the replay's pace in this session (wall clock: UI only)."""
+    now = time.monotonic()
+    first = st.session_state.setdefault("replay_seen", (now, progress))
+    elapsed, done = now - first[0], progress - first[1]
+    if elapsed < 2 or done <= 0:
+        return ""
+    left = (1 - progress) * elapsed / done
+    return f", about {left:.0f} s left" if left < 120 else f", about {left / 60:.0f} min left"
+
+
+def replay_preview(at_ms: int, grp: str, metric: str) -> None:
+    """The replayed day so far, as the pipeline saw it at the replay's position: real
+    versions from the store (the history fills in behind them), labelled as the past."""
+    data = load_today(rt.settings.db_path, at_ms, grp, metric)
+    day = data["today"]
+    st.markdown(
+        f"#### {day:%A %d %B} — as the pipeline saw it at {fmt_time(at_ms, rt, '%H:%M')} (replay)"
+    )
+    cols = st.columns(3)
+    for col, m in zip(cols, dashboard.METRICS, strict=True):
+        col.metric(
+            f"{charts.METRIC_LABELS[m]} — {day:%a %d %b}, live then",
+            FMT[m](data["today_live"][m]),
+            border=True,
+        )
+    if not data["hours"].empty:
+        st.plotly_chart(
+            charts.hourly_by_tier(
+                data["hours"],
+                data["hours_yesterday"],
+                metric,
+                tz,
+                names=(f"{day:%a %d %b}", "The day before"),
+            ),
+            width="stretch",
+            key="today_replay_chart",
+        )
+
+
 @st.fragment(run_every=REFRESH_S)
 def live_panel(grp: str, metric: str) -> None:
     status = rt.status()
@@ -282,9 +323,11 @@ def live_panel(grp: str, metric: str) -> None:
         st.info(
             "**Catching up** — latewatch is replaying the simulated past week through the real "
             f"pipeline (now at {at}). Today's numbers appear when the replay reaches the "
-            "present; this panel refreshes by itself."
+            "present; until then this panel shows the day being replayed and refreshes by itself."
         )
-        st.progress(progress, text=f"Replay {progress:.0%} done")
+        st.progress(progress, text=f"Replay {progress:.0%} done{replay_eta(progress)}")
+        if status["proc_ms"]:
+            replay_preview(status["proc_ms"], grp, metric)
         return
     if st.session_state.pop("today_caught_up_rerun", False):
         st.rerun(scope="app")  # the sidebar and the source list were drawn mid-replay

@@ -341,3 +341,34 @@ def test_operations_names_interrupted_and_failed_ingests(app, store):
     assert tables, "the ingest table is shown"
     rows = tables[0][tables[0]["file"] == "crashed.csv"]
     assert list(rows["status"]) == ["interrupted"]
+
+
+def test_today_shows_the_replayed_day_while_the_first_start_catches_up(tmp_path, monkeypatch):
+    """During the first-start replay Today shows real numbers: the day being replayed,
+    as the store holds it at the replay's position (not a placeholder, not 'today')."""
+    import os
+
+    from engine.runtime.config_apply import settings_from_env
+    from engine.runtime.runtime import Runtime
+    from engine.views import dashboard
+    from ui.format import fmt_money
+
+    monkeypatch.setenv("LATEWATCH_DB", str(tmp_path / "replay.db"))
+    monkeypatch.setenv("LATEWATCH_SCHEDULER", "off")
+    rt = Runtime(settings_from_env(dict(os.environ))).start(scheduler=False)
+    start = rt.state["feed_start_ms"]
+    while (rt.state.get("proc_ms") or start) < start + 30 * 3_600_000:
+        rt.tick(budget_ms=200)
+    assert rt.catching_up
+    proc = rt.state["proc_ms"]
+    want = dashboard.day_comparison(rt.store(), proc, rt.settings.finalize, "*")["today_live"]
+    rt.shutdown()
+    assert want["revenue_cents"], "the replayed day has live numbers by then"
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+    at.switch_page("pages/today.py").run()
+    assert not at.exception
+    assert "Catching up" in texts(at)
+    shown = {m.label: m.value for m in at.metric}
+    day = ms_to_datetime(proc, get_zone(rt.settings.tz))
+    label = f"Revenue — {day:%a %d %b}, live then"
+    assert shown.get(label) == fmt_money(want["revenue_cents"]), shown
