@@ -393,24 +393,33 @@ if rules:
 # -- rules ---------------------------------------------------------------------------------------
 st.subheader("Rules")
 if len(rules_df):
+    every = st.toggle(
+        "Every column",
+        key="alerts_rules_every_column",
+        help="Off: the rule's number, state, name, what it watches and its alert tier (fits a "
+        "narrow screen). On: threshold, margin and warning line, webhook, origin, created.",
+    )
     st.dataframe(
-        rules_df.assign(created=[fmt_time(ms, rt) for ms in rules_df["created_ms"]]).drop(
-            columns=["created_ms"]
-        ),
+        rules_df.assign(
+            created=[fmt_time(ms, rt) for ms in rules_df["created_ms"]],
+            watches=[r.describe() for r in rules],
+        ).drop(columns=["created_ms"]),
         hide_index=True,
         width="stretch",
+        column_order=None if every else ["id", "enabled", "name", "watches", "alert_tier"],
         column_config={
-            "id": "#",
-            "enabled": st.column_config.CheckboxColumn("On"),
-            "name": "Name",
+            "id": st.column_config.NumberColumn("#", width=40),
+            "enabled": st.column_config.CheckboxColumn("On", width=44),
+            "name": st.column_config.TextColumn("Name", width=170),
+            "watches": st.column_config.TextColumn("Fires when", width=210),
             "metric": "Metric",
             "grain": "Grain",
             "group": "Group",
-            "comparator": "Fires when",
+            "comparator": "Comparator",
             "threshold": st.column_config.NumberColumn("Threshold", format="localized"),
             "live_margin": st.column_config.NumberColumn("Live margin", format="percent"),
             "warning_line": st.column_config.NumberColumn("Warning line", format="localized"),
-            "alert_tier": "Alert tier",
+            "alert_tier": st.column_config.TextColumn("Alert on", width=80),
             "webhook": "Webhook",
             "origin": "Origin",
             "created": "Created",

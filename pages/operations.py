@@ -88,7 +88,7 @@ if status.get("live"):
     )
 else:
     st.subheader("Simulator controls")
-    b1, b2, b3 = st.columns([1, 2, 2])
+    b1, b2, b3 = st.columns([1.6, 2, 2])  # the button's words fit at 1024 px
     if status["paused"]:
         b1.button(
             "Resume simulator",
@@ -187,7 +187,10 @@ def pipeline_panel() -> None:
     wm = hourly.get("watermark_ms")
     queue = load_listings(rt.settings.db_path, proc)["queue"]
     tick = status.get("last_tick") or {}
-    m1, m2, m3, m4, m5 = st.columns(5)
+    # two rows of three: five bordered metrics side by side cut their labels mid-word at
+    # 1024 px ("waterm|ark")
+    m1, m2, m3 = st.columns(3)
+    m4, m5, _ = st.columns(3)
     known = wm is not None and proc is not None and wm > -(2**61)
     m1.metric(
         "Processed up to",
@@ -245,9 +248,9 @@ def pipeline_panel() -> None:
     if wmf.empty:
         st.info("No watermarks yet: a source gets one with its first event.")
     else:
-        w1, w2 = st.columns([1, 1])
-        w1.plotly_chart(charts.watermark_lags(wmf), width="stretch", key="ops_wm_chart")
-        w2.dataframe(
+        # one above the other: side by side, the table's half-width scrolled at 1024 px
+        st.plotly_chart(charts.watermark_lags(wmf), width="stretch", key="ops_wm_chart")
+        st.dataframe(
             pd.DataFrame(
                 {
                     "Source": wmf["source"],
@@ -258,7 +261,14 @@ def pipeline_panel() -> None:
             ),
             hide_index=True,
             width="stretch",
-            column_config={f"Watermark ({tz})": st.column_config.DatetimeColumn(format=DT_FMT)},
+            column_config={
+                "Source": st.column_config.TextColumn("Source", width=80),
+                f"Watermark ({tz})": st.column_config.DatetimeColumn(
+                    "Watermark", format="ddd DD MMM HH:mm", width=120, help=f"In {tz}"
+                ),
+                "Lag": st.column_config.TextColumn("Lag", width=70),
+                "State": st.column_config.TextColumn("State", width=270),
+            },
             key="ops_wm_table",
         )
         unconfigured = live_view.unconfigured_sources(rt.series.get("hourly"), list(wmf["source"]))
@@ -291,7 +301,15 @@ def pipeline_panel() -> None:
                 },
             }
         )
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="ops_state")
+    # one column per series, one row per measure: a row per series was 900 px wide
+    state_table = pd.DataFrame(rows).set_index("Series").T.rename_axis("Measure").reset_index()
+    st.dataframe(
+        state_table,
+        hide_index=True,
+        width="stretch",
+        column_config={"Measure": st.column_config.TextColumn("Measure", width=200)},
+        key="ops_state",
+    )
 
 
 pipeline_panel()
@@ -316,10 +334,23 @@ with tab_jobs:
             + ", ".join(f"{n} {s}" for s, n in counts.items())
             + ". Times are processing (simulated) time; a job runs in one transaction."
         )
+        every = st.toggle(
+            "Every column",
+            key="ops_jobs_every_column",
+            help="Off: the job, what it did, its status, start and duration (fits a narrow "
+            "screen). On: kind, series and tier apart, finish time, result and error.",
+        )
+        what = [
+            f"{k} {s}: {lbl}" + ("" if t is None or t != t else f" → {t}")
+            for k, s, lbl, t in zip(
+                jobs["kind"], jobs["series"], jobs["label"], jobs["tier"], strict=True
+            )
+        ]
         st.dataframe(
             pd.DataFrame(
                 {
                     "Job": jobs["id"],
+                    "Job done": what,
                     "Kind": jobs["kind"],
                     "Series": jobs["series"],
                     "What": jobs["label"],
@@ -337,9 +368,22 @@ with tab_jobs:
             ),
             hide_index=True,
             width="stretch",
+            column_order=None
+            if every
+            else ["Job", "Job done", "Status", f"Started ({tz})", "Duration"],
             column_config={
-                f"Started ({tz})": st.column_config.DatetimeColumn(format=DT_FMT),
-                f"Finished ({tz})": st.column_config.DatetimeColumn(format=DT_FMT),
+                "Job": st.column_config.NumberColumn("Job", width=52),
+                "Job done": st.column_config.TextColumn(
+                    "What", width=230, help="Kind, series: what it covered → the tier it wrote"
+                ),
+                "Status": st.column_config.TextColumn("Status", width=88),
+                f"Started ({tz})": st.column_config.DatetimeColumn(
+                    "Started", format=DT_FMT, width=120, help=f"Processing time, in {tz}"
+                ),
+                f"Finished ({tz})": st.column_config.DatetimeColumn(
+                    "Finished", format=DT_FMT, help=f"Processing time, in {tz}"
+                ),
+                "Duration": st.column_config.TextColumn("Took", width=60),
             },
             key="ops_jobs",
         )

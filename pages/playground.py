@@ -28,12 +28,12 @@ EARLY_DELAYS_MS = (30 * SECOND_MS, MINUTE_MS, 2 * MINUTE_MS)
 MAX_UPDATES = (-1, 0, 1, 2, 3)
 NO_LIMIT = {"pg_idle": 0, "pg_max_updates": -1}  # widget value standing for None
 SPEEDS = {"slow (2 s a step)": 2.0, "normal (1 s)": 1.0, "fast (0.5 s)": 0.5}
-WATERMARK_LABELS = {
-    "drawn": "drawn (watermark records in the table)",
-    "perfect": "perfect (knows every future event)",
-    "bounded": "bounded: max event time seen − delay",
-    "per-key": "per key: min over keys (idle keys skipped)",
-    "processing-time": "processing time: now − delay",
+WATERMARK_LABELS = {  # short enough for a half-width box at 1024 px; the help has more
+    "drawn": "drawn (records in the table)",
+    "perfect": "perfect (knows the future)",
+    "bounded": "bounded: max seen − delay",
+    "per-key": "per key: min over keys",
+    "processing-time": "processing time − delay",
 }
 EARLY_LABELS = {"none": "none", "after-first": "after the first event", "per-record": "every event"}
 ACTION_LABELS = {
@@ -115,7 +115,9 @@ if "pg_window" not in st.session_state or "pg_action" not in st.session_state:
     load_preset()
 
 # -- knobs -----------------------------------------------------------------------------
-c1, c2, c3, c4 = st.columns(4)
+# two rows of two: four columns at 1024 px cut the option texts ("drawn (waterm…")
+c1, c2 = st.columns(2)
+c3, c4 = st.columns(2)
 window = c1.selectbox("Window type", pg.WINDOW_KINDS, key="pg_window")
 if window == "session":
     gap = c1.select_slider("Session gap", GAPS_MS, format_func=format_duration_ms, key="pg_gap")
@@ -127,7 +129,13 @@ else:
         slide = c1.select_slider("Slide", SLIDES_MS, format_func=format_duration_ms, key="pg_slide")
     gap = st.session_state["pg_gap"]
 wm_mode = c2.selectbox(
-    "Watermark", pg.WATERMARK_MODES, format_func=WATERMARK_LABELS.get, key="pg_watermark"
+    "Watermark",
+    pg.WATERMARK_MODES,
+    format_func=WATERMARK_LABELS.get,
+    key="pg_watermark",
+    help="drawn: the watermark records in the events table; perfect: knows every future "
+    "event; bounded: the max event time seen minus the delay; per key: the minimum over the "
+    "keys' bounded watermarks (idle keys skipped); processing time: now minus the delay.",
 )
 delay = c2.select_slider(
     "Watermark delay",
@@ -281,7 +289,7 @@ def stepper() -> None:
     if st.session_state.get("pg_t", times[-1]) >= times[-1] and st.session_state.get("pg_play"):
         st.session_state["pg_play"] = False
         st.rerun()  # the whole page: the button goes back to "play", the timer stops
-    s1, s2, s3 = st.columns([1, 8, 1])
+    s1, s2, s3 = st.columns([1.5, 7, 1.5], vertical_alignment="center")
     s1.button("◀ step", on_click=step, args=(-1, times), key="pg_back", width="stretch")
     t_ms = s2.select_slider(
         "Processing time",
@@ -308,8 +316,9 @@ def stepper() -> None:
         )
     )
     counts = snap.counts()
-    cols = st.columns(len(pg.POINT_CLASSES))
-    for col, klass in zip(cols, pg.POINT_CLASSES, strict=True):
+    # rows of three: five bordered counters side by side cut "updated" mid-word at 1024 px
+    cols = [c for _ in range(0, len(pg.POINT_CLASSES), 3) for c in st.columns(3)]
+    for col, klass in zip(cols[: len(pg.POINT_CLASSES)], pg.POINT_CLASSES, strict=True):
         col.metric(
             playfigs.POINT_SHORT[klass], counts[klass], help=pg.POINT_LABELS[klass], border=True
         )
@@ -357,11 +366,17 @@ def stepper() -> None:
         ],
         hide_index=True,
         width="stretch",
-        column_config={
+        column_config={  # widths that fit 1024 px without a sideways scroll
+            "window": st.column_config.TextColumn("window", width=118),
+            "version": st.column_config.NumberColumn("v", width=40, help="Version"),
+            "timing": st.column_config.TextColumn("timing", width=70),
+            "fired": st.column_config.TextColumn("fired", width=65),
             "shown": st.column_config.NumberColumn(
-                "delta" if accumulation == "discarding" else "value"
+                "delta" if accumulation == "discarding" else "value", width=55
             ),
-            "added_ids": st.column_config.TextColumn("new events"),
+            "event_count": st.column_config.NumberColumn("events", width=55),
+            "added_ids": st.column_config.TextColumn("new events", width=80),
+            "superseded": st.column_config.CheckboxColumn("superseded", width=75),
         },
     )
     right.markdown("**Events, as the operator routed them**")

@@ -401,11 +401,16 @@ def live_panel(grp: str, metric: str) -> None:
         more,
         hide_index=True,
         width="stretch",
-        column_config={
-            "Distinct users": st.column_config.NumberColumn("Users", format="localized"),
-            "Events": st.column_config.NumberColumn(format="localized"),
-            "Average order value": st.column_config.NumberColumn("Avg order", format="dollar"),
-            "Median order value": st.column_config.NumberColumn("Median order", format="dollar"),
+        column_config={  # widths that fit 1024 px without a sideways scroll
+            "Day": st.column_config.TextColumn("Day", width=225),
+            "Distinct users": st.column_config.NumberColumn("Users", format="localized", width=65),
+            "Events": st.column_config.NumberColumn(format="localized", width=65),
+            "Average order value": st.column_config.NumberColumn(
+                "Avg order", format="dollar", width=85
+            ),
+            "Median order value": st.column_config.NumberColumn(
+                "Median order", format="dollar", width=95
+            ),
         },
         key="today_more_metrics",
     )

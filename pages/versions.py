@@ -228,7 +228,15 @@ st.plotly_chart(
     charts.version_timeline(history, bands, metric, tz), width="stretch", key="v_timeline"
 )
 
-st.markdown("**All versions, with the change from the previous one**")
+tl, tr = st.columns([3, 1], vertical_alignment="bottom")
+tl.markdown("**All versions, with the change from the previous one**")
+every = tr.toggle(
+    "Every column",
+    key="v_every_column",
+    help="Off: the version, when, tier, reason and the metric chosen above, and for the "
+    "events behind a change their source, type, amount, time and delay (fits a narrow "
+    "screen). On: every column of both tables.",
+)
 table = pd.DataFrame(
     {
         "Version": history["version"],
@@ -262,15 +270,33 @@ table = pd.DataFrame(
     }
 )
 dt_fmt = "ddd DD MMM HH:mm:ss"
+chosen_cols = {
+    "revenue_cents": ["Revenue", "Δ revenue"],
+    "orders": ["Orders", "Δ orders"],
+    "items": ["Items", "Δ items"],
+}.get(metric, [charts.CHART_METRIC_LABELS[metric]])
 st.dataframe(
     table,
     hide_index=True,
     width="stretch",
+    column_order=None
+    if every
+    else ["Version", f"Computed at ({tz})", "Tier", "Reason", *chosen_cols],
     column_config={
-        f"Computed at ({tz})": st.column_config.DatetimeColumn(format=dt_fmt),
-        f"Watermark ({tz})": st.column_config.DatetimeColumn(format=dt_fmt),
-        "Revenue": st.column_config.NumberColumn("Revenue (USD)", format="dollar"),
-        "Δ revenue": st.column_config.TextColumn("Δ revenue"),
+        "Version": st.column_config.NumberColumn("Version", width=58),
+        "Tier": st.column_config.TextColumn("Tier", width=84),
+        "Revenue": st.column_config.NumberColumn("Revenue (USD)", format="dollar", width=105),
+        "Δ revenue": st.column_config.TextColumn("Δ revenue", width=100),
+        "Reason": st.column_config.TextColumn("Reason", width=82),
+        f"Computed at ({tz})": st.column_config.DatetimeColumn(
+            "Computed at",
+            format="ddd DD MMM HH:mm" if not every else dt_fmt,
+            width=124,
+            help=f"Processing time, in {tz}",
+        ),
+        f"Watermark ({tz})": st.column_config.DatetimeColumn(
+            "Watermark", format=dt_fmt, help=f"The watermark when it was computed, in {tz}"
+        ),
         "Δ orders": st.column_config.NumberColumn(format="%+d"),
         "Δ items": st.column_config.NumberColumn(format="%+d"),
         "Avg order value": st.column_config.NumberColumn("Avg order (USD)", format="dollar"),
@@ -390,10 +416,29 @@ if not breakdown.empty:
         ),
         hide_index=True,
         width="stretch",
+        column_order=None
+        if every
+        else [
+            "Version",
+            *(["Sign"] if (ev["sign"] < 0).any() else []),
+            "Source",
+            "Type",
+            "Amount",
+            f"Event time ({tz})",
+            "Arrival delay",
+        ],
         column_config={
-            "Amount": st.column_config.NumberColumn("Amount (USD)", format="dollar"),
-            f"Event time ({tz})": st.column_config.DatetimeColumn(format=dt_fmt),
-            f"Arrived ({tz})": st.column_config.DatetimeColumn(format=dt_fmt),
+            "Version": st.column_config.NumberColumn("Version", width=62),
+            "Source": st.column_config.TextColumn("Source", width=75),
+            "Type": st.column_config.TextColumn("Type", width=100),
+            "Amount": st.column_config.NumberColumn("Amount (USD)", format="dollar", width=95),
+            f"Event time ({tz})": st.column_config.DatetimeColumn(
+                "Event time", format=dt_fmt, width=135, help=f"In {tz}"
+            ),
+            f"Arrived ({tz})": st.column_config.DatetimeColumn(
+                "Arrived", format=dt_fmt, help=f"In {tz}"
+            ),
+            "Arrival delay": st.column_config.TextColumn("Arrival delay", width=95),
         },
         key="v_events",
     )
