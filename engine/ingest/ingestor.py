@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from engine.core.events import Event, ParseOptions, RecordError, event_id_of, raw_text, try_parse
 from engine.core.limits import RAW_PREFIX_CHARS, storable
 from engine.ingest.readers import (
@@ -46,6 +49,149 @@ class IngestOptions:
     keep_events: bool = True  # return accepted events in the report (off for huge files)
     source_name: str | None = None  # label of the ingest ("simulator", a file's source)
     file: str | None = None
+
+
+@dataclass
+class RowBlock:
+    """Rows of one block for ``Ingestor.ingest_blocks``, in input order.
+
+    ``columns``: field name (``engine.ingest.fast_rows.FIELDS``) -> the cell of each row
+    in the record the row path would parse (missing fields: absent). ``fast``: rows the
+    column checks may judge (the reader and any mapping found nothing to say about the
+    row as a whole). ``record(i)``: row ``i`` exactly as ``ingest_records`` would get it
+    (a record dict or a ``MalformedRow``) — the row path's input for every other row."""
+
+    lines: list[int]
+    columns: dict[str, list]
+    fast: np.ndarray
+    record: Callable[[int], object]
+
+
+@dataclass
+class _Columns:
+    """Parsed rows of a block in line order, as columns (accepted by the column checks,
+    plus the row path's parsed rows merged in by line)."""
+
+    lines: np.ndarray
+    ids: list
+    sources: list
+    event_time_ms: list
+    arrival_time_ms: list
+    amount_cents: list
+    items: list
+    event_types: list
+    keys: list
+    records: list  # the row path's record (None: a column-path row; read again lazily)
+
+    @classmethod
+    def of(cls, acc, fast: np.ndarray, lines: np.ndarray, slow: list) -> _Columns:
+        idx = fast.tolist()
+
+        def pick(values):
+            return [values[i] for i in idx]
+
+        cols = cls(
+            lines,
+            pick(acc.event_id),
+            pick(acc.source),
+            acc.event_time_ms[fast].tolist(),
+            acc.arrival_time_ms[fast].tolist(),
+            acc.amount_cents[fast].tolist(),
+            acc.items[fast].tolist(),
+            pick(acc.event_type),
+            pick(acc.key),
+            [None] * len(idx),
+        )
+        if slow:
+            cols._merge(slow)
+        return cols
+
+    def _merge(self, slow: list) -> None:
+        """Add the row path's (line, record, Event) triples, keeping line order."""
+        self.lines = np.concatenate([self.lines, np.asarray([t[0] for t in slow], np.int64)])
+        for _line, record, e in slow:
+            self.ids.append(e.event_id)
+            self.sources.append(e.source)
+            self.event_time_ms.append(e.event_time_ms)
+            self.arrival_time_ms.append(e.arrival_time_ms)
+            self.amount_cents.append(e.amount_cents)
+            self.items.append(e.items)
+            self.event_types.append(e.event_type)
+            self.keys.append(e.key)
+            self.records.append(record)
+        order = np.argsort(self.lines, kind="stable")
+        self.lines = self.lines[order]
+        at = order.tolist()
+        for name in (
+            "ids",
+            "sources",
+            "event_time_ms",
+            "arrival_time_ms",
+            "amount_cents",
+            "items",
+            "event_types",
+            "keys",
+            "records",
+        ):
+            values = getattr(self, name)
+            setattr(self, name, [values[i] for i in at])
+
+    def content(self, k: int) -> tuple:
+        """``Event.content_key()`` of row ``k``."""
+        return (
+            self.sources[k],
+            self.event_time_ms[k],
+            self.amount_cents[k],
+            self.items[k],
+            self.event_types[k],
+            self.keys[k],
+        )
+
+    def raw_rows(self, rows: np.ndarray, ingest_id: int | None, now_ms: int):
+        """``raw_events`` rows of the positions ``rows`` (see ``write_ingest_rows``)."""
+        if len(rows) == len(self.ids):
+            cols = (
+                self.ids,
+                self.event_time_ms,
+                self.arrival_time_ms,
+                self.sources,
+                self.keys,
+                self.event_types,
+                self.amount_cents,
+                self.items,
+            )
+        else:
+            at = rows.tolist()
+            cols = tuple(
+                [values[i] for i in at]
+                for values in (
+                    self.ids,
+                    self.event_time_ms,
+                    self.arrival_time_ms,
+                    self.sources,
+                    self.keys,
+                    self.event_types,
+                    self.amount_cents,
+                    self.items,
+                )
+            )
+        n = len(cols[0])
+        return zip(*cols, [ingest_id] * n, [now_ms] * n, strict=True)
+
+    def events(self, rows: np.ndarray) -> list[Event]:
+        return [
+            Event(
+                self.ids[k],
+                self.sources[k],
+                self.event_time_ms[k],
+                self.arrival_time_ms[k],
+                self.amount_cents[k],
+                self.items[k],
+                self.event_types[k],
+                self.keys[k],
+            )
+            for k in rows.tolist()
+        ]
 
 
 @dataclass
@@ -136,6 +282,32 @@ class Ingestor:
         (rows for parquet)."""
         return self.ingest_records(read_file(path, progress))
 
+    def ingest_blocks(
+        self,
+        blocks: Iterable[RowBlock],
+        progress: Callable[[int], None] | None = None,
+    ) -> IngestReport:
+        """Ingest blocks of rows (``RowBlock``: a reader's rows as columns, e.g. an import
+        of a large CSV file). The rows the column checks of ``engine.ingest.fast_rows``
+        accept are parsed a column at a time; every other row takes ``ingest_records``'
+        row path — so each outcome, reason, detail and line is the row path's. One
+        transaction per block."""
+        opts = self.options
+        ingest_id = self.store.begin_ingest(opts.source_name, opts.file, self.clock())
+        report = IngestReport(ingest_id=ingest_id)
+        counts = IngestCounts()
+        try:
+            for block in blocks:
+                self._flush_block(block, report, counts)
+                if progress is not None:
+                    progress(report.rows_read)
+            self._flush([], report, counts, self.on_events, finished=True)
+        except BaseException as exc:
+            self._record_failure(ingest_id, exc)
+            raise
+        assert report.balanced, "ingest accounting does not add up"
+        return report
+
     def ingest_frame(self, frame, chunk_rows: int = 50_000) -> IngestReport:
         """Ingest a typed frame (simulator output, a typed Parquet table) with the
         vectorized validation of ``engine.ingest.frame`` — same rules, same reasons,
@@ -214,12 +386,34 @@ class Ingestor:
     def _flush(self, batch, report, counts, callback, finished: bool) -> None:
         now = self.clock()
         opts = self.options
-        parse_opts = opts.parse
+        parsed, quarantined, quarantine = self._parse_rows(batch, counts, now)
+
+        with self.store.transaction():  # the lookup and the append under one write lock
+            accepted = self._dedup_and_write(
+                parsed, report, counts, quarantine, quarantined, now, finished
+            )
+        report.rows_read = counts.rows_read
+        report.accepted = counts.accepted
+        report.duplicates = counts.duplicates
+        report.quarantined_by_reason = dict(counts.quarantined_by_reason)
+        if opts.keep_events:
+            report.events.extend(accepted)
+        if callback is not None and accepted:
+            callback(accepted)
+
+    def _parse_rows(self, batch, counts: IngestCounts, now: int, record_at=None):
+        """The row path: each ``(line, record)`` parsed by ``parse_event`` (or
+        quarantined with its reason). Returns (parsed triples, quarantine rows, the
+        function that adds a quarantine row). ``record_at(line)``: the record of a
+        line whose triple carries none (a row the column path accepted)."""
+        parse_opts = self.options.parse
         max_future = parse_opts.max_future_ms
         parsed: list[tuple[int | None, object, Event]] = []
         quarantined: list[dict] = []
 
         def quarantine(line, record, reason, detail, event_id=None):
+            if record is None and record_at is not None:
+                record = record_at(line)
             text = record.raw if isinstance(record, MalformedRow) else raw_text(record)
             quarantined.append(
                 {
@@ -254,19 +448,84 @@ class Ingestor:
                     continue
                 event = replace(event, arrival_time_ms=now)
             parsed.append((line, record, event))
+        return parsed, quarantined, quarantine
 
-        with self.store.transaction():  # the lookup and the append under one write lock
-            accepted = self._dedup_and_write(
-                parsed, report, counts, quarantine, quarantined, now, finished
+    def _flush_block(self, block: RowBlock, report: IngestReport, counts: IngestCounts) -> None:
+        from engine.ingest.fast_rows import accept_columns
+
+        now = self.clock()
+        lines = block.lines
+        acc = accept_columns(block.columns, len(lines), self.options.parse)
+        ok = acc.ok & block.fast
+        fast = np.flatnonzero(ok)
+        at_line: dict[int, int] = {}
+
+        def record_at(line):
+            if not at_line:
+                at_line.update((ln, i) for i, ln in enumerate(lines))
+            return block.record(at_line[line])
+
+        batch = [(lines[i], block.record(i)) for i in np.flatnonzero(~ok).tolist()]
+        slow, quarantined, quarantine = self._parse_rows(batch, counts, now, record_at)
+        counts.rows_read += len(fast)
+        cols = _Columns.of(acc, fast, np.asarray(lines, dtype=np.int64)[fast], slow)
+        with self.store.transaction():
+            accepted = self._dedup_and_write_columns(
+                cols, report, counts, quarantine, quarantined, now
             )
         report.rows_read = counts.rows_read
         report.accepted = counts.accepted
         report.duplicates = counts.duplicates
         report.quarantined_by_reason = dict(counts.quarantined_by_reason)
-        if opts.keep_events:
-            report.events.extend(accepted)
-        if callback is not None and accepted:
-            callback(accepted)
+        if accepted is not None and (self.options.keep_events or self.on_events is not None):
+            events = cols.events(accepted)
+            if self.options.keep_events:
+                report.events.extend(events)
+            if self.on_events is not None and events:
+                self.on_events(events)
+
+    def _dedup_and_write_columns(self, cols, report, counts, quarantine, quarantined, now):
+        """``_dedup_and_write`` a column at a time: the same outcomes (the first row of
+        an id is accepted unless the log has it; a repeat is a duplicate when its content
+        matches what came first, else a conflict), decided in Python only for the rows
+        whose id repeats. Returns the positions accepted."""
+        n = len(cols.ids)
+        ids = cols.ids
+        existing = self.store.existing_contents(list(dict.fromkeys(ids))) if n else {}
+        repeat = pd.Index(ids).duplicated(keep="first") if n else np.zeros(0, bool)
+        if existing:
+            repeat |= np.fromiter((i in existing for i in ids), bool, n)
+        accepted = np.flatnonzero(~repeat)
+        flagged = np.flatnonzero(repeat).tolist()
+        if flagged:
+            first: dict[str, int] = {}
+            for k in accepted.tolist():
+                first.setdefault(ids[k], k)
+            for k in flagged:
+                eid = ids[k]
+                known = existing.get(eid)
+                if known is None:
+                    known = existing[eid] = cols.content(first[eid])
+                if known == cols.content(k):
+                    counts.duplicates += 1
+                else:
+                    quarantine(
+                        int(cols.lines[k]),
+                        cols.records[k],
+                        "conflict",
+                        "event_id already accepted with different content",
+                        eid,
+                    )
+        counts.accepted += len(accepted)
+        self.store.write_ingest_rows(
+            report.ingest_id,
+            cols.raw_rows(accepted, report.ingest_id, now),
+            quarantined,
+            counts,
+            now,
+            finished=False,
+        )
+        return accepted
 
     def _dedup_and_write(self, parsed, report, counts, quarantine, quarantined, now, finished):
         existing = self.store.existing_contents({e.event_id for _, _, e in parsed})
@@ -305,6 +564,7 @@ __all__ = [
     "IngestReport",
     "Ingestor",
     "MalformedRow",
+    "RowBlock",
     "ProgressBar",
     "UnreadableFile",
     "detect_format",

@@ -118,8 +118,11 @@ class RawLogWrites:
 
     def existing_contents(self, event_ids: Iterable[str]) -> dict[str, tuple]:
         """event_id -> ``Event.content_key()`` for ids already in the raw log."""
+        ids = event_ids if isinstance(event_ids, list) else list(event_ids)
+        if len(ids) > 5000:
+            return self._existing_by_join(ids)
         out: dict[str, tuple] = {}
-        for part in chunks(list(event_ids), 5000):
+        for part in chunks(ids, 5000):
             marks = ",".join("?" * len(part))
             for row in self.conn.execute(
                 "SELECT event_id, source, event_time_ms, amount_cents, items, event_type, key "
@@ -128,6 +131,22 @@ class RawLogWrites:
             ):
                 out[row[0]] = tuple(row[1:])
         return out
+
+    def _existing_by_join(self, ids: list[str]) -> dict[str, tuple]:
+        """The same lookup for a large batch: the ids go into a temporary table (one
+        executemany) and one join finds the known ones — no SQL text with thousands of
+        parameters to parse, one pass over the unique index."""
+        conn = self.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS ingest_ids (event_id TEXT)")
+        conn.execute("DELETE FROM temp.ingest_ids")
+        conn.executemany("INSERT INTO temp.ingest_ids VALUES (?)", zip(ids))
+        rows = conn.execute(
+            "SELECT r.event_id, r.source, r.event_time_ms, r.amount_cents, r.items, "
+            "r.event_type, r.key FROM temp.ingest_ids t JOIN raw_events r "
+            "ON r.event_id = t.event_id"
+        ).fetchall()
+        conn.execute("DELETE FROM temp.ingest_ids")
+        return {row[0]: tuple(row[1:]) for row in rows}
 
     def write_ingest_batch(
         self,
@@ -140,12 +159,28 @@ class RawLogWrites:
     ) -> None:
         """Append accepted events and quarantined rows and update the ingest's counts,
         in one transaction: after it returns, the events are durable."""
+        self.write_ingest_rows(
+            ingest_id, _raw_rows(events, ingest_id, now_ms), quarantined, counts, now_ms, finished
+        )
+
+    def write_ingest_rows(
+        self,
+        ingest_id: int | None,
+        rows: Iterable[tuple],
+        quarantined: Sequence[dict],
+        counts: IngestCounts | None,
+        now_ms: int,
+        finished: bool = False,
+    ) -> None:
+        """``write_ingest_batch`` for raw rows already laid out as ``raw_events`` columns
+        (event_id, event_time_ms, arrival_time_ms, source, key, event_type,
+        amount_cents, items, ingest_id, appended_ms) — the column-at-a-time ingest."""
         with self.transaction():
             self.conn.executemany(
                 "INSERT INTO raw_events (event_id, event_time_ms, arrival_time_ms, source, key, "
                 "event_type, amount_cents, items, ingest_id, appended_ms) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _raw_rows(events, ingest_id, now_ms),
+                rows,
             )
             self.conn.executemany(
                 "INSERT INTO quarantine (ingest_id, line, event_id, reason, detail, raw, at_ms) "
