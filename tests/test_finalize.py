@@ -13,7 +13,7 @@ import pytest
 
 from engine.commands.cli import main
 from engine.core.operator import WindowOperator
-from engine.core.spec import PipelineSpec, WatermarkSpec, WindowSpec
+from engine.core.spec import PipelineSpec, SourcePolicy, WatermarkSpec, WindowSpec
 from engine.core.timeutil import DAY_MS, HOUR_MS, parse_timestamp_ms
 from engine.ingest.ingestor import IngestOptions, Ingestor
 from engine.runtime.emissions import apply_side_output, record_emissions
@@ -247,3 +247,55 @@ def test_cli_finalize_and_history(tmp_path, capsys):
     assert main(["history", "--window", "2026-11-20T10:00Z", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "preliminary" in out and "finalization" in out
+
+
+def test_a_group_first_seen_after_finalization_inherits_the_windows_tier(store):
+    """A source whose first event for a window comes after the window's day was
+    finalized: its first version carries the day's tier (a late pane or a patch), and
+    once the day is final its events are adjustments (final_version 0: the final held
+    nothing from it) — never a 'live' number on a closed day."""
+    spec = SPEC.with_changes(
+        group_by="all+source",
+        allowed_lateness_ms=3 * DAY_MS,
+        sources=(SourcePolicy("partner", late_action="side_output"),),
+    )
+    p = Pipeline(store, spec)
+    hour = BASE + 10 * HOUR_MS
+
+    def record(eid, source, event_ms, arrival_ms):
+        return {
+            "event_id": eid,
+            "source": source,
+            "event_time": event_ms / 1000,
+            "arrival_time": arrival_ms / 1000,
+            "amount": 10.0,
+            "items": 1,
+            "event_type": "order.placed",
+        }
+
+    p.ingest(
+        [
+            record("w1", "web", hour + 5, hour + 10),
+            record("w2", "web", hour + 2 * HOUR_MS, hour + 2 * HOUR_MS),
+        ]
+    )
+    p.ingest([record("w3", "web", BASE + DAY_MS + HOUR_MS, BASE + DAY_MS + HOUR_MS)])
+    finalize_day(store, "hourly", DAY, "preliminary", p.now)
+    assert store.latest("hourly", hour, "*")["tier"] == "preliminary"
+
+    p.ingest([record("m1", "mobile", hour + 7, BASE + DAY_MS + 2 * HOUR_MS)])  # late pane
+    assert store.latest("hourly", hour, "mobile")["tier"] == "preliminary"
+    p.ingest([record("p1", "partner", hour + 9, BASE + DAY_MS + 3 * HOUR_MS)])  # side output
+    apply_side_output(store, "hourly", p.now, spec=spec)
+    assert store.latest("hourly", hour, "partner")["tier"] == "preliminary"
+
+    finalize_day(store, "hourly", DAY, "final", BASE + 8 * DAY_MS)
+    p.now = BASE + 8 * DAY_MS + HOUR_MS
+    late = record("p2", "partner", hour + HOUR_MS + 9, p.now)
+    p.ingest([late])
+    apply_side_output(store, "hourly", p.now, spec=spec)
+    assert store.latest("hourly", hour + HOUR_MS, "partner") is None
+    adj = store.adjustments_frame("hourly")
+    row = adj[adj["event_id"] == "p2"].iloc[0]
+    assert row["grp"] == "partner" and row["final_version"] == 0
+    assert row["revenue_cents"] == 1000

@@ -30,7 +30,7 @@ from engine.runtime.finalize import (
 )
 from engine.store.db import NewVersion, Store, values_to_columns
 from engine.store.queries import aggregate, event_metrics
-from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS
+from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS, TIER_RANK
 from engine.store.versions import VersionBuffer
 
 
@@ -104,6 +104,16 @@ def record_emissions(
                 seen[key] = store.latest(series, v.window_start_ms, v.group)
             latest = seen[key]
             if latest is None:
+                # a group's first version inherits the tier its window's other groups
+                # reached; on a final window the pane's events become adjustments
+                inherited = store.window_tier(series, v.window_start_ms)
+                if inherited == "final" and v.added_ids:
+                    rep.adjustments += _first_group_adjustments(
+                        store, series, v.window, v.group, v.added_ids, now_ms, policy, "late_data"
+                    )
+                    continue
+                if inherited is not None and TIER_RANK[inherited] > TIER_RANK[nv.tier]:
+                    nv.tier = inherited
                 append(nv)
                 rep.appended += 1
                 continue
@@ -155,6 +165,19 @@ def record_emissions(
         buffer.flush()
         rep.late_events = store.record_late_events(series, late)
     return rep
+
+
+def _first_group_adjustments(
+    store, series, window, grp, event_ids, now_ms, policy, reason, job_id=None
+) -> int:
+    """Adjustments for a group that has no version in a window that is already final
+    (the final held nothing from it): ``final_version`` 0 says so."""
+    rows = _rows_by_id(store, event_ids)
+    latest = {"grp": grp, "version": 0}
+    return store.insert_adjustments(
+        series,
+        _adjustment_rows(store, series, window, latest, rows, now_ms, policy, reason, job_id),
+    )
 
 
 def _rebase_untracked(store, series, v, nv, latest, is_final, now_ms, policy, rep) -> None:
@@ -231,6 +254,20 @@ def apply_side_output(
                     ),
                 )
                 continue
+            inherited = None if latest is not None else store.window_tier(series, ws)
+            if inherited == "final":  # the group had no final version: book adjustments
+                counts["adjustments"] += _first_group_adjustments(
+                    store,
+                    series,
+                    (ws, we),
+                    grp,
+                    [r["event_id"] for r in new_rows],
+                    now_ms,
+                    policy,
+                    "patch",
+                    job_id,
+                )
+                continue
             if latest is None:
                 values = aggregate(new_rows, spec.metrics)
             else:
@@ -253,7 +290,7 @@ def apply_side_output(
                         values=values,
                         event_count=values["events"],
                         timing="batch",
-                        tier=latest["tier"] if latest else "live",
+                        tier=latest["tier"] if latest else (inherited or "live"),
                         reason="patch",
                         processing_time_ms=now_ms,
                         watermark_ms=latest["watermark_ms"] if latest else None,

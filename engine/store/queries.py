@@ -24,7 +24,7 @@ import pandas as pd
 
 from engine.core.events import ORDER_TYPE
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_ms
-from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS
+from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS, TIER_RANK
 
 # Arrival-delay buckets for explain: (label, upper bound exclusive).
 DELAY_BUCKETS: tuple[tuple[str, float], ...] = (
@@ -190,6 +190,18 @@ class StoreQueries:
         return self._one(
             "WHERE " + _WINDOW + "ORDER BY version DESC LIMIT 1", (series, window_start_ms, grp)
         )
+
+    def window_tier(self, series: str, window_start_ms: int) -> str | None:
+        """The highest tier any group of the window reached (None: nothing stored): what
+        a group appearing only now inherits — a day's tier belongs to all its groups."""
+        tiers = {
+            t
+            for (t,) in self.conn.execute(
+                "SELECT DISTINCT tier FROM versions WHERE series = ? AND window_start_ms = ?",
+                (series, window_start_ms),
+            )
+        }
+        return max(tiers, key=TIER_RANK.__getitem__) if tiers else None
 
     def final(self, series: str, window_start_ms: int, grp: str = DEFAULT_GROUP) -> dict | None:
         """The final version if there is one, else the latest — with ``is_final`` and a
