@@ -23,6 +23,9 @@ from tests.conftest import seed_config
 ROOT = Path(__file__).parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+# Screenshots are for people to look at (LATEWATCH_SCREENSHOTS=1); the checks do not
+# need them, and a tall page's screenshot costs about a second on a 2-core machine.
+TAKE_SCREENSHOTS = os.environ.get("LATEWATCH_SCREENSHOTS", "") not in ("", "0")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -148,3 +151,13 @@ def page(context):
     pg = context.new_page()
     yield pg
     pg.close()
+
+
+def shoot(page, name: str, settle_ms: int = 0, **kwargs) -> None:
+    """Save ``artifacts/screenshots/<name>`` when LATEWATCH_SCREENSHOTS=1 (after
+    ``settle_ms`` for the last paint); otherwise nothing."""
+    if not TAKE_SCREENSHOTS:
+        return
+    if settle_ms:
+        page.wait_for_timeout(settle_ms)
+    page.screenshot(path=str(SCREENSHOTS / name), **kwargs)

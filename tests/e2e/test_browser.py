@@ -1,7 +1,8 @@
 """Real-browser checks against ``streamlit run``: a deep link as the very first request
 on a fresh server gets the router, every page in app.py's PAGES renders without an
-error block and with its title, the live fragments tick, and screenshots are saved
-(artifacts/screenshots/, a tall viewport because Streamlit scrolls an inner pane)."""
+error block and with its title, the live fragments tick; with LATEWATCH_SCREENSHOTS=1
+screenshots are saved (artifacts/screenshots/, a tall viewport because Streamlit
+scrolls an inner pane)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import ROOT, SCREENSHOTS
+from tests.e2e.conftest import ROOT, shoot
 
 pytestmark = pytest.mark.browser
 
@@ -88,8 +89,7 @@ def test_deep_link_first_on_a_fresh_server_gets_the_router(app_url, page):
     assert "overview" not in nav_text.lower()
     assert page.get_by_test_id("stException").count() == 0
     assert "Simulated time" in page.get_by_test_id("stSidebar").inner_text()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "versions-deep-link.png"))
+    shoot(page, "versions-deep-link.png")
 
 
 @pytest.mark.parametrize("url_path,title", routed_pages())
@@ -104,8 +104,7 @@ def test_every_page_renders_without_errors(app_url, page, url_path, title):
         assert label in text, f"{label!r} missing on /{url_path}"
     assert page.get_by_test_id("stException").count() == 0
     assert "stSkeleton" not in page.content(), f"/{url_path} still shows loading placeholders"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{url_path or 'default'}.png"))
+    shoot(page, f"{url_path or 'default'}.png")
 
 
 def test_live_fragment_ticks_on_operations(app_url, page):

@@ -1,7 +1,8 @@
 """The Learn course in a real browser (issue 16): every lesson and step, plus the
 glossary, at 1440×900 and in presenter mode at 1024×768 — no error block, the
 lesson's title, the demo's chart drawn, nothing cut off (metric values and labels,
-button captions) — with a screenshot of each (artifacts/screenshots/learn-*.png).
+button captions) — with a screenshot of each when LATEWATCH_SCREENSHOTS=1
+(artifacts/screenshots/learn-*.png).
 One page on the session's one server, walking the course by deep links."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 import pytest
 
 from engine.analysis.lessons import LESSONS
-from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.conftest import TAKE_SCREENSHOTS, shoot
 from tests.e2e.test_browser import open_page, wait_idle
 from tests.e2e.test_ux import TRUNCATED_JS
 
@@ -41,7 +42,7 @@ def test_every_lesson_renders_legibly(app_url, context, width, height, present):
                 # generous: the first stop may meet a cold server on a loaded machine
                 chart = page.locator("[data-testid=stPlotlyChart] .main-svg").first
                 chart.wait_for(timeout=120_000)
-            page.wait_for_timeout(800)
+            page.wait_for_timeout(800 if TAKE_SCREENSHOTS else 300)
             wait_idle(page)
             if page.get_by_test_id("stException").count():
                 problems.append(f"{lesson}/{step}: exception")
@@ -50,9 +51,9 @@ def test_every_lesson_renders_legibly(app_url, context, width, height, present):
                 problems.append(f"{lesson}/{step} at {width}px cuts off: {cut}")
             if present and page.get_by_test_id("stSidebar").is_visible():
                 problems.append(f"{lesson}/{step}: sidebar visible in presenter mode")
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            name = f"learn-{lesson}-{step or 'all'}-{'present-' if present else ''}{width}.png"
-            page.screenshot(path=str(SCREENSHOTS / name))
+            shoot(
+                page, f"learn-{lesson}-{step or 'all'}-{'present-' if present else ''}{width}.png"
+            )
     finally:
         page.close()
     assert problems == []

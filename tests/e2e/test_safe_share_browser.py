@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.conftest import shoot
 from tests.e2e.test_browser import open_page, wait_idle
 from tests.test_safe_share import HOSTILE, hostile_csv
 
@@ -57,8 +57,7 @@ def test_imported_formula_and_markdown_sources_render_literally(app_url, page, t
     # Streamlit's own CSV download is off (it would write the cells verbatim)
     page.locator("[data-testid=stDataFrame]").first.hover()
     assert page.get_by_role("button", name="Download as CSV").count() == 0
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "safe-import-hostile-sources.png"))
+    shoot(page, "safe-import-hostile-sources.png")
 
     page.get_by_role("button", name="Open in the What-if lab").click()
     page.get_by_test_id("stMain").get_by_role("heading", name="What-if lab").wait_for(
@@ -69,4 +68,4 @@ def test_imported_formula_and_markdown_sources_render_literally(app_url, page, t
     text = check_literal(page, "the What-if lab")
     for src in HOSTILE:
         assert src in text, f"{src!r} is not shown literally in the What-if lab"
-    page.screenshot(path=str(SCREENSHOTS / "safe-whatif-hostile-sources.png"))
+    shoot(page, "safe-whatif-hostile-sources.png")

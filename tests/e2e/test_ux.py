@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import ROOT, SCREENSHOTS
+from tests.e2e.conftest import ROOT, TAKE_SCREENSHOTS, shoot
 from tests.e2e.test_browser import open_page, routed_pages, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -66,10 +66,9 @@ def test_nothing_is_cut_off(app_url, context, url_path, title, width, height):
         expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=60_000)
         assert page.get_by_test_id("stException").count() == 0
         cut = page.evaluate(TRUNCATED_JS)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.set_viewport_size({"width": width, "height": 2600})  # the whole page
-        page.wait_for_timeout(500)
-        page.screenshot(path=str(SCREENSHOTS / f"ux-{url_path}-{width}.png"))
+        if TAKE_SCREENSHOTS:
+            page.set_viewport_size({"width": width, "height": 2600})  # the whole page
+            shoot(page, f"ux-{url_path}-{width}.png", settle_ms=500)
         assert cut == [], f"/{url_path} at {width}px cuts off: {cut}"
     finally:
         page.close()
@@ -109,5 +108,4 @@ def test_import_shows_the_dataset_just_imported_after_each_of_two_imports(app_ur
         expect(page.get_by_text(re.compile(r"[\d,]+ events from \d+ sources"))).to_be_visible(
             timeout=30_000
         )
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "ux-import-two-imports.png"), full_page=True)
+    shoot(page, "ux-import-two-imports.png", full_page=True)
