@@ -11,6 +11,7 @@ rejected row. A test checks both paths agree row for row.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -72,12 +73,54 @@ def _text_checks(
     return bad_type, too_long, bad_text, unprintable
 
 
+@dataclass
+class FrameRows:
+    """The accepted rows of a frame as columns (what ``Event`` would hold), in order."""
+
+    lines: np.ndarray
+    event_id: list[str]
+    source: list[str]
+    event_time_ms: list[int]
+    arrival_time_ms: list[int]
+    amount_cents: list[int]
+    items: list[int]
+    event_type: list[str]
+    key: list[str | None]
+
+    def events(self) -> list[Event]:
+        return list(
+            map(
+                Event,
+                self.event_id,
+                self.source,
+                self.event_time_ms,
+                self.arrival_time_ms,
+                self.amount_cents,
+                self.items,
+                self.event_type,
+                self.key,
+            )
+        )
+
+
 def validate_frame(
     frame: pd.DataFrame, options: ParseOptions, now_ms: int, first_line: int = 1
 ) -> tuple[list[tuple[int, dict | None, Event]], list[dict]]:
     """Rows of ``frame`` (columns event_id, source, key, event_type, amount_cents or
     amount, items, event_time_ms, arrival_time_ms) -> (accepted (line, None, Event)
     triples, quarantine rows). A missing arrival time means "arrived now"."""
+    rows, quarantined = validate_frame_columns(frame, options, now_ms, first_line)
+    accepted = [
+        (line, None, event) for line, event in zip(rows.lines.tolist(), rows.events(), strict=True)
+    ]
+    return accepted, quarantined
+
+
+def validate_frame_columns(
+    frame: pd.DataFrame, options: ParseOptions, now_ms: int, first_line: int = 1
+) -> tuple[FrameRows, list[dict]]:
+    """``validate_frame`` with the accepted rows as columns (no ``Event`` per row):
+    what ``Ingestor.ingest_frame`` writes."""
     n = len(frame)
     lines = np.arange(first_line, first_line + n)
     reason = np.full(n, None, dtype=object)
@@ -210,26 +253,22 @@ def validate_frame(
     detail[unicode_bad] = "text holds a lone surrogate (invalid Unicode)"
     ok = reason == None  # noqa: E711
     idx = np.flatnonzero(ok)
-    accepted = [
-        (int(line), None, Event(str(eid), str(src), int(e), int(a), int(c), int(i), str(t), _k(k)))
-        for line, eid, src, e, a, c, i, t, k in zip(
-            lines[idx].tolist(),
-            ids[idx].tolist(),
-            source[idx].tolist(),
-            et[idx].astype(np.int64).tolist(),
-            at[idx].astype(np.int64).tolist(),
-            cents[idx].tolist(),
-            items_f[idx].astype(np.int64).tolist(),
-            etype[idx].tolist(),
-            keys[idx].tolist(),
-            strict=True,
-        )
-    ]
+    rows = FrameRows(
+        lines[idx],
+        list(map(str, ids[idx].tolist())),
+        list(map(str, source[idx].tolist())),
+        et[idx].astype(np.int64).tolist(),
+        at[idx].astype(np.int64).tolist(),
+        cents[idx].tolist(),
+        items_f[idx].astype(np.int64).tolist(),
+        list(map(str, etype[idx].tolist())),
+        list(map(_k, keys[idx].tolist())),
+    )
     quarantined = []
     bad = np.flatnonzero(~ok)
     if len(bad):
-        rows = frame.iloc[bad]
-        for pos, (_, row) in zip(bad.tolist(), rows.iterrows(), strict=True):
+        rejected = frame.iloc[bad]
+        for pos, (_, row) in zip(bad.tolist(), rejected.iterrows(), strict=True):
             eid = ids[pos]
             quarantined.append(
                 {
@@ -240,7 +279,7 @@ def validate_frame(
                     "raw": storable(json.dumps(row.to_dict(), default=str, sort_keys=True)[:4000]),
                 }
             )
-    return accepted, quarantined
+    return rows, quarantined
 
 
 def _k(key: object) -> str | None:

@@ -178,20 +178,34 @@ class _Columns:
         n = len(cols[0])
         return zip(*cols, [ingest_id] * n, [now_ms] * n, strict=True)
 
+    def event(self, k: int) -> Event:
+        return Event(
+            self.ids[k],
+            self.sources[k],
+            self.event_time_ms[k],
+            self.arrival_time_ms[k],
+            self.amount_cents[k],
+            self.items[k],
+            self.event_types[k],
+            self.keys[k],
+        )
+
     def events(self, rows: np.ndarray) -> list[Event]:
-        return [
-            Event(
-                self.ids[k],
-                self.sources[k],
-                self.event_time_ms[k],
-                self.arrival_time_ms[k],
-                self.amount_cents[k],
-                self.items[k],
-                self.event_types[k],
-                self.keys[k],
+        if len(rows) == len(self.ids):
+            return list(
+                map(
+                    Event,
+                    self.ids,
+                    self.sources,
+                    self.event_time_ms,
+                    self.arrival_time_ms,
+                    self.amount_cents,
+                    self.items,
+                    self.event_types,
+                    self.keys,
+                )
             )
-            for k in rows.tolist()
-        ]
+        return [self.event(k) for k in rows.tolist()]
 
 
 @dataclass
@@ -312,13 +326,34 @@ class Ingestor:
         """Ingest a typed frame (simulator output, a typed Parquet table) with the
         vectorized validation of ``engine.ingest.frame`` — same rules, same reasons,
         same accounting as ``ingest_records``, an order of magnitude faster."""
+        return self.ingest_frames([frame], chunk_rows)
 
+    def ingest_frames(
+        self,
+        frames: Iterable,
+        chunk_rows: int = 50_000,
+        progress: Callable[[int], None] | None = None,
+    ) -> IngestReport:
+        """``ingest_frame`` over a sequence of typed frames read one at a time (a
+        dataset's raw log page by page): ONE ingest, lines numbered on across the
+        frames, one transaction per chunk. ``progress(rows read)`` after each frame."""
         opts = self.options
         ingest_id = self.store.begin_ingest(opts.source_name, opts.file, self.clock())
         report = IngestReport(ingest_id=ingest_id)
         counts = IngestCounts()
         try:
-            self._frame_chunks(frame, chunk_rows, report, counts)
+            it = iter(frames)
+            frame = next(it, None)
+            if frame is None:  # nothing to read: the ingest is complete and empty
+                self._flush([], report, counts, None, finished=True)
+            first_line = 1
+            while frame is not None:
+                after = next(it, None)
+                self._frame_chunks(frame, chunk_rows, report, counts, first_line, after is None)
+                first_line += len(frame)
+                if progress is not None:
+                    progress(counts.rows_read)
+                frame = after
         except BaseException as exc:
             self._record_failure(ingest_id, exc)
             raise
@@ -329,26 +364,57 @@ class Ingestor:
         assert report.balanced, "ingest accounting does not add up"
         return report
 
-    def _frame_chunks(self, frame, chunk_rows: int, report: IngestReport, counts) -> None:
-        from engine.ingest.frame import validate_frame
+    def _frame_chunks(
+        self,
+        frame,
+        chunk_rows: int,
+        report: IngestReport,
+        counts,
+        first_line: int = 1,
+        last: bool = True,
+    ) -> None:
+        from engine.ingest.frame import validate_frame_columns
 
         opts = self.options
         total = len(frame)
         for start in range(0, max(total, 1), chunk_rows):
             part = frame.iloc[start : start + chunk_rows]
             now = self.clock()
-            parsed, quarantined = validate_frame(part, opts.parse, now, first_line=start + 1)
+            rows, quarantined = validate_frame_columns(
+                part, opts.parse, now, first_line=first_line + start
+            )
             counts.rows_read += len(part)
             for q in quarantined:
                 counts.quarantined_by_reason[q["reason"]] = (
                     counts.quarantined_by_reason.get(q["reason"], 0) + 1
                 )
-            by_line = {line: event for line, _, event in parsed}
+            cols = _Columns(
+                rows.lines,
+                rows.event_id,
+                rows.source,
+                rows.event_time_ms,
+                rows.arrival_time_ms,
+                rows.amount_cents,
+                rows.items,
+                rows.event_type,
+                rows.key,
+                [None] * len(rows.event_id),
+            )
+            at_line: dict[int, int] = {}
 
             def quarantine(
-                line, record, reason, detail, event_id=None, _by_line=by_line, _out=quarantined
+                line,
+                record,
+                reason,
+                detail,
+                event_id=None,
+                _cols=cols,
+                _out=quarantined,
+                _at=at_line,
             ):
-                event = _by_line.get(line)
+                if not _at:
+                    _at.update((ln, k) for k, ln in enumerate(_cols.lines.tolist()))
+                event = _cols.event(_at[line]) if line in _at else None
                 raw = raw_text(event.to_record() if event is not None else record)
                 _out.append(
                     {
@@ -363,15 +429,17 @@ class Ingestor:
                     counts.quarantined_by_reason.get(reason, 0) + 1
                 )
 
-            finished = start + chunk_rows >= total
+            finished = last and start + chunk_rows >= total
             with self.store.transaction():
-                accepted = self._dedup_and_write(
-                    parsed, report, counts, quarantine, quarantined, now, finished
+                accepted = self._dedup_and_write_columns(
+                    cols, report, counts, quarantine, quarantined, now, finished
                 )
-            if opts.keep_events:
-                report.events.extend(accepted)
-            if self.on_events is not None and accepted:
-                self.on_events(accepted)
+            if opts.keep_events or (self.on_events is not None and len(accepted)):
+                events = cols.events(accepted)
+                if opts.keep_events:
+                    report.events.extend(events)
+                if self.on_events is not None and events:
+                    self.on_events(events)
 
     # -- internals ------------------------------------------------------------
     def _record_failure(self, ingest_id: int, exc: BaseException) -> None:
@@ -484,7 +552,9 @@ class Ingestor:
             if self.on_events is not None and events:
                 self.on_events(events)
 
-    def _dedup_and_write_columns(self, cols, report, counts, quarantine, quarantined, now):
+    def _dedup_and_write_columns(
+        self, cols, report, counts, quarantine, quarantined, now, finished=False
+    ):
         """``_dedup_and_write`` a column at a time: the same outcomes (the first row of
         an id is accepted unless the log has it; a repeat is a duplicate when its content
         matches what came first, else a conflict), decided in Python only for the rows
@@ -523,7 +593,7 @@ class Ingestor:
             quarantined,
             counts,
             now,
-            finished=False,
+            finished=finished,
         )
         return accepted
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 
+import pandas as pd
+
 from engine.core.events import Event
 from engine.store.queries import chunks
 
@@ -219,6 +221,24 @@ class RawLogWrites:
         """Rows in the raw log. ``seq`` is a rowid that is never deleted (triggers), so
         max(seq) is the count and costs one index probe instead of a scan."""
         return int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM raw_events").fetchone()[0])
+
+    def iter_raw_frames(self, batch_size: int = 100_000) -> Iterator[pd.DataFrame]:
+        """The raw log in ``seq`` order, a page at a time, as typed frames (event_id,
+        source, key, event_type, amount_cents, items, event_time_ms, arrival_time_ms):
+        what ``Ingestor.ingest_frames`` reads — never the whole log in memory."""
+        last = 0
+        while True:
+            page = pd.read_sql_query(
+                "SELECT seq, event_id, source, key, event_type, amount_cents, items, "
+                "event_time_ms, arrival_time_ms FROM raw_events WHERE seq > ? "
+                "ORDER BY seq LIMIT ?",
+                self.conn,
+                params=(last, batch_size),
+            )
+            if page.empty:
+                return
+            last = int(page["seq"].iloc[-1])
+            yield page.drop(columns="seq")
 
     def iter_raw_events(
         self, after_seq: int = 0, batch_size: int = 10_000
