@@ -102,6 +102,8 @@ def record_emissions(
                 if key in buffer.keys:
                     buffer.flush()
                 seen[key] = store.latest(series, v.window_start_ms, v.group)
+                if seen[key] is not None and key not in numbers:  # saves append's lookup
+                    numbers[key] = (seen[key]["version"], seen[key]["tier"])
             latest = seen[key]
             if latest is None:
                 # a group's first version inherits the tier its window's other groups
