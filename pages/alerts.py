@@ -34,6 +34,12 @@ LOG_FILTERS = {
 }
 
 
+def short(name: str, chars: int = 60) -> str:
+    """A rule's name for a picker: a long one ends in '…' (the whole name is in the rules
+    table), so the picker's text fits its box at 1024 px."""
+    return name if len(name) <= chars else name[: chars - 1].rstrip() + "…"
+
+
 def metric_unit(metric: str) -> str:
     return alerts.unit_of(metric)
 
@@ -309,7 +315,9 @@ if rules:
     rule_id = st.selectbox(
         "Rule",
         list(by_id),
-        format_func=lambda i: f"#{i} {by_id[i].name}" + ("" if by_id[i].enabled else " (off)"),
+        format_func=lambda i: (
+            f"#{i} {short(by_id[i].name)}" + ("" if by_id[i].enabled else " (off)")
+        ),
         key="alerts_rule_chart",
     )
     rule = by_id[rule_id]
@@ -427,14 +435,17 @@ if len(rules_df):
     )
     st.markdown("#### Manage a rule")
     names = {int(r.id): r for r in rules}
-    t1, t2, t3, t4 = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
-    toggle_id = t1.selectbox(
+    # the picker on its own row: beside the buttons a rule's name was cut at any width
+    toggle_id = st.selectbox(
         "Rule",
         list(names),
-        format_func=lambda i: f"#{i} {names[i].name} — {'on' if names[i].enabled else 'off'}",
+        format_func=lambda i: (
+            f"#{i} {short(names[i].name)} — {'on' if names[i].enabled else 'off'}"
+        ),
         key="alerts_toggle_rule",
     )
     chosen = names[toggle_id]
+    t2, t3, t4 = st.columns(3, vertical_alignment="bottom")
     t2.button(
         "Disable rule" if chosen.enabled else "Enable rule",
         key="alerts_toggle",

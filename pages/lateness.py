@@ -89,8 +89,9 @@ mature_days = c5.selectbox(
     "Backtest: treat a window as final after",
     MATURE_DAYS,
     index=0,
-    format_func=lambda d: "auto (longest with data)" if d is None else f"{d} days",
+    format_func=lambda d: "auto" if d is None else f"{d} days",
     key="lateness_mature",
+    help="auto: the longest horizon the history can check (7, 3 or 1 days).",
 )
 
 # Whole hours of simulated time (a real minute at 60x) or whole minutes on the wall clock

@@ -228,9 +228,8 @@ st.plotly_chart(
     charts.version_timeline(history, bands, metric, tz), width="stretch", key="v_timeline"
 )
 
-tl, tr = st.columns([3, 1], vertical_alignment="bottom")
-tl.markdown("**All versions, with the change from the previous one**")
-every = tr.toggle(
+st.markdown("**All versions, with the change from the previous one**")
+every = st.toggle(
     "Every column",
     key="v_every_column",
     help="Off: the version, when, tier, reason and the metric chosen above, and for the "
@@ -317,7 +316,9 @@ versions = [int(v) for v in history["version"]]
 a_default, b_default = dashboard.default_explain_pair(history)
 labels = version_labels(history)
 wid = f"{series}_{start_ms}_{grp}"
-e1, e2 = st.columns(2)
+# one above the other: side by side at 1024 px a label like "v50 · preliminary ·
+# late_data · Fri 20 Nov 00:00:00" was cut
+e1, e2 = st.container(), st.container()
 va = e1.selectbox(
     "From version",
     [0, *versions],

@@ -40,6 +40,45 @@ TRUNCATED_JS = """() => {
 }"""
 
 
+# Pages whose tables, select values and labels fit 1024 px (issue 15, part 3): no table
+# that scrolls sideways (its grid wider than its box), no selectbox value wider than its
+# input, no word of a label or button broken across two lines.
+FITS = ("today", "versions", "alerts", "operations", "playground", "import")
+FIT_JS = """() => {
+  const out = [];
+  for (const df of document.querySelectorAll('[data-testid=stDataFrame]')) {
+    const sc = df.querySelector('.dvn-scroller');
+    if (df.offsetParent !== null && sc && sc.scrollWidth > sc.clientWidth + 1) {
+      const head = [...df.querySelectorAll('[role=columnheader]')].map(h => h.innerText);
+      out.push(`table ${sc.scrollWidth}>${sc.clientWidth}: ${head.join('|').slice(0, 80)}`);
+    }
+  }
+  for (const inp of document.querySelectorAll('[data-testid=stSelectbox] input')) {
+    if (inp.offsetParent !== null && inp.scrollWidth > inp.clientWidth + 1)
+      out.push('select value: ' + inp.value.slice(0, 60));
+  }
+  const sel = ['[data-testid=stMetricLabel]', '[data-testid=stButton] button',
+               '[data-testid=stDownloadButton] button', '[data-testid=stWidgetLabel]',
+               '[data-testid=stBaseButton-segmented_control]'];
+  for (const root of document.querySelectorAll(sel.join(','))) {
+    if (root.offsetParent === null) continue;
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    let node;
+    while ((node = walker.nextNode())) {
+      for (const m of node.textContent.matchAll(/\\S+/g)) {
+        const r = document.createRange();
+        r.setStart(node, m.index);
+        r.setEnd(node, m.index + m[0].length);
+        const rows = new Set([...r.getClientRects()].filter(x => x.width > 0)
+                                                      .map(x => Math.round(x.top)));
+        if (rows.size > 1) out.push('word broken: ' + m[0] + ' in ' + root.innerText.slice(0, 40));
+      }
+    }
+  }
+  return out;
+}"""
+
+
 def open_patiently(page, url: str, heading: str) -> None:
     """``open_page``, once more on a timeout: on a loaded 2-core box a page with live
     fragments can stay 'running' past one 30 s wait (seen in CI, not a UI fault)."""
@@ -74,6 +113,8 @@ def test_nothing_is_cut_off(app_url, context, url_path, title, width, height):
             for label in KEY_LABELS.get(key, []):
                 assert label in text, f"{label!r} missing on /{url_path}"
         cut = page.evaluate(TRUNCATED_JS)
+        if url_path in FITS:
+            cut += page.evaluate(FIT_JS)
         if TAKE_SCREENSHOTS:
             page.set_viewport_size({"width": width, "height": 2600})  # the whole page
             shoot(page, f"ux-{url_path}-{width}.png", settle_ms=500)
