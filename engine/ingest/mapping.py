@@ -37,15 +37,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from engine.core.events import ParseOptions, RecordError, check_row, parse_event, raw_text
-from engine.core.limits import Limits, has_bad_unicode
+from engine.core.limits import Limits
 from engine.core.timeutil import DAY_MS, format_ms
-from engine.ingest.csv_blocks import CsvBlock, read_csv_blocks
-from engine.ingest.fast_rows import FIELDS as RECORD_FIELDS
-from engine.ingest.ingestor import IngestOptions, Ingestor, IngestReport, RowBlock
+from engine.ingest.csv_blocks import read_csv_blocks
+from engine.ingest.ingestor import IngestOptions, Ingestor, IngestReport
 from engine.ingest.readers import MalformedRow, detect_format, read_file
 from engine.store.db import Store
 
@@ -193,86 +191,6 @@ def map_records(
     limits = Limits.from_env()
     for line, record in rows:
         yield line, map_record(record, mapping, line, limits)
-
-
-BLOCK_ROWS = 50_000
-
-
-def csv_block_rows(block: CsvBlock, mapping: ColumnMapping, limits: Limits) -> RowBlock:
-    """A block of CSV rows as the mapped records ``map_records`` would give, in columns
-    (for ``Ingestor.ingest_blocks``). Rows ``map_record`` has something to say about
-    (malformed, too large as a whole, no arrival time) are left to the row path."""
-    n = len(block)
-    lines = block.lines
-    pos = np.asarray(block.record_pos, dtype=np.int64)
-    is_record = pos >= 0
-    index = {name: j for j, name in enumerate(block.header)}  # dict(zip()): the last wins
-
-    def cells(name: str) -> list:
-        col = block.columns[index[name]]
-        if is_record.all():
-            return col
-        out = np.full(n, None, dtype=object)
-        out[is_record] = np.asarray(col, dtype=object)
-        return out.tolist()
-
-    columns: dict[str, list] = {}
-    for f, c in mapping.columns().items():
-        columns[f] = cells(c) if c in index else [None] * n
-    default = mapping.default_source
-    if "source" in columns:
-        columns["source"] = [default if v is None or v == "" else v for v in columns["source"]]
-    else:
-        columns["source"] = [default] * n
-    if "event_id" not in columns:
-        columns["event_id"] = [f"row-{line}" for line in lines]
-    fast = is_record.copy()
-    arrival = columns["arrival_time"]
-    fast &= np.fromiter((v is not None and v != "" for v in arrival), bool, n)
-    keys = list(index)
-    if any(not k.isascii() and has_bad_unicode(k) for k in keys):
-        fast[:] = False  # check_row refuses every row: the row path says so
-    elif block.max_chars + sum(map(len, keys)) > limits.max_row_chars:
-        size = np.full(n, sum(map(len, keys)), dtype=np.int64)
-        for k in keys:
-            lens = np.zeros(n, np.int64)
-            lens[is_record] = np.fromiter(map(len, block.columns[index[k]]), np.int64)
-            size += lens
-        fast &= size <= limits.max_row_chars
-
-    def record(i: int) -> object:
-        return map_record(block.record(i), mapping, lines[i], limits)
-
-    return RowBlock(lines, columns, fast, record)
-
-
-def record_blocks(
-    rows: Iterable[tuple[int, object]], block_rows: int = BLOCK_ROWS
-) -> Iterator[RowBlock]:
-    """Mapped ``(line, record)`` pairs (JSON lines, Parquet) in blocks of columns: the
-    records ``map_record`` passed are judged a column at a time, the rest by the row
-    path."""
-    batch: list[tuple[int, object]] = []
-    for item in rows:
-        batch.append(item)
-        if len(batch) >= block_rows:
-            yield _record_block(batch)
-            batch = []
-    if batch:
-        yield _record_block(batch)
-
-
-def _record_block(batch: list[tuple[int, object]]) -> RowBlock:
-    lines = [line for line, _ in batch]
-    records = [r for _, r in batch]
-    fast = np.fromiter(
-        (type(r) is dict and set(r) <= _RECORD_KEYS for r in records), bool, len(records)
-    )
-    columns = {f: [r.get(f) if type(r) is dict else None for r in records] for f in RECORD_FIELDS}
-    return RowBlock(lines, columns, fast, records.__getitem__)
-
-
-_RECORD_KEYS = frozenset(RECORD_FIELDS)
 
 
 def parse_options(mapping: ColumnMapping, assume_tz: str | None) -> ParseOptions:
@@ -425,6 +343,8 @@ def import_file(
         source_name=f"import:{dataset_name(dataset)}",
         file=file_label or Path(path).name,
     )
+    from engine.ingest.mapped_blocks import csv_block_rows, record_blocks
+
     limits = options.parse.limits
     with Store(db_path) as store:
         ingestor = Ingestor(store, options, clock=lambda: now_ms)

@@ -27,9 +27,9 @@ from engine.core.timeutil import parse_timestamp_ms
 from engine.ingest.csv_blocks import read_csv_blocks
 from engine.ingest.fast_rows import FIELDS, accept_columns
 from engine.ingest.ingestor import IngestOptions, Ingestor
+from engine.ingest.mapped_blocks import csv_block_rows
 from engine.ingest.mapping import (
     ColumnMapping,
-    csv_block_rows,
     file_columns,
     guess_mapping,
     import_file,
