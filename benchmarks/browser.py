@@ -10,7 +10,9 @@
    on the store of step 1 while the runtime keeps ingesting (scheduler on).
    The baseline is an empty Streamlit page served the same way.
 3. What-if lab: a slider move (the first source's allowed lateness, one step
-   with the keyboard) until the numbers are redrawn, and the exact sweep toggle.
+   with the keyboard) until the numbers are redrawn; a new allowed-lateness sweep
+   (the sweep's source changed to one source, then back to every source); the exact
+   sweep toggle when the proposal needs the operator (otherwise it is disabled).
 
 Prints figures; it is a script, not a timed test. Needs /usr/bin/chromium and
 the ``playwright`` package (no browser download: it uses Debian's chromium).
@@ -33,6 +35,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+
+
+class Results(list):
+    """Rows of the final table, each also printed as it is measured (a run that dies
+    half-way still leaves its figures)."""
+
+    def append(self, row: tuple[str, str]) -> None:
+        super().append(row)
+        print(f"  {row[0]}: {row[1]}", flush=True)
 
 
 def free_port() -> int:
@@ -93,6 +104,21 @@ def settled(page, timeout_ms: int = 60_000) -> None:
     )
 
 
+def slider(page, label: str):
+    """The thumb of the first slider whose widget label contains ``label``."""
+    box = page.get_by_test_id("stSlider").filter(has_text=label)
+    if box.count():
+        return box.first.get_by_role("slider").first
+    return page.get_by_role("slider").nth(1)
+
+
+def pick(page, label: str, index: int) -> None:
+    """Choose option ``index`` of the selectbox whose label contains ``label``."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
+    box.get_by_role("combobox").first.click()
+    page.get_by_role("option").nth(index).click()
+
+
 def routed_pages() -> list[tuple[str, str]]:
     tree = ast.parse((ROOT / "app.py").read_text())
     for node in tree.body:
@@ -115,7 +141,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="lw_browser_"))
     db = Path(args.db) if args.db else tmp / "latewatch.db"
-    results: list[tuple[str, str]] = []
+    results = Results()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
@@ -178,13 +204,14 @@ def main() -> None:
                     )
                 )
 
-            # -- What-if slider -----------------------------------------------------------
+            # -- What-if slider and sweep ----------------------------------------------------
             if wanted is None or "whatif" in wanted:
                 nav.get_by_role("link", name="What-if lab", exact=True).first.click()
                 settled(page)
                 runs = []
                 for i in range(args.runs):
-                    thumb = page.get_by_role("slider").nth(1)  # a source's allowed lateness
+                    # the first source's allowed lateness (its label names it), one step
+                    thumb = slider(page, "Allowed lateness")
                     thumb.focus()
                     t0 = time.perf_counter()
                     page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
@@ -194,11 +221,21 @@ def main() -> None:
                 results.append(
                     ("What-if slider move -> numbers redrawn", f"{statistics.median(runs):.2f} s")
                 )
+                # a new sweep: every source -> the first source -> every source again
+                runs = []
+                for choice in (1, 0):
+                    t0 = time.perf_counter()
+                    pick(page, "Sweep allowed lateness for", choice)
+                    settled(page, timeout_ms=180_000)
+                    runs.append(time.perf_counter() - t0)
+                results.append(
+                    ("What-if new sweep (source, then all)", " / ".join(f"{r:.2f} s" for r in runs))
+                )
                 toggle = page.get_by_text("Exact sweep (operator)")
-                if toggle.count():
+                if toggle.count() and toggle.first.is_enabled():
                     t0 = time.perf_counter()
                     toggle.first.click()
-                    settled(page, timeout_ms=120_000)
+                    settled(page, timeout_ms=180_000)
                     results.append(("What-if exact sweep on", f"{time.perf_counter() - t0:.2f} s"))
         finally:
             stop(proc)

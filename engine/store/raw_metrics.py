@@ -64,8 +64,7 @@ def arrival_histogram(
     names present (both ascending) and rows ``(window, source, bucket, cents)``
     with indices into them."""
     ages = [int(a) for a in sorted(set(ages_ms))]
-    bucket = "CASE " + " ".join(f"WHEN age <= {a} THEN {i}" for i, a in enumerate(ages))
-    bucket += f" ELSE {len(ages)} END"
+    bucket = _bucket_sql(ages, 0, len(ages))
     where = "WHERE event_time_ms >= ? AND event_time_ms < ?"
     params: list = [from_ms, to_ms]
     if arrived_by_ms is not None:
@@ -89,3 +88,16 @@ def arrival_histogram(
     wi = {v: i for i, v in enumerate(wins)}
     si = {v: i for i, v in enumerate(names)}
     return wins, names, [(wi[a], si[b], int(g), int(c)) for a, b, g, c in rows]
+
+
+def _bucket_sql(ages: list[int], lo: int, hi: int) -> str:
+    """SQL for the index of the first of ``ages[lo:hi]`` that is ``>= age`` (``hi``
+    when none is): a binary search as nested CASEs, ~log2(n) comparisons per event
+    instead of one per grid age."""
+    if lo == hi:
+        return str(hi)
+    mid = (lo + hi) // 2
+    return (
+        f"CASE WHEN age <= {ages[mid]} THEN {_bucket_sql(ages, lo, mid)} "
+        f"ELSE {_bucket_sql(ages, mid + 1, hi)} END"
+    )
