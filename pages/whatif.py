@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from engine.analysis import whatif_lab
+from engine.analysis import whatif_effects, whatif_lab
 from engine.analysis.whatif import EventArrays, evaluate, tradeoff, vectorized_support
 from engine.core.spec import PipelineSpec
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms
@@ -327,12 +327,20 @@ st.dataframe(
 )
 proposal_changes = whatif_lab.spec_changes(current, proposed, sources)
 if proposal_changes and sa == sb:
+    reasons = whatif_effects.no_effect_reasons(
+        current, proposed, res_current, res_proposed, frame["source"].to_numpy(), sources
+    )
     st.info(
         "**No effect on this data.** The proposal differs from the live configuration ("
         + escape_markdown("; ".join(proposal_changes))
-        + "), but every measure above comes out the same: none of the events in this range "
-        "reaches the changed settings (for example no event of that source arrives late "
-        "enough, or no window fires early). Try a longer range or another dataset."
+        + "), but every measure above comes out the same"
+        + (
+            ":\n" + "\n".join(f"- {escape_markdown(r)}" for r in reasons) + "\n\n"
+            if reasons
+            else ": none of the events in this range reaches the changed settings (for "
+            "example no event of that source arrives late enough, or no window fires early). "
+        )
+        + "Try a longer range or another dataset to see where it would matter."
     )
 
 outcomes = whatif_lab.outcome_table(res_current, res_proposed)

@@ -447,3 +447,50 @@ def test_windows_with_nothing_on_time_are_counted_not_averaged_as_100_percent():
         assert s["error_worst_pct"] == pytest.approx(want.max())
         assert s["error_mean_pct"] == pytest.approx(want.mean())
         assert s["error_worst_pct"] < 100
+
+
+def test_no_effect_reasons_say_what_the_events_of_that_source_did():
+    """Issue 15: a change with no effect says why, per source, and what it says is
+    true of the replay (the source's record outcomes do not move)."""
+    from engine.analysis.whatif_effects import no_effect_reasons
+
+    df = frame(
+        [
+            (1_000, 1_100, 100, "web"),
+            (2_000, 2_100, 100, "mobile"),
+            (12_000, 12_100, 100, "web"),  # W = 12 s: [0, 10 s) fires
+            (8_000, 13_000, 100, "mobile"),  # 4 s late: accepted
+            (25_000, 25_100, 100, "web"),  # W = 25 s
+            (3_000, 26_000, 100, "mobile"),  # 22 s late: too late
+        ]
+    )
+    current = EDGE
+    result = evaluate(df, current)
+    changes = {
+        "web lateness": current.with_changes(sources=(SourcePolicy("web", 60_000),)),
+        "mobile longer": current.with_changes(sources=(SourcePolicy("mobile", 10_000),)),
+        "mobile shorter": current.with_changes(sources=(SourcePolicy("mobile", 4_500),)),
+        "web action": current.with_changes(sources=(SourcePolicy("web", None, "drop"),)),
+    }
+    said = {}
+    for name, proposed in changes.items():
+        after_all = evaluate(df, proposed)
+        reasons = no_effect_reasons(
+            current, proposed, result, after_all, df["source"], ["web", "mobile"]
+        )
+        assert len(reasons) == 1, (name, reasons)
+        said[name] = reasons[0]
+        src = reasons[0].split(":")[0]
+        mine = (df["source"] == src).to_numpy()
+        after = evaluate(df, proposed).record_outcomes[mine]
+        assert list(after) == list(result.record_outcomes[mine]), name
+    assert said["web lateness"].startswith("web: every event was on time (3)")
+    assert "1 events that came too late were more than 10s late" in said["mobile longer"]
+    assert "every late event (1) came within 4.5s" in said["mobile shorter"]
+    assert "so its late action (update → drop) never applied" in said["web action"]
+    # a change that does move outcomes is not explained away
+    moved = current.with_changes(sources=(SourcePolicy("mobile", 30_000),))
+    got = no_effect_reasons(
+        current, moved, result, evaluate(df, moved), df["source"], ["web", "mobile"]
+    )
+    assert got == []
