@@ -55,7 +55,9 @@ st.caption(
     "source arrives later than the pipeline allows for."
 )
 
-c1, c2, c3, c4 = st.columns([3, 4, 4, 4])
+# two rows of two: in one row of four, "Days | Hours" and "Last 14 days" were cut at 1024 px
+c1, c2 = st.columns(2)
+c3, c4 = st.columns(2)
 series = c1.segmented_control(
     "Windows", list(SERIES), default="daily", format_func=SERIES.get, key="rc_series"
 )
@@ -140,18 +142,31 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
 
 st.subheader("Per window")
 shown = frame.iloc[::-1].reset_index(drop=True)
-money = st.column_config.TextColumn(width="small")
+every = st.toggle(
+    "Every column",
+    key="rc_every_column",
+    help="Off: each window's stages and the streaming → final change (fits a narrow screen). "
+    "On: the streaming → preliminary and preliminary → final changes and the adjustments "
+    "booked later, here and in the per-source table.",
+)
+money = st.column_config.TextColumn(width=82)
 change_col = st.column_config.TextColumn(width="medium")
 st.dataframe(
     table(shown),
     hide_index=True,
     width="stretch",
+    column_order=None
+    if every
+    else ["Window", "Tier now", "Streaming", "Preliminary", "Final", "Streaming → final"],
     column_config={
+        "Window": st.column_config.TextColumn("Window", width=92),
+        "Tier now": st.column_config.TextColumn("Tier now", width=78),
         **{c: money for c in ("Streaming", "Preliminary", "Final")},
         **{
             c: change_col
-            for c in ("Streaming → preliminary", "Streaming → final", "Preliminary → final")
+            for c in ("Streaming → preliminary", "Preliminary → final", "Adjusted later")
         },
+        "Streaming → final": st.column_config.TextColumn("Streaming → final", width=140),
     },
 )
 download_buttons(
@@ -187,13 +202,22 @@ else:
                 "Δ streaming → latest": [
                     rfmt.fmt_signed(v, metric) for v in parts["diff_streaming_latest"]
                 ],
-                "Share of the difference": [
-                    "—" if pd.isna(v) else f"{v:.0%}" for v in parts["share_of_difference"]
-                ],
+                "Share": ["—" if pd.isna(v) else f"{v:.0%}" for v in parts["share_of_difference"]],
             }
         ),
         hide_index=True,
         width="stretch",
+        column_order=None
+        if every
+        else ["Source", "Streaming", "Final", "Latest", "Δ streaming → latest", "Share"],
+        column_config={
+            "Source": st.column_config.TextColumn("Source", width=80),
+            **{c: money for c in ("Streaming", "Preliminary", "Final", "Latest")},
+            "Δ streaming → latest": st.column_config.TextColumn("Δ streaming → latest", width=125),
+            "Share": st.column_config.TextColumn(
+                "Share", width=70, help="Share of the whole (all sources) difference"
+            ),
+        },
     )
     st.caption(
         "Each source's own windows, largest difference first. For sums (revenue, orders, "

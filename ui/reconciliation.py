@@ -14,7 +14,7 @@ METRIC_NAMES = {
     "orders": "Orders",
     "items": "Items",
     "events": "Events",
-    "avg_order_value_cents": "Average order value",
+    "avg_order_value_cents": "Avg order value",
     "median_order_value_cents": "Median order value",
     "distinct_users": "Distinct users",
 }
