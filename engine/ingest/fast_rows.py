@@ -89,8 +89,13 @@ def _text_column(
     values: list, cap: int, printable: bool, blank_as: str | None
 ) -> tuple[np.ndarray, list]:
     """(ok, text) of an id/name column by ``_text``'s rules; blanks become ``blank_as``
-    (None: a blank is not accepted here)."""
+    (None: a blank is not accepted here; nor when ``_text`` refuses ``blank_as``)."""
     n = len(values)
+    if blank_as:
+        try:
+            _text(blank_as, "field", cap, printable)
+        except RecordError:
+            blank_as = None
     if _all_text(values):
         lens = np.fromiter(map(len, values), np.int64, n)
         ok = lens <= cap

@@ -236,6 +236,20 @@ records = st.fixed_dictionaries(
 
 @pytest.mark.parametrize("tz", [None, "America/Chicago"])
 @given(batch=st.lists(records, min_size=1, max_size=30))
+@example(  # a blank event type is the default, which is longer than SMALL's cap
+    batch=[
+        {
+            "event_id": "0",
+            "source": "",
+            "event_time": "1764000000",
+            "arrival_time": "1764000000",
+            "amount": "",
+            "items": "",
+            "event_type": "",
+            "key": "",
+        }
+    ]
+)
 def test_column_checks_accept_only_what_parse_event_accepts(tz, batch):
     options = ParseOptions(
         assume_tz=tz, default_source="import", known_event_types=None, limits=SMALL
