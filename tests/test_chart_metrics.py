@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from engine.runtime.finalize import _rows_by_id, business_day_bounds
@@ -168,3 +170,78 @@ def test_alert_rule_on_average_order_value_judges_each_window(store):
     for row in timeline.itertuples(index=False):
         want = counted(store, "daily", row.window_start_ms, "*", row.version)
         assert row.value == pytest.approx(want["avg_order_value_cents"] / 100)
+
+
+# -- the version walk, on drawn histories -----------------------------------------------
+_EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["order.placed", "page.view"]),
+        st.integers(-500, 5_000),
+        st.sampled_from(["u1", "u2", "u3", None]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+# per version: (event index, +1 add / -1 remove); a removal only of a counted event
+_STEPS = st.lists(
+    st.lists(st.tuples(st.integers(0, 11), st.sampled_from([1, 1, -1])), max_size=6),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_EVENTS, _STEPS)
+@example([("order.placed", 7, None)], [[(0, 1)], [(0, -1)], [(0, 1)]])
+def test_counted_metrics_walk_equals_aggregate_per_version(tmp_path_factory, events, steps):
+    """Events enter and leave a window over versions (a recompute removes some); every
+    version's values equal aggregate() over the events counted at that version, asked
+    together (one walk) or one version at a time."""
+    from engine.store.db import Store
+
+    path = tmp_path_factory.mktemp("walk") / "w.db"
+    store = Store.open(path)
+    rows = [(f"e{i}", 0, 0, "web", k, t, a, 1) for i, (t, a, k) in enumerate(events)]
+    store.conn.executemany(
+        "INSERT INTO raw_events (event_id, event_time_ms, arrival_time_ms, source, key, "
+        "event_type, amount_cents, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    counted: set[int] = set()
+    per_version = []
+    for version, step in enumerate(steps, start=1):
+        touched: set[int] = set()  # a version adds or removes an event once
+        for i, sign in step:
+            if i >= len(events) or (sign > 0) == (i in counted) or i in touched:
+                continue  # add what is not counted, remove what is
+            touched.add(i)
+            (counted.add if sign > 0 else counted.discard)(i)
+            store.conn.execute(
+                "INSERT INTO contributions (series, window_start_ms, grp, version, event_id, "
+                "sign) VALUES ('daily', 0, '*', ?, ?, ?)",
+                (version, f"e{i}", sign),
+            )
+        want = aggregate(
+            [
+                {
+                    "event_type": events[i][0],
+                    "amount_cents": events[i][1],
+                    "items": 1,
+                    "key": events[i][2],
+                }
+                for i in sorted(counted)
+            ],
+            metrics=WANTED,
+        )
+        if not counted:
+            want["distinct_users"] = None  # nothing counted: no value at all
+        per_version.append(want)
+    store.conn.commit()
+    asked = list(range(1, len(steps) + 1))
+    together = counted_metrics(store, "daily", "*", [(0, v) for v in asked])
+    for v, want in zip(asked, per_version, strict=True):
+        alone = counted_metrics(store, "daily", "*", [(0, v)])
+        for m in ("avg_order_value_cents", "median_order_value_cents", "distinct_users"):
+            assert together[(0, v)][m] == pytest.approx(want[m]), (v, m)
+            assert alone[(0, v)][m] == pytest.approx(want[m]), (v, m)
+    store.close()

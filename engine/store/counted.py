@@ -7,54 +7,16 @@ contributions are stored, though (``contributions``: event ids added or removed 
 version), so the exact events behind any version — the ones its revenue and orders
 add up — can be read back: those with a positive net sign over versions ``<= v``.
 ``counted_metrics`` turns them into the metrics with ``aggregate``'s definitions (the
-ones the operator and the batch jobs use), vectorized.
+ones the operator and the batch jobs use; tests cross-check it).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
-
-import pandas as pd
 
 from engine.core.events import ORDER_TYPE
 from engine.store.db import Store
-from engine.store.queries import chunks
-
-COLUMNS = ["window_start_ms", "version", "event_type", "amount_cents", "items", "key"]
-
-
-def counted_events(
-    store: Store, series: str, grp: str, windows: Sequence[tuple[int, int]]
-) -> pd.DataFrame:
-    """For each ``(window_start_ms, version)``: the events that version counted (net
-    of removals), as rows of ``COLUMNS`` (``version`` is the one asked about; two
-    versions of one window each get their own rows). No contributions, no rows."""
-    wanted = sorted({(int(s), int(v)) for s, v in windows})
-    parts = []
-    for part in chunks(wanted, 400):
-        values = ", ".join("(?, ?)" for _ in part)
-        params: list = [x for pair in part for x in pair]
-        parts.append(
-            pd.read_sql_query(
-                f"WITH w(ws, v) AS (VALUES {values}), "
-                "counted AS (SELECT w.ws AS window_start_ms, w.v AS version, c.event_id AS event_id "
-                "FROM contributions c JOIN w ON c.window_start_ms = w.ws AND c.version <= w.v "
-                "WHERE c.series = ? AND c.grp = ? "
-                "GROUP BY w.ws, w.v, c.event_id HAVING sum(c.sign) > 0) "
-                "SELECT counted.window_start_ms, counted.version, r.event_type, r.amount_cents, "
-                "r.items, r.key FROM counted JOIN raw_events r ON r.event_id = counted.event_id "
-                "ORDER BY counted.window_start_ms, counted.version",
-                store.conn,
-                params=[*params, series, grp],
-            )
-        )
-    if not parts:
-        return pd.DataFrame(columns=COLUMNS)
-    out = pd.concat(parts, ignore_index=True)[COLUMNS]
-    key = out["key"].astype(object)
-    out["key"] = key.where(key.notna(), None)  # no user: None, never a NaN "user"
-    return out
-
 
 NON_ADDITIVE = ("avg_order_value_cents", "median_order_value_cents", "distinct_users")
 
@@ -63,26 +25,68 @@ def counted_metrics(
     store: Store, series: str, grp: str, windows: Sequence[tuple[int, int]]
 ) -> dict[tuple[int, int], dict]:
     """``(window_start_ms, version) -> {non-additive column: value}`` over the events
-    each version counted (None where it counted no order, or nothing at all)."""
-    ev = counted_events(store, series, grp, windows)
-    keys = ["window_start_ms", "version"]
-    # aggregate()'s definitions, vectorized (a day holds tens of thousands of events):
-    # the mean is the exact integer sum over the count, the median of the order amounts,
-    # users the distinct non-missing keys over all events (tests cross-check aggregate)
-    orders = ev[ev["event_type"] == ORDER_TYPE].astype({"amount_cents": "int64"})
-    by_order = orders.groupby(keys)["amount_cents"]
-    sums, counts, medians = by_order.sum(), by_order.count(), by_order.median()
-    users = ev.groupby(keys)["key"].nunique()
+    each version counted (None where it counted no order, or nothing at all).
+
+    Each window is one ordered read of its contributions: walking them in version
+    order keeps the counted set as it grows (and shrinks: a recompute removes events),
+    so every version asked about is one step of the walk — a whole version history
+    costs what its last version does."""
+    wanted = [(int(ws), int(v)) for ws, v in windows]
+    per_window: dict[int, set[int]] = {}
+    for ws, v in wanted:
+        per_window.setdefault(ws, set()).add(v)
+    out: dict[tuple[int, int], dict] = {}
+    for ws, versions in per_window.items():
+        out.update(_history(store, series, grp, ws, versions))
+    return {k: out[k] for k in wanted}
+
+
+def _history(store, series, grp, ws: int, versions: set[int]) -> dict[tuple[int, int], dict]:
+    """Every asked version of one window from one ordered read of its contributions."""
+    rows = store.conn.execute(
+        "SELECT c.version, c.event_id, c.sign, r.event_type, r.amount_cents, r.key "
+        "FROM contributions c JOIN raw_events r ON r.event_id = c.event_id "
+        "WHERE c.series = ? AND c.window_start_ms = ? AND c.grp = ? AND c.version <= ? "
+        "ORDER BY c.version",
+        (series, ws, grp, max(versions)),
+    ).fetchall()
+    net: dict[str, int] = {}
+    amounts: list[int] = []  # sorted order amounts counted so far
+    total = events = 0
+    users: dict[str, int] = {}
     out = {}
-    for ws, v in windows:
-        k = (int(ws), int(v))
-        n = int(counts.get(k, 0))
-        out[k] = {
-            "avg_order_value_cents": int(sums[k]) / n if n else None,
-            "median_order_value_cents": float(medians[k]) if n else None,
-            "distinct_users": int(users[k]) if k in users.index else None,
+    i = 0
+    for v in sorted(versions):
+        while i < len(rows) and rows[i][0] <= v:
+            _, eid, sign, etype, amount, key = rows[i]
+            i += 1
+            before = net.get(eid, 0)
+            net[eid] = before + sign
+            step = (net[eid] > 0) - (before > 0)  # +1 entered, -1 left, 0 no change
+            if not step:
+                continue
+            events += step
+            if etype == ORDER_TYPE:
+                if step > 0:
+                    bisect.insort(amounts, int(amount))
+                else:
+                    del amounts[bisect.bisect_left(amounts, int(amount))]
+                total += step * int(amount)
+            if key is not None:
+                users[key] = users.get(key, 0) + step
+                if not users[key]:
+                    del users[key]
+        n = len(amounts)
+        out[(ws, v)] = {
+            "avg_order_value_cents": total / n if n else None,
+            "median_order_value_cents": (
+                (float(amounts[n // 2]) if n % 2 else (amounts[n // 2 - 1] + amounts[n // 2]) / 2)
+                if n
+                else None
+            ),
+            "distinct_users": len(users) if events else None,
         }
     return out
 
 
-__all__ = ["COLUMNS", "NON_ADDITIVE", "counted_events", "counted_metrics"]
+__all__ = ["NON_ADDITIVE", "counted_metrics"]
