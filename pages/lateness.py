@@ -206,22 +206,33 @@ st.caption(
     "show p50 / p90 / p99 / p99.9. Delays of zero or less (clock skew) are drawn at 0.1 s."
 )
 
+every = st.toggle(
+    "Every column",
+    key="lateness_every_column",
+    help="Off: the columns that matter, in widths that fit a narrow screen. On: every "
+    "column of the tables on this page.",
+)
+SOURCE = st.column_config.TextColumn("Source", width=72)
 summary = report.summary.copy()
 for col in ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms"):
     summary[col] = summary[col].map(format_duration_ms)
+delay_cols = ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms")
 st.dataframe(
     summary,
     hide_index=True,
     width="stretch",
+    column_order=None
+    if every or ("negative_share" in summary and (summary["negative_share"] > 0).any())
+    else ["source", "events", "value", *delay_cols, "max_ms"],
     column_config={
-        "source": "Source",
-        "events": st.column_config.NumberColumn("Events", format="localized"),
-        "value": st.column_config.NumberColumn("Value", format="dollar"),
-        "p50_ms": "p50 delay",
-        "p90_ms": "p90 delay",
-        "p99_ms": "p99 delay",
-        "p99.9_ms": "p99.9 delay",
-        "max_ms": "Max delay",
+        "source": SOURCE,
+        "events": st.column_config.NumberColumn("Events", format="localized", width=62),
+        "value": st.column_config.NumberColumn("Value", format="dollar", width=92),
+        **{
+            c: st.column_config.TextColumn(c.removesuffix("_ms"), width=58, help="Delay")
+            for c in delay_cols
+        },
+        "max_ms": st.column_config.TextColumn("Max", width=62, help="Longest delay"),
         "negative_share": st.column_config.NumberColumn("Clock skew share", format="percent"),
     },
 )
@@ -238,8 +249,10 @@ st.dataframe(
     capture,
     hide_index=True,
     width="stretch",
-    column_config={"source": "Source"}
-    | {c: st.column_config.NumberColumn(c, format="percent") for c in capture.columns[1:]},
+    column_config={"source": SOURCE}
+    | {
+        c: st.column_config.NumberColumn(c, format="percent", width=52) for c in capture.columns[1:]
+    },
 )
 
 # -- recommendations ------------------------------------------------------------------------
@@ -261,13 +274,20 @@ st.dataframe(
     ],
     hide_index=True,
     width="stretch",
+    column_order=None
+    if every
+    else ["source", "allowed_lateness", "reached", "capture_value", "capture_count", "p99_ms"],
     column_config={
-        "source": "Source",
-        "allowed_lateness": "Allowed lateness",
-        "reached": st.column_config.CheckboxColumn("Target reached"),
-        "capture_value": st.column_config.NumberColumn("Captured value", format="percent"),
-        "capture_count": st.column_config.NumberColumn("Captured events", format="percent"),
-        "p99_ms": "p99 delay",
+        "source": SOURCE,
+        "allowed_lateness": st.column_config.TextColumn("Allowed lateness", width=110),
+        "reached": st.column_config.CheckboxColumn("Target reached", width=100),
+        "capture_value": st.column_config.NumberColumn(
+            "Captured value", format="percent", width=95
+        ),
+        "capture_count": st.column_config.NumberColumn(
+            "Captured events", format="percent", width=95
+        ),
+        "p99_ms": st.column_config.TextColumn("p99 delay", width=72),
         "windows_open": st.column_config.NumberColumn("Hourly windows held open"),
         "weighted_by": "Weighted by",
     },
@@ -300,14 +320,17 @@ else:
         drift,
         hide_index=True,
         width="stretch",
+        column_order=None
+        if every
+        else ["source", "recent_events", qcols[0], qcols[1], "ratio", "flagged"],
         column_config={
-            "source": "Source",
-            "recent_events": st.column_config.NumberColumn("Events, last day"),
+            "source": SOURCE,
+            "recent_events": st.column_config.NumberColumn("Events, last day", width=110),
             "baseline_events": st.column_config.NumberColumn("Events, baseline"),
-            qcols[0]: "p99 delay, last day",
-            qcols[1]: "p99 delay, baseline",
-            "ratio": st.column_config.NumberColumn("Ratio", format="%.2f×"),
-            "flagged": st.column_config.CheckboxColumn("Drifted"),
+            qcols[0]: st.column_config.TextColumn("p99, last day", width=95),
+            qcols[1]: st.column_config.TextColumn("p99, baseline", width=95),
+            "ratio": st.column_config.NumberColumn("Ratio", format="%.2f×", width=70),
+            "flagged": st.column_config.CheckboxColumn("Drifted", width=70),
             "direction": "Direction",
         },
     )
@@ -331,18 +354,28 @@ else:
         report.backtest.drop(columns=["age_ms"]),
         hide_index=True,
         width="stretch",
+        column_order=None
+        if every
+        else [
+            "age",
+            "windows",
+            "median_abs_pct_error",
+            "p90_abs_pct_error",
+            "within_2pct",
+            "interval_coverage",
+        ],
         column_config={
-            "age": "Age after window end",
-            "windows": st.column_config.NumberColumn("Windows"),
+            "age": st.column_config.TextColumn("Age", width=70, help="Age after the window's end"),
+            "windows": st.column_config.NumberColumn("Windows", width=75),
             "median_abs_pct_error": st.column_config.NumberColumn(
-                "Median error of projection", format="%.2f%%"
+                "Median error", format="%.2f%%", width=100, help="Of the projection"
             ),
             "p90_abs_pct_error": st.column_config.NumberColumn(
-                "p90 error of projection", format="%.2f%%"
+                "p90 error", format="%.2f%%", width=90, help="Of the projection"
             ),
-            "within_2pct": st.column_config.NumberColumn("Within 2 %", format="percent"),
+            "within_2pct": st.column_config.NumberColumn("Within 2 %", format="percent", width=85),
             "interval_coverage": st.column_config.NumberColumn(
-                "Interval held the final", format="percent"
+                "Interval held", format="percent", width=100, help="The interval held the final"
             ),
             "final_below_observed": st.column_config.NumberColumn(
                 "Final below observed", format="percent"

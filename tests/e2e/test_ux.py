@@ -43,7 +43,16 @@ TRUNCATED_JS = """() => {
 # Pages whose tables, select values and labels fit 1024 px (issue 15, part 3): no table
 # that scrolls sideways (its grid wider than its box), no selectbox value wider than its
 # input, no word of a label or button broken across two lines.
-FITS = ("today", "versions", "alerts", "reconciliation", "operations", "playground", "import")
+FITS = (
+    "today",
+    "versions",
+    "alerts",
+    "reconciliation",
+    "lateness",
+    "operations",
+    "playground",
+    "import",
+)
 FIT_JS = """() => {
   const out = [];
   for (const df of document.querySelectorAll('[data-testid=stDataFrame]')) {
