@@ -152,15 +152,29 @@ def _plain_numbers(values: list) -> tuple[np.ndarray, np.ndarray, list[int]]:
     parsed with ``float`` (the value ``plain_float`` gives them), blanks as 0; the
     positions of every other cell, for the scalar rule itself."""
     n = len(values)
-    if n and _all_text(values):
-        joined = "\n".join(values)
-        if joined.count("\n") == n - 1 and _PLAIN_COLUMN.fullmatch(joined):
-            parsed = np.fromiter((float(v) if v else 0.0 for v in values), np.float64, n)
-            return np.ones(n, bool), parsed, []
     plain = np.ones(n, bool)
     parsed = np.zeros(n, np.float64)
     others: list[int] = []
     match = _PLAIN.fullmatch
+    if n and _all_text(values):
+        # a thousand cells per regex run; only a stretch holding another cell goes one
+        # cell at a time
+        step = 1000
+        for lo in range(0, n, step):
+            part = values[lo : lo + step]
+            joined = "\n".join(part)
+            if joined.count("\n") == len(part) - 1 and _PLAIN_COLUMN.fullmatch(joined):
+                parsed[lo : lo + len(part)] = np.fromiter(
+                    (float(v) if v else 0.0 for v in part), np.float64, len(part)
+                )
+                continue
+            for i, v in enumerate(part, start=lo):
+                if match(v):
+                    parsed[i] = float(v)
+                elif v:
+                    plain[i] = False
+                    others.append(i)
+        return plain, parsed, others
     for i, v in enumerate(values):
         if type(v) is str and match(v):
             parsed[i] = float(v)

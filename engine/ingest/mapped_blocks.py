@@ -36,7 +36,9 @@ def csv_block_rows(block: CsvBlock, mapping: ColumnMapping, limits: Limits) -> R
         col = block.columns[index[name]]
         if is_record.all():
             return col
-        out = np.full(n, None, dtype=object)
+        # a malformed row has no cells: "" keeps the column all text (the row is never
+        # judged by the column checks, ``fast`` is False for it)
+        out = np.full(n, "", dtype=object)
         out[is_record] = np.asarray(col, dtype=object)
         return out.tolist()
 
