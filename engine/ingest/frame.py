@@ -53,9 +53,20 @@ def _text_checks(
         too_long = np.abs(values.astype(np.float64)) >= 10.0 ** min(cap, 300)
         return np.zeros(n, bool), too_long, np.zeros(n, bool), unprintable
     bad_type = np.zeros(n, bool)
+    items = values.tolist()
+    if n and set(map(type, items)) <= {str}:  # a text column: C-level passes
+        too_long = np.fromiter(map(len, items), np.int64, n) > cap
+        bad_text = np.zeros(n, bool)
+        if not all(map(str.isascii, items)):
+            bad_text = ~too_long & np.fromiter(map(has_bad_unicode, items), bool, n)
+        if printable:
+            unprintable = (
+                ~too_long & ~bad_text & ~np.fromiter(map(str.isprintable, items), bool, n)
+            )
+        return bad_type, too_long, bad_text, unprintable
     too_long = np.zeros(n, bool)
     bad_text = np.zeros(n, bool)
-    for i, v in enumerate(values.tolist()):
+    for i, v in enumerate(items):
         t = type(v)
         if t is str:
             if len(v) > cap:
