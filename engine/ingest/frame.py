@@ -60,9 +60,7 @@ def _text_checks(
         if not all(map(str.isascii, items)):
             bad_text = ~too_long & np.fromiter(map(has_bad_unicode, items), bool, n)
         if printable:
-            unprintable = (
-                ~too_long & ~bad_text & ~np.fromiter(map(str.isprintable, items), bool, n)
-            )
+            unprintable = ~too_long & ~bad_text & ~np.fromiter(map(str.isprintable, items), bool, n)
         return bad_type, too_long, bad_text, unprintable
     too_long = np.zeros(n, bool)
     bad_text = np.zeros(n, bool)
