@@ -9,7 +9,7 @@ a column at a time, with the row path's outcomes.
   (``Ingestor._parse_rows``), so its reason, detail and raw copy are the row path's;
 - ``ingest_frame`` / ``ingest_frames``: typed frames (the simulator, a dataset's raw
   log) through ``engine.ingest.frame.validate_frame_columns``;
-- both de-duplicate a block with one temp-table join (``Store.existing_contents``)
+- both de-duplicate a block with one lookup of its ids (``Store.existing_contents``)
   and decide in Python only for the rows whose id repeats; the raw rows go to SQLite
   in one ``executemany`` per block, straight from the columns — an ``Event`` per row
   is built only when the caller wants events (``keep_events``, ``on_events``).

