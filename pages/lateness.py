@@ -7,6 +7,7 @@ import streamlit as st
 
 from engine.analysis.lateness_report import delay_ticks, lateness_report, range_end_ms
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms
+from engine.views import lateness as lateness_view
 from engine.views import live as live_view
 from ui.format import fmt_time
 from ui.replay import wait_for_replay
@@ -20,8 +21,6 @@ RANGES_DAYS = (3, 7, 14, 30, 90)
 TARGETS = (0.9, 0.95, 0.99, 0.999)
 MATURE_DAYS = (None, 1, 3, 7)  # None: the longest horizon the history can check
 QUANTILE_SYMBOLS = {"p50": "circle", "p90": "diamond", "p99": "square", "p99.9": "x"}
-# what the report reads of each event (the delays, values and sources it measures)
-ANALYSED_COLUMNS = ("source", "amount_cents", "event_time_ms", "arrival_time_ms")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
 
@@ -40,9 +39,7 @@ def load_report(
     reruns within a minute share one computation."""
     store = get_runtime().store()
     from_ms = to_ms - days * DAY_MS
-    cols = ANALYSED_COLUMNS  # raw-log ids are unique: nothing to de-duplicate
-    arrived = store.events_frame(from_ms, to_ms, by="arrival_time", columns=cols)
-    happened = store.events_frame(from_ms, to_ms, by="event_time", columns=cols)
+    arrived, happened = lateness_view.range_events(store, from_ms, to_ms)
     return lateness_report(
         arrived, happened, from_ms, to_ms, target, by, window_ms, tz, mature_ms=mature_ms
     )

@@ -162,3 +162,24 @@ def test_events_frame_reads_only_the_columns_asked_for(seeded_db):
     pd.testing.assert_frame_equal(part, full[cols])
     with pytest.raises(ValueError):
         store.events_frame(columns=["seq; DROP TABLE raw_events"])
+
+
+def test_lateness_reads_what_arrived_and_what_happened_in_one_read(seeded_db):
+    """The page's one read, split, equals the two reads it replaced (by arrival time
+    and by event time), rows in log order."""
+    import pandas as pd
+
+    from engine.store.db import Store
+    from engine.views.lateness import ANALYSED_COLUMNS, range_events
+
+    store = Store.open(seeded_db)
+    full = store.events_frame()
+    lo = int(full["event_time_ms"].quantile(0.3))
+    hi = int(full["arrival_time_ms"].quantile(0.9))
+    arrived, happened = range_events(store, lo, hi)
+    cols = list(ANALYSED_COLUMNS)
+    want_a = store.events_frame(lo, hi, by="arrival_time", columns=cols)
+    want_h = store.events_frame(lo, hi, by="event_time", columns=cols)
+    assert len(want_a) and len(want_h) and len(want_a) != len(want_h)
+    pd.testing.assert_frame_equal(arrived, want_a)
+    pd.testing.assert_frame_equal(happened, want_h)

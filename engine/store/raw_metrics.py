@@ -1,5 +1,6 @@
-"""Reads behind the non-additive metrics of a business day (``engine.views.more_metrics``):
-counted in SQL over the raw log instead of reading every event of the day into Python.
+"""Aggregated and narrow reads of the raw log for pages (``engine.views.more_metrics``,
+today's completeness, the Lateness page): counted or binned in SQL, or one read where
+two would fetch the same rows, instead of reading weeks of events into Python.
 
 Same definitions as ``engine.store.queries.aggregate`` (the batch jobs' recompute):
 events counted, distinct non-null keys, and the amounts of the order events (the
@@ -9,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pandas as pd
+
 from engine.core.events import ORDER_TYPE
 from engine.store.db import Store
+from engine.store.queries import _INT_EVENT_COLUMNS, EVENT_COLUMNS
 
 
 def arrived_day_values(
@@ -101,3 +105,25 @@ def _bucket_sql(ages: list[int], lo: int, hi: int) -> str:
         f"CASE WHEN age <= {ages[mid]} THEN {_bucket_sql(ages, lo, mid)} "
         f"ELSE {_bucket_sql(ages, mid + 1, hi)} END"
     )
+
+
+def events_arrived_or_happened(
+    store: Store, from_ms: int, to_ms: int, columns: Sequence[str]
+) -> pd.DataFrame:
+    """Raw events that arrived *or* happened in [from_ms, to_ms), in log order: one
+    read for an analysis that needs both sets (the Lateness page: delays by arrival,
+    the backtest by event time), instead of two reads that mostly fetch the same
+    rows. ``columns`` must include ``event_time_ms`` and ``arrival_time_ms`` (the
+    caller splits on them); the integer columns come back as int64."""
+    cols = list(columns)
+    unknown = set(cols) - set(EVENT_COLUMNS)
+    if unknown or not {"event_time_ms", "arrival_time_ms"} <= set(cols):
+        raise ValueError(f"columns {cols}: raw event columns with both times")
+    df = pd.read_sql_query(
+        "SELECT " + ", ".join(cols) + " FROM raw_events "
+        "WHERE (arrival_time_ms >= ? AND arrival_time_ms < ?) "
+        "OR (event_time_ms >= ? AND event_time_ms < ?) ORDER BY seq",
+        store.conn,
+        params=[from_ms, to_ms, from_ms, to_ms],
+    )
+    return df.astype({c: "int64" for c in _INT_EVENT_COLUMNS if c in cols})
