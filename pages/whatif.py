@@ -243,8 +243,10 @@ st.selectbox(
 per_source = []
 for src in sources:
     k = live.source(src)
-    a, b, c, d = st.columns([1, 3, 3, 2])
-    a.markdown(f"**{escape_markdown(src)}**  \n{int((frame['source'] == src).sum()):,} events")
+    # the source's name on its own line: in a narrow first column (1024 px) names broke
+    # mid-word, and the late action's box was too narrow for "side_output"
+    st.markdown(f"**{escape_markdown(src)}** · {int((frame['source'] == src).sum()):,} events")
+    b, c, d = st.columns([5, 5, 4])
     delay = b.select_slider(
         f"Watermark delay — {escape_markdown(src)}",
         whatif_lab.with_value(whatif_lab.DELAY_STEPS_MS, k.watermark_delay_ms),
@@ -346,6 +348,7 @@ if proposal_changes and sa == sb:
 outcomes = whatif_lab.outcome_table(res_current, res_proposed)
 st.markdown("**What happened to each event** — by count and by value")
 st.dataframe(outcomes, hide_index=True, width="stretch")
+st.caption(whatif_lab.OUTCOME_NOTE)
 if outcomes.iloc[1:][["Current events", "Proposed events"]].to_numpy().any():
     st.plotly_chart(lab.outcome_figure(outcomes), width="stretch", key="outcomes_chart")
 else:
@@ -392,7 +395,7 @@ sweep_spec = proposed if (reason is None or exact) else whatif_lab.timer_free(pr
 if sweep_src == "all":
     sweep_spec = whatif_lab.sweep_base(sweep_spec)
 curve = run_tradeoff(snapshot, sweep_spec.to_json(), None if sweep_src == "all" else sweep_src)
-g1, g2 = st.columns([3, 1])
+g1, g2 = st.columns([2, 1])  # the headline table needs a third at 1024 px
 g1.plotly_chart(
     lab.tradeoff_figure(curve, "Allowed lateness"), width="stretch", key="tradeoff_chart"
 )

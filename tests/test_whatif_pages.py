@@ -95,7 +95,7 @@ def test_whatif_headline_and_sweep_replay_the_same_snapshot(app_env):
 
     def shown() -> tuple[str, str, str]:
         captured = next(m for m in at.metric if m.label == "Captured (events)").value
-        sweep = table(at, "Allowed lateness").set_index("Allowed lateness")["Captured"]
+        sweep = table(at, "Lateness").set_index("Lateness")["Captured"]
         count = next(str(c.value) for c in at.caption if " events from " in str(c.value))
         return captured, sweep["30s"], count.split(" events from ")[0]
 

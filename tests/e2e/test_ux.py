@@ -52,6 +52,7 @@ FITS = (
     "operations",
     "playground",
     "import",
+    "whatif",
 )
 FIT_JS = """() => {
   const out = [];
