@@ -409,9 +409,30 @@ st.markdown("**Arrival delay per source** (arrival time − event time)")
 shown = summary.copy()
 for c in [c for c in shown.columns if c.endswith("_ms")]:
     shown[c] = shown[c].map(format_duration_ms)
-shown["negative_share"] = shown["negative_share"].map("{:.2%}".format)
-shown = shown.rename(columns=lambda c: c.removesuffix("_ms")).rename(
-    columns={"value": "value ($)", "negative_share": "arrived before it happened"}
+# widths that fit 1024 px; with clock skew in the data its share replaces p99.9
+skew = "negative_share" in shown and bool((summary["negative_share"] > 0).any())
+delay_cols = ["p50_ms", "p90_ms", "p99_ms"] + ([] if skew else ["p99.9_ms"])
+st.dataframe(
+    shown,
+    hide_index=True,
+    width="stretch",
+    column_order=["source", "events", "value", *delay_cols, "max_ms"]
+    + (["negative_share"] if skew else []),
+    column_config={
+        "source": st.column_config.TextColumn("Source", width=72),
+        "events": st.column_config.NumberColumn("Events", format="localized", width=62),
+        "value": st.column_config.NumberColumn("Value", format="dollar", width=92),
+        **{
+            c: st.column_config.TextColumn(c.removesuffix("_ms"), width=58, help="Delay")
+            for c in ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms")
+        },
+        "max_ms": st.column_config.TextColumn("Max", width=62, help="Longest delay"),
+        "negative_share": st.column_config.NumberColumn(
+            "Skew",
+            format="percent",
+            width=70,
+            help="Share of events that arrived before they happened (clock skew)",
+        ),
+    },
 )
-st.dataframe(shown, hide_index=True, width="stretch")
 st.plotly_chart(lab.capture_figure(capture), width="stretch", key="imp_capture")

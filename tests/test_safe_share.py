@@ -90,7 +90,7 @@ def test_imported_hostile_sources_are_text_on_the_import_page(app_env):
     assert at.selectbox(key="imp_ds").value == "evil"
     assert_literal_everywhere(at)
     # the per-source table holds the names as data, exactly
-    summary = next(df.value for df in at.dataframe if "arrived before it happened" in df.value)
+    summary = next(df.value for df in at.dataframe if "negative_share" in df.value)
     assert set(HOSTILE) <= set(summary["source"])
     # the capture chart's legend has the names with tags escaped (no Plotly links)
     spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
