@@ -19,6 +19,7 @@ from ui.runtime import get_runtime
 ensure_router()
 
 REFRESH_S = 5
+REPLAY_REFRESH_S = 3
 FMT = {"revenue_cents": fmt_money, "orders": fmt_count, "items": fmt_count}
 
 rt = get_runtime()
@@ -313,21 +314,38 @@ def replay_preview(at_ms: int, grp: str, metric: str) -> None:
         )
 
 
+def replay_progress(status: dict, progress: float, grp: str, metric: str) -> None:
+    st.session_state["today_caught_up_rerun"] = True
+    at = fmt_time(status["proc_ms"], rt) if status["proc_ms"] else "the start"
+    st.info(
+        "**Catching up** — latewatch is replaying the simulated past week through the real "
+        f"pipeline (now at {at}). Today's numbers appear when the replay reaches the "
+        "present; until then this panel shows the day being replayed and refreshes by itself."
+    )
+    st.progress(progress, text=f"Replay {progress:.0%} done{replay_eta(progress)}")
+    if status["proc_ms"]:
+        replay_preview(status["proc_ms"], grp, metric)
+
+
+@st.fragment(run_every=REPLAY_REFRESH_S)
+def replay_panel(grp: str, metric: str) -> None:
+    """The first-start replay, refreshed more often than the live panel (the replay
+    moves a simulated hour every fraction of a second); the whole page reruns when
+    it reaches the present."""
+    status = rt.status()
+    progress = dashboard.catch_up_progress(status, rt.settings.history_days, tz)
+    if progress is None:
+        st.session_state.pop("today_caught_up_rerun", None)
+        st.rerun(scope="app")
+    replay_progress(status, progress, grp, metric)
+
+
 @st.fragment(run_every=REFRESH_S)
 def live_panel(grp: str, metric: str) -> None:
     status = rt.status()
     progress = dashboard.catch_up_progress(status, rt.settings.history_days, tz)
     if progress is not None:
-        st.session_state["today_caught_up_rerun"] = True
-        at = fmt_time(status["proc_ms"], rt) if status["proc_ms"] else "the start"
-        st.info(
-            "**Catching up** — latewatch is replaying the simulated past week through the real "
-            f"pipeline (now at {at}). Today's numbers appear when the replay reaches the "
-            "present; until then this panel shows the day being replayed and refreshes by itself."
-        )
-        st.progress(progress, text=f"Replay {progress:.0%} done{replay_eta(progress)}")
-        if status["proc_ms"]:
-            replay_preview(status["proc_ms"], grp, metric)
+        replay_progress(status, progress, grp, metric)
         return
     if st.session_state.pop("today_caught_up_rerun", False):
         st.rerun(scope="app")  # the sidebar and the source list were drawn mid-replay
@@ -468,5 +486,7 @@ def live_panel(grp: str, metric: str) -> None:
 
 if picked is not None and picked < today0:
     day_panel(picked, grp, metric)
+elif dashboard.catch_up_progress(status0, rt.settings.history_days, tz) is not None:
+    replay_panel(grp, metric)
 else:
     live_panel(grp, metric)

@@ -266,7 +266,7 @@ class Runtime:
     def catching_up(self) -> bool:
         return bool(self.state.get("catch_up_to_ms"))
 
-    def tick(self, budget_ms: int = 1500) -> TickReport:
+    def tick(self, budget_ms: int = 900) -> TickReport:
         """Deliver what arrived up to now; while catching up, advance in steps for
         at most ``budget_ms`` of wall time (so pages stay responsive)."""
         with self._lock:
