@@ -14,6 +14,21 @@ from engine.core.watermarks import WatermarkGenerator
 KEYS = ("web", "mobile", "partner", "manual")
 
 
+def per_key_generator(idle_ms, source_idle) -> WatermarkGenerator:
+    return WatermarkGenerator(
+        PipelineSpec(
+            window=WindowSpec(kind="tumbling", size_ms=60_000),
+            watermark=WatermarkSpec(
+                kind="per-key",
+                delay_ms=0,
+                key_by="source",
+                idle_ms=idle_ms,
+                source_idle_ms=tuple(source_idle),
+            ),
+        )
+    )
+
+
 def reference(gen: WatermarkGenerator, proc_ms: int | None) -> int:
     idle = set(gen.idle_keys(proc_ms))
     active = [m for k, m in gen._per_key_max.items() if k not in idle]
@@ -36,17 +51,7 @@ def reference(gen: WatermarkGenerator, proc_ms: int | None) -> int:
     proc_ms=st.one_of(st.none(), st.integers(0, 2 * 10**6)),
 )
 def test_combined_equals_the_definition(idle_ms, source_idle, observations, proc_ms):
-    spec = PipelineSpec(
-        window=WindowSpec(kind="tumbling", size_ms=60_000),
-        watermark=WatermarkSpec(
-            kind="per-key",
-            delay_ms=0,
-            key_by="source",
-            idle_ms=idle_ms,
-            source_idle_ms=tuple(source_idle),
-        ),
-    )
-    gen = WatermarkGenerator(spec)
+    gen = per_key_generator(idle_ms, source_idle)
     for source, event_time, seen in observations:
         gen.observe(event_time, source, None, seen)
         assert gen._combined(seen) == reference(gen, seen)
@@ -73,17 +78,7 @@ def test_observe_in_processing_order_equals_the_definition(idle_ms, source_idle,
     """As the operator drives it: processing time only moves forward, event times
     mostly so; every watermark ``observe`` returns is the definition's (the result
     is cached between observations, so a stale cache would show here)."""
-    spec = PipelineSpec(
-        window=WindowSpec(kind="tumbling", size_ms=60_000),
-        watermark=WatermarkSpec(
-            kind="per-key",
-            delay_ms=0,
-            key_by="source",
-            idle_ms=idle_ms,
-            source_idle_ms=tuple(source_idle),
-        ),
-    )
-    gen = WatermarkGenerator(spec)
+    gen = per_key_generator(idle_ms, source_idle)
     proc = 0
     best = NEG
     for source, jitter, gap in steps:

@@ -451,14 +451,10 @@ def m009_live_sources(db: Database) -> None:
     )
 
 
-@migrations()
-def m010_alert_rules_gap_metrics(db: Database) -> None:
-    """Alert rules may watch the streaming-vs-batch gap (``revenue_gap``, ``orders_gap``).
-    SQLite cannot alter a CHECK constraint; widening one (every stored row still passes)
-    is done as SQLite's documentation describes for relaxing constraints: rewrite the
-    table's SQL under ``writable_schema``, bump ``schema_version``, check integrity."""
-    old = "CHECK (metric IN ('revenue', 'orders', 'items', 'events'))"
-    new = "CHECK (metric IN ('revenue', 'orders', 'items', 'events', 'revenue_gap', 'orders_gap'))"
+def _widen_alert_rules_check(db: Database, old: str, new: str) -> None:
+    """Replace alert_rules' CHECK ``old`` by the wider ``new`` (every stored row still
+    passes): SQLite's documented way to relax a constraint — rewrite the table's SQL
+    under ``writable_schema``, bump ``schema_version``, check integrity."""
     (sql,) = db.execute(
         "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'alert_rules'"
     ).fetchone()
@@ -477,6 +473,17 @@ def m010_alert_rules_gap_metrics(db: Database) -> None:
     (ok,) = db.execute("PRAGMA integrity_check").fetchone()
     if ok != "ok":
         raise RuntimeError(f"integrity check after widening alert_rules: {ok}")
+
+
+@migrations()
+def m010_alert_rules_gap_metrics(db: Database) -> None:
+    """Alert rules may watch the streaming-vs-batch gap (``revenue_gap``, ``orders_gap``).
+    SQLite cannot alter a CHECK constraint; widening one (every stored row still passes)
+    is done as SQLite's documentation describes for relaxing constraints: rewrite the
+    table's SQL under ``writable_schema``, bump ``schema_version``, check integrity."""
+    old = "CHECK (metric IN ('revenue', 'orders', 'items', 'events'))"
+    new = "CHECK (metric IN ('revenue', 'orders', 'items', 'events', 'revenue_gap', 'orders_gap'))"
+    _widen_alert_rules_check(db, old, new)
 
 
 @migrations()
@@ -512,24 +519,7 @@ def m013_alert_rules_non_additive_metrics(db: Database) -> None:
         "CHECK (metric IN ('revenue', 'orders', 'items', 'events', 'revenue_gap', "
         "'orders_gap', 'avg_order_value', 'median_order_value', 'distinct_users'))"
     )
-    (sql,) = db.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'alert_rules'"
-    ).fetchone()
-    if old not in sql:
-        raise RuntimeError("alert_rules has an unexpected metric CHECK; not rewriting it")
-    (version,) = db.execute("PRAGMA schema_version").fetchone()
-    db.execute("PRAGMA writable_schema = ON")
-    try:
-        db.execute(
-            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'alert_rules'",
-            [sql.replace(old, new)],
-        )
-        db.execute(f"PRAGMA schema_version = {int(version) + 1}")
-    finally:
-        db.execute("PRAGMA writable_schema = OFF")
-    (ok,) = db.execute("PRAGMA integrity_check").fetchone()
-    if ok != "ok":
-        raise RuntimeError(f"integrity check after widening alert_rules: {ok}")
+    _widen_alert_rules_check(db, old, new)
 
 
 @migrations()
