@@ -1,41 +1,66 @@
-"""Latency of ``GET /metrics`` (latest, final, as-of) under 8 concurrent local clients.
+"""API read latency with 8 concurrent readers, idle and while a writer posts events.
 
-Builds (or reuses) the 1 M-version-row store of ``benchmarks/store_queries.py``
-(50,000 hourly windows x 4 groups x 5 versions, the last final), starts
-``python -m engine serve`` on 127.0.0.1 in a subprocess, then 8 client threads
-(one ``httpx.Client`` each) send a fixed number of requests for random windows
-and groups, cycling latest / final / as-of. Prints p50 / p99 per kind and
-overall, in milliseconds, measured at the client (HTTP round trip included).
-Target: p99 <= 20 ms. Stops by itself.
+Builds a store with the real runtime (``benchmarks/pages.py``'s ``build``: raw
+log, versions of every tier, so reads of windows that are not final fit the
+completeness model from the raw log), starts ``python -m engine serve`` on it
+and, as the same-run baseline, a bare FastAPI app under uvicorn whose one
+``def`` endpoint returns a constant ``JSONResponse`` (served the same way: sync
+endpoint, uvicorn defaults). Then, for each endpoint, 8 reader threads — each
+with one keep-alive HTTP/1.1 connection, as a dashboard or API client holds —
+send requests back to back; p50 / p99 are measured at the client (round trip
+included). The same again while a writer thread posts 2,000-event batches to
+``POST /events`` without pause. Each figure is printed next to the baseline's
+figure of the same phase and the ratio.
 
-    python benchmarks/api.py [--db /tmp/lw_bench_queries.db] [--requests 600]
+Endpoints: ``/healthz``; ``/metrics/revenue_cents`` on random windows of the
+last 10 days (hourly and daily, every group; latest / final / as-of in turn);
+``/windows`` (one day of hourly windows). The "client floor" rows show what a
+new TCP connection per request adds (the baseline endpoint both ways).
+
+Targets (issue 14): idle p99 <= 20 ms; with the writer p99 <= 50 ms.
+
+    python benchmarks/api.py [--db PATH] [--days 30] [--requests 150]
+
+``--db``: reuse (or build once into) this file; the writer adds events to it.
+Stops by itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from store_queries import BASE, GROUPS, VERSIONS, H, build  # noqa: E402
-
-from engine.core.timeutil import format_ms  # noqa: E402
-from engine.store.db import Store  # noqa: E402
-
-KINDS = ("latest", "final", "as_of")
+READERS = 8
+WRITER_BATCH = 2_000
+API_KEY = "bench-key"
+BASELINE_APP = """
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+import uvicorn, sys
+app = FastAPI()
+@app.get("/const")
+def const() -> JSONResponse:
+    return JSONResponse({"status": "ok", "store": {"reachable": True}})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
 
 
 def free_port() -> int:
@@ -44,37 +69,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(base: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+def wait_ready(port: int, path: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}")
         try:
-            if httpx.get(base + "/healthz", timeout=1.0).status_code == 200:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                conn.close()
                 return
-        except httpx.TransportError:
+        except OSError:
             pass
         time.sleep(0.2)
     raise SystemExit("server did not become ready")
-
-
-def client(base: str, n_windows: int, requests: int, seed: int, out: dict, errors: list) -> None:
-    rng = random.Random(seed)
-    with httpx.Client(base_url=base, timeout=10.0) as http:
-        for i in range(requests):
-            kind = KINDS[i % len(KINDS)]
-            ws = BASE + rng.randrange(n_windows) * H
-            params = {"window": format_ms(ws), "group": rng.choice(GROUPS), "series": "hourly"}
-            if kind == "final":
-                params["version"] = "final"
-            elif kind == "as_of":
-                params["version"] = format_ms(ws + H + rng.randrange(1, VERSIONS) * 600_000)
-            t0 = time.perf_counter()
-            r = http.get("/metrics/revenue_cents", params=params)
-            elapsed = (time.perf_counter() - t0) * 1000
-            if r.status_code != 200:
-                errors.append((r.status_code, r.text[:200]))
-            out[kind].append(elapsed)
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -82,57 +91,279 @@ def pct(samples: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--db", default="/tmp/lw_bench_queries.db")
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--requests", type=int, default=600, help="per client")
-    ap.add_argument("--warmup", type=int, default=30, help="per client, not measured")
-    args = ap.parse_args()
-    if not os.path.exists(args.db):
-        with Store(args.db) as store:
-            build(store, args.rows)
-    with Store(args.db) as store:
-        total = store.conn.execute("SELECT count(*) FROM versions").fetchone()[0]
-    n_windows = total // (len(GROUPS) * VERSIONS)
+def get(conn: http.client.HTTPConnection, url: str) -> int:
+    conn.request("GET", url)
+    r = conn.getresponse()
+    r.read()
+    return r.status
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "engine", "serve", "--db", args.db, "--port", str(port)]
-    proc = subprocess.Popen([*cmd, "--log-level", "warning"], cwd=ROOT)
-    try:
-        wait_ready(base, proc)
-        warm: dict = {k: [] for k in KINDS}
-        errors: list = []
-        client(base, n_windows, args.warmup * args.clients, 99, warm, errors)
-        samples: dict = {k: [] for k in KINDS}
-        threads = [
-            threading.Thread(
-                target=client, args=(base, n_windows, args.requests, seed, samples, errors)
+
+def readers(
+    port: int,
+    url_fn: Callable[[random.Random], str],
+    n_req: int,
+    keep_alive: bool = True,
+    n_threads: int = READERS,
+) -> tuple[list[float], list[int]]:
+    """Latencies (ms) of ``n_threads`` x ``n_req`` GETs and the non-200 statuses."""
+    out: list[float] = []
+    bad: list[int] = []
+    lock = threading.Lock()
+    go = threading.Barrier(n_threads)
+
+    def one(seed: int) -> None:
+        rng = random.Random(seed)
+        urls = [url_fn(rng) for _ in range(n_req)]
+        mine, wrong = [], []
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        if keep_alive:
+            get(conn, urls[0])  # connect outside the measured requests
+        go.wait()
+        for url in urls:
+            t0 = time.perf_counter()
+            if not keep_alive:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            status = get(conn, url)
+            if not keep_alive:
+                conn.close()
+            mine.append(1000 * (time.perf_counter() - t0))
+            if status != 200:
+                wrong.append(status)
+        conn.close()
+        with lock:
+            out.extend(mine)
+            bad.extend(wrong)
+
+    threads = [threading.Thread(target=one, args=(s,)) for s in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out, bad
+
+
+class Writer:
+    """Posts ``WRITER_BATCH``-event JSON arrays to ``POST /events`` back to back."""
+
+    def __init__(self, port: int, event_ms: int) -> None:
+        self.port = port
+        self.event_ms = event_ms
+        self.stop = threading.Event()
+        self.posts: list[float] = []
+        self.accepted = 0
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self.run)
+        self.prefix = f"bench-{os.getpid()}-{time.time_ns()}"
+
+    def body(self, i: int) -> bytes:
+        from engine.core.timeutil import format_ms
+
+        rng = random.Random(i)
+        rows = []
+        for j in range(WRITER_BATCH):
+            t = self.event_ms - rng.randrange(0, 3_600_000)
+            rows.append(
+                {
+                    "event_id": f"{self.prefix}-{i}-{j}",
+                    "source": rng.choice(("web", "ios", "android", "pos")),
+                    "event_time": format_ms(t),
+                    "arrival_time": format_ms(t + rng.randrange(0, 600_000)),
+                    "amount": round(rng.uniform(1, 200), 2),
+                    "items": rng.randrange(1, 5),
+                    "event_type": "order.placed",
+                    "user_id": f"u{rng.randrange(10_000)}",
+                }
             )
-            for seed in range(args.clients)
-        ]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        return json.dumps(rows).encode()
 
-    n = sum(len(v) for v in samples.values())
-    print(f"{total:,} version rows; {args.clients} clients x {args.requests} requests")
-    print(f"{n / wall:,.0f} requests/s over {wall:.1f} s; {len(errors)} non-200 answers")
-    print(f"{'GET /metrics':<14} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-    everything = [x for v in samples.values() for x in v]
-    for name, vals in (*samples.items(), ("all", everything)):
-        print(f"{name:<14} {statistics.median(vals):8.2f} {pct(vals, 0.99):8.2f} {max(vals):8.2f}")
-    if errors:
-        print("first errors:", errors[:3])
-    print(f"target p99 <= 20 ms: {'met' if pct(everything, 0.99) <= 20 else 'NOT met'}")
+    def run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+        i = 0
+        while not self.stop.is_set():
+            body = self.body(i)
+            t0 = time.perf_counter()
+            conn.request("POST", "/events", body=body, headers=headers)
+            r = conn.getresponse()
+            data = r.read()
+            self.posts.append(time.perf_counter() - t0)
+            if r.status == 200:
+                self.accepted += json.loads(data)["accepted"]
+            else:
+                self.errors.append(f"{r.status} {data[:200]!r}")
+            i += 1
+        conn.close()
+
+    def __enter__(self) -> Writer:
+        self.thread.start()
+        time.sleep(0.5)  # the first post is in flight
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def endpoint_urls(db: str, now_ms: int) -> dict[str, Callable[[random.Random], str]]:
+    from engine.core.timeutil import DAY_MS, format_ms
+    from engine.store.db import Store
+
+    with Store(db) as store:
+        windows = [
+            tuple(r)
+            for r in store.conn.execute(
+                "SELECT DISTINCT series, window_start_ms, grp FROM versions "
+                "WHERE window_start_ms >= ? AND window_start_ms < ? "
+                "AND series IN ('hourly', 'daily')",
+                (now_ms - 10 * DAY_MS, now_ms),
+            )
+        ]
+    kinds = ("latest", "final", "as_of")
+
+    def metrics(rng: random.Random) -> str:
+        series, ws, grp = rng.choice(windows)
+        params = {"window": format_ms(ws), "group": grp, "series": series}
+        kind = rng.choice(kinds)
+        if kind == "final":
+            params["version"] = "final"
+        elif kind == "as_of":
+            params["version"] = format_ms(now_ms - rng.randrange(0, 2 * DAY_MS))
+        return "/metrics/revenue_cents?" + urllib.parse.urlencode(params)
+
+    def windows_day(rng: random.Random) -> str:
+        day = now_ms - now_ms % DAY_MS - rng.randrange(0, 10) * DAY_MS
+        params = {"from": format_ms(day), "to": format_ms(day + DAY_MS), "grain": "hour"}
+        return "/windows?" + urllib.parse.urlencode(params)
+
+    return {
+        "/healthz": lambda rng: "/healthz",
+        "/metrics (latest|final|as-of)": metrics,
+        "/windows (1 day, hourly)": windows_day,
+    }
+
+
+def measure(db: str, now_ms: int, n_req: int, log=print) -> list[dict]:
+    """Serve ``db`` and the baseline; return one row per (phase, endpoint)."""
+    api_port, base_port = free_port(), free_port()
+    env = {**os.environ, "LATEWATCH_API_KEYS": API_KEY}
+    api = subprocess.Popen(
+        [sys.executable, "-m", "engine", "serve", "--db", db, "--port", str(api_port)]
+        + ["--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )
+    bare = subprocess.Popen([sys.executable, "-c", BASELINE_APP, str(base_port)], cwd=ROOT)
+    rows: list[dict] = []
+    try:
+        wait_ready(api_port, "/healthz", api)
+        wait_ready(base_port, "/const", bare)
+        urls = endpoint_urls(db, now_ms)
+        for url_fn in urls.values():  # warm-up: connections, caches, fitted models
+            readers(api_port, url_fn, 10)
+        readers(base_port, lambda rng: "/const", 10)
+
+        def phase(name: str, writer: Writer | None) -> None:
+            base, _ = readers(base_port, lambda rng: "/const", n_req)
+            for label, url_fn in urls.items():
+                got, bad = readers(api_port, url_fn, n_req)
+                rows.append(
+                    {"phase": name, "endpoint": label, "samples": got, "baseline": base}
+                    | {"non200": len(bad)}
+                )
+                log(
+                    f"  {name:<12} {label:<32} p50 {statistics.median(got):6.1f}  "
+                    f"p99 {pct(got, 0.99):6.1f} ms",
+                    flush=True,
+                )
+            if writer is None:
+                new, _ = readers(base_port, lambda rng: "/const", n_req, keep_alive=False)
+                rows.append(
+                    {"phase": name, "endpoint": "client floor: new connection", "samples": new}
+                    | {"baseline": base, "non200": 0}
+                )
+
+        phase("idle", None)
+        with Writer(api_port, now_ms) as writer:
+            phase("with writer", writer)
+        posts = writer.posts
+        rows.append(
+            {
+                "phase": "with writer",
+                "endpoint": f"writer: POST /events ({WRITER_BATCH:,} events)",
+                "samples": [1000 * p for p in posts],
+                "baseline": None,
+                "non200": len(writer.errors),
+                "note": f"{writer.accepted / max(sum(posts), 1e-9):,.0f} events/s accepted, "
+                f"{len(posts)} posts",
+            }
+        )
+        if writer.errors:
+            log("writer errors:", writer.errors[:3])
+    finally:
+        for proc in (api, bare):
+            proc.terminate()
+            proc.wait(timeout=10)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    head = (
+        f"{'phase':<12} {'endpoint':<34} {'p50 ms':>7} {'p99 ms':>7} | "
+        f"{'base p50':>8} {'base p99':>8} | {'x p50':>6} {'x p99':>6}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        s = r["samples"]
+        p50, p99 = statistics.median(s), pct(s, 0.99)
+        if r["baseline"]:
+            b50, b99 = statistics.median(r["baseline"]), pct(r["baseline"], 0.99)
+            tail = f"{b50:8.1f} {b99:8.1f} | {p50 / b50:5.1f}x {p99 / b99:5.1f}x"
+        else:
+            tail = r.get("note", "")
+        bad = f"  ({r['non200']} non-200)" if r["non200"] else ""
+        lines.append(f"{r['phase']:<12} {r['endpoint']:<34} {p50:7.1f} {p99:7.1f} | {tail}{bad}")
+    return "\n".join(lines)
+
+
+def verdict(rows: list[dict]) -> str:
+    reads = [r for r in rows if r["endpoint"].startswith("/")]
+    idle = max(pct(r["samples"], 0.99) for r in reads if r["phase"] == "idle")
+    busy = max(pct(r["samples"], 0.99) for r in reads if r["phase"] == "with writer")
+    return (
+        f"worst read p99: idle {idle:.1f} ms (target <= 20: {'met' if idle <= 20 else 'NOT met'})"
+        f"; with writer {busy:.1f} ms (target <= 50: {'met' if busy <= 50 else 'NOT met'})"
+    )
+
+
+def main() -> None:
+    import pages as pages_bench
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--db", default=None, help="store to reuse or build (default: a temp file)")
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--events-per-day", type=float, default=2_000)
+    ap.add_argument("--requests", type=int, default=150, help="per reader thread")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="lw_bench_api_")
+    try:
+        db = args.db or os.path.join(tmp, "api.db")
+        if not os.path.exists(db):
+            pages_bench.build(Path(db), args.days, args.events_per_day)
+        load0 = os.getloadavg()
+        rows = measure(db, pages_bench.NOW_MS, args.requests)
+        load1 = os.getloadavg()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    print(
+        f"{READERS} readers x {args.requests} requests, keep-alive connection per reader; "
+        f"baseline: bare FastAPI/uvicorn def endpoint returning a constant"
+    )
+    print(table(rows))
+    print(verdict(rows))
+    print(
+        f"load average (1 min) {load0[0]:.2f} before, {load1[0]:.2f} after; {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -110,6 +110,49 @@ def test_open_window_is_labelled_and_estimated(client, store):
         assert comp["projected_final"] >= comp["observed_revenue_cents"]
 
 
+@pytest.mark.parametrize("group", ["*", "web"])
+def test_completeness_equals_the_model_fitted_on_the_events_frame(client, store, group):
+    """The API bins arrival curves and sums the window's value in SQL; the figures must
+    be those of the frame path (events -> window_arrivals -> fit -> project)."""
+    from engine.analysis.arrivals import window_arrivals
+    from engine.analysis.completeness import MATURE_MS, CompletenessModel
+    from engine.api.views import HISTORY_WINDOWS
+
+    w = _pick(store, "hourly", final=False)
+    r = client.get(
+        "/metrics/revenue_cents",
+        params={"window": format_ms(w["start"]), "group": group, "series": "hourly"},
+    )
+    assert r.status_code == 200, r.text
+    comp = r.json()["completeness"]
+    fit_now = SEED_NOW_MS - SEED_NOW_MS % 60_000
+    window_ms = w["end"] - w["start"]
+    sources = None if group == "*" else [group]
+    past = store.events_frame(
+        fit_now - MATURE_MS - (HISTORY_WINDOWS + 1) * window_ms, fit_now - MATURE_MS, sources
+    )
+    past = past[past["arrival_time_ms"] <= fit_now]
+    assert len(past), "the seeded store has no mature history to fit"
+    model = CompletenessModel.fit(
+        window_arrivals(past, window_ms, offset_ms=w["start"] % window_ms),
+        fit_now,
+        HISTORY_WINDOWS,
+        MATURE_MS,
+        measure_coverage=True,
+    )
+    part = store.events_frame(w["start"], w["end"], sources)
+    part = part[part["arrival_time_ms"] <= SEED_NOW_MS]
+    observed = part.groupby(part["source"].astype(str))["amount_cents"].sum().to_dict()
+    est = model.project(observed, w["start"], SEED_NOW_MS)
+    assert comp["history_windows"] == model.history_windows
+    assert comp["estimate"] == pytest.approx(est.completeness, rel=1e-12)
+    assert comp["observed_revenue_cents"] == round(est.observed * 100) == sum(observed.values())
+    assert comp["projected_revenue_cents"] == round(est.projected * 100)
+    assert comp["projected_revenue_low_cents"] == round(est.low * 100)
+    assert comp["projected_revenue_high_cents"] == round(est.high * 100)
+    assert comp["interval_measured_coverage"] == pytest.approx(est.coverage)
+
+
 def test_history_with_deltas(client, store):
     w = _pick(store, "daily", final=True, min_versions=3)
     r = client.get(
@@ -259,6 +302,26 @@ def test_healthz_reports_checkpoint_and_lag(client, store):
     for mark in body["runtime"]["watermarks"].values():
         assert mark["lag_ms"] == state["proc_ms"] - mark["watermark_ms"]
     assert body["clock"]["now_ms"] == SEED_NOW_MS
+    # cross-check the index-probe query against the definition, done the long way: the
+    # latest versions of the last 6 all-sources windows from 2 days before the checkpoint
+    names = [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT series FROM versions UNION SELECT series FROM config_versions"
+        )
+    ]
+    assert sorted(body["runtime"]["watermarks"]) == sorted(names)
+    proc = state["proc_ms"]
+    for series in names:
+        frame = store.windows_in_range(series, proc - 2 * DAY_MS, proc + DAY_MS, "*")
+        marks = [
+            row["watermark_ms"]
+            for ws in frame["window_start_ms"].tail(6)
+            if (row := store.latest(series, int(ws), "*"))["watermark_ms"] is not None
+        ]
+        expected = max(marks) if marks else None
+        assert body["runtime"]["watermarks"][series]["watermark_ms"] == expected, series
+        assert expected is not None
 
 
 # -- refusals --------------------------------------------------------------------------------------
@@ -424,22 +487,21 @@ def test_model_cache_fits_once_for_concurrent_readers_and_ignores_writes():
     import threading
     import time as _time
 
-    import pandas as pd
-
     from engine.api.views import ModelCache
 
     calls = []
 
-    class SlowStore:
-        def events_frame(self, *args, **kwargs):
-            calls.append(args)
-            _time.sleep(0.05)
-            return pd.DataFrame({"arrival_time_ms": pd.Series([], dtype="int64")})
+    def slow_fit(store, window_ms, offset_ms, grp, fit_now):
+        calls.append(fit_now)
+        _time.sleep(0.05)
+        return None
 
+    class SlowStore:
         def raw_event_count(self):  # grows like a store under a writer
             return len(calls) * 1000
 
     cache, store, now = ModelCache(), SlowStore(), 1_795_132_800_000
+    cache._fit = slow_fit
     results = []
     threads = [
         threading.Thread(target=lambda: results.append(cache.model(store, 3_600_000, 0, "*", now)))

@@ -19,11 +19,13 @@ import numpy as np
 import pandas as pd
 
 from engine.analysis import lateness, whatif
-from engine.analysis.completeness import MATURE_MS, CompletenessModel, window_arrivals
+from engine.analysis.arrivals import BACKTEST_AGES_MS, age_grid, arrivals_from_histogram
+from engine.analysis.completeness import MATURE_MS, CompletenessModel
 from engine.analysis.whatif_panes import OUTCOME_NAMES
 from engine.core.spec import PipelineSpec
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_ms
 from engine.store.db import Store
+from engine.store.raw_metrics import arrival_histogram, arrived_value_by_source
 from engine.store.schema import METRIC_COLUMNS
 
 VALUE_COLUMNS = (*METRIC_COLUMNS, "event_count")
@@ -168,13 +170,18 @@ class ModelCache:
 
     @staticmethod
     def _fit(store: Store, window_ms: int, offset_ms: int, grp: str, fit_now: int):
+        """The arrival curves binned in SQL (``arrival_histogram``, which bins as
+        ``window_arrivals`` does): weeks of events never become Python objects, and
+        SQLite sums them without the GIL, so readers of the same process go on."""
         from_ms = fit_now - MATURE_MS - (HISTORY_WINDOWS + 1) * window_ms
         sources = None if grp == "*" else [grp]
-        events = store.events_frame(from_ms, fit_now - MATURE_MS, sources=sources)
-        known = events.loc[events["arrival_time_ms"].to_numpy() <= fit_now]
-        if known.empty:
+        ages = age_grid(window_ms, (*BACKTEST_AGES_MS, MATURE_MS))
+        wins, names, rows = arrival_histogram(
+            store, window_ms, offset_ms, ages, from_ms, fit_now - MATURE_MS, fit_now, sources
+        )
+        if not rows:
             return None
-        arrivals = window_arrivals(known, window_ms, offset_ms=offset_ms)
+        arrivals = arrivals_from_histogram(window_ms, offset_ms, ages, wins, names, rows)
         return CompletenessModel.fit(
             arrivals, fit_now, HISTORY_WINDOWS, MATURE_MS, measure_coverage=True
         )
@@ -205,9 +212,9 @@ def completeness_view(
             "estimate": None,
             "note": "no mature windows (older than 7 days) to learn arrival curves from",
         }
-    part = store.events_frame(start_ms, end_ms, sources=None if grp == "*" else [grp])
-    part = part.loc[part["arrival_time_ms"].to_numpy() <= now_ms]
-    observed = part.groupby(part["source"].astype(str))["amount_cents"].sum().to_dict()
+    observed = arrived_value_by_source(
+        store, start_ms, end_ms, now_ms, sources=None if grp == "*" else [grp]
+    )
     est = model.project(observed, start_ms, now_ms)
     projected = None
     method = None

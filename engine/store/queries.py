@@ -380,6 +380,23 @@ class StoreQueries:
         ]
         return out
 
+    def newest_watermark(
+        self, series: str, from_ms: int, to_ms: int, grp: str = DEFAULT_GROUP, last: int = 6
+    ) -> int | None:
+        """The largest watermark stored with the latest version of the ``last``
+        windows of ``grp`` starting in [from_ms, to_ms) (None if none has one): the
+        newest watermark a version of the series was written under, in index probes."""
+        row = self.conn.execute(
+            "SELECT max(v.watermark_ms) FROM (SELECT DISTINCT window_start_ms AS ws "
+            "FROM versions WHERE series = ? AND window_start_ms >= ? AND window_start_ms < ? "
+            "AND grp = ? ORDER BY window_start_ms DESC LIMIT ?) w JOIN versions v "
+            "ON v.series = ? AND v.window_start_ms = w.ws AND v.grp = ? "
+            "AND v.version = (SELECT max(version) FROM versions x WHERE x.series = ? "
+            "AND x.window_start_ms = w.ws AND x.grp = ?)",
+            (series, from_ms, to_ms, grp, last, series, grp, series, grp),
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     def events_frame(
         self,
         from_ms: int | None = None,
@@ -479,11 +496,17 @@ class StoreQueries:
         return self._frame(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
 
     def series_names(self) -> list[str]:
+        """Every series with a configuration or a version, sorted. The versions side
+        hops from one series to the next along the version index (one probe per
+        series) instead of reading the whole index: /healthz lists series."""
         return [
             r[0]
             for r in self.conn.execute(
-                "SELECT DISTINCT series FROM config_versions "
-                "UNION SELECT DISTINCT series FROM versions"
+                "WITH RECURSIVE s(name) AS (SELECT min(series) FROM versions "
+                "UNION ALL SELECT (SELECT min(series) FROM versions WHERE series > s.name) "
+                "FROM s WHERE s.name IS NOT NULL) "
+                "SELECT name FROM s WHERE name IS NOT NULL "
+                "UNION SELECT DISTINCT series FROM config_versions ORDER BY 1"
             )
         ]
 

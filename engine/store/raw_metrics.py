@@ -49,6 +49,31 @@ def arrived_day_values(
     return {"events": int(events), "distinct_users": int(users), "order_amounts": amounts}
 
 
+def arrived_value_by_source(
+    store: Store,
+    from_ms: int,
+    to_ms: int,
+    arrived_by_ms: int,
+    sources: Sequence[str] | None = None,
+) -> dict[str, int]:
+    """``amount_cents`` summed per source over the events with event time in
+    [from_ms, to_ms) that had arrived by ``arrived_by_ms`` (inclusive): a window's
+    value so far, as the completeness model projects it. Sources with no event
+    are absent."""
+    where = "WHERE event_time_ms >= ? AND event_time_ms < ? AND arrival_time_ms <= ?"
+    params: list = [from_ms, to_ms, arrived_by_ms]
+    if sources:
+        where += f" AND source IN ({','.join('?' * len(sources))})"
+        params.extend(sources)
+    return {
+        str(source): int(cents)
+        for source, cents in store.conn.execute(
+            "SELECT source, sum(amount_cents) FROM raw_events " + where + " GROUP BY source",
+            params,
+        )
+    }
+
+
 def arrival_histogram(
     store: Store,
     window_ms: int,
