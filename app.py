@@ -8,6 +8,7 @@ the router and the sidebar.
 from pathlib import Path
 
 import streamlit as st
+from streamlit import config as st_config
 
 from ui.router import routed
 from ui.runtime import get_runtime
@@ -53,6 +54,9 @@ st.set_page_config(page_title="latewatch", page_icon=":material/schedule:", layo
 # pages offer formula-safe downloads instead. .streamlit/config.toml says the same for
 # a server started from the repository; this covers one started from elsewhere.
 st.set_option("client.disableDataExport", True)
+# No full garbage collection after every run (see .streamlit/config.toml [runner]); not
+# a st.set_option (that takes client options only), read by the script runner each run.
+st_config.set_option("runner.postScriptGC", False)
 runtime = get_runtime()
 
 # Learn comes first in the sidebar (a fresh visitor finds the course); Today stays "/"
