@@ -212,22 +212,22 @@ def endpoint_urls(db: str, now_ms: int) -> dict[str, Callable[[random.Random], s
         windows = [
             tuple(r)
             for r in store.conn.execute(
-                "SELECT DISTINCT series, window_start_ms, grp FROM versions "
+                "SELECT series, window_start_ms, grp, min(processing_time_ms) FROM versions "
                 "WHERE window_start_ms >= ? AND window_start_ms < ? "
-                "AND series IN ('hourly', 'daily')",
+                "AND series IN ('hourly', 'daily') GROUP BY series, window_start_ms, grp",
                 (now_ms - 10 * DAY_MS, now_ms),
             )
         ]
     kinds = ("latest", "final", "as_of")
 
     def metrics(rng: random.Random) -> str:
-        series, ws, grp = rng.choice(windows)
+        series, ws, grp, first_ms = rng.choice(windows)
         params = {"window": format_ms(ws), "group": grp, "series": series}
         kind = rng.choice(kinds)
         if kind == "final":
             params["version"] = "final"
         elif kind == "as_of":
-            params["version"] = format_ms(now_ms - rng.randrange(0, 2 * DAY_MS))
+            params["version"] = format_ms(rng.randrange(first_ms, max(first_ms, now_ms) + 1))
         return "/metrics/revenue_cents?" + urllib.parse.urlencode(params)
 
     def windows_day(rng: random.Random) -> str:

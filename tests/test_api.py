@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -251,6 +252,28 @@ def test_windows_pages_cover_the_range(client, store):
             assert got["final"]["values"]["revenue_cents"] == row["final_revenue_cents"]
 
 
+@pytest.mark.parametrize(("series", "grp"), [("hourly", "*"), ("hourly", None), ("daily", "web")])
+def test_windows_rows_equal_the_windows_frame(store, series, grp):
+    """/windows reads ``windows_in_range_rows`` (no pandas); every value must be the
+    frame's (NaN there is None here; integers are not turned into floats)."""
+    import math
+
+    lo, hi = SEED_NOW_MS - 30 * DAY_MS, SEED_NOW_MS + DAY_MS
+    frame = store.windows_in_range(series, lo, hi, grp)
+    rows = store.windows_in_range_rows(series, lo, hi, grp)
+    assert len(rows) == len(frame) > 0
+    assert {r["is_final"] for r in rows} == {True, False} or grp != "*"
+    for row, want in zip(rows, frame.to_dict("records"), strict=True):
+        assert list(row) == list(want)
+        for k, v in want.items():
+            if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+                assert row[k] is None, k
+            else:
+                assert row[k] == v, k
+        for k in ("latest_revenue_cents", "final_revenue_cents", "final_version"):
+            assert row[k] is None or type(row[k]) is int, k
+
+
 def test_windows_daily_grain(client, store):
     lo, hi = SEED_NOW_MS - 10 * DAY_MS, SEED_NOW_MS
     r = client.get("/windows", params={"from": format_ms(lo), "to": format_ms(hi), "grain": "day"})
@@ -486,6 +509,7 @@ def test_model_cache_fits_once_for_concurrent_readers_and_ignores_writes():
     stampede), and a writer's new events do not invalidate it within the minute."""
     import threading
     import time as _time
+    from contextlib import nullcontext
 
     from engine.api.views import ModelCache
 
@@ -500,7 +524,7 @@ def test_model_cache_fits_once_for_concurrent_readers_and_ignores_writes():
         def raw_event_count(self):  # grows like a store under a writer
             return len(calls) * 1000
 
-    cache, store, now = ModelCache(), SlowStore(), 1_795_132_800_000
+    cache, store, now = ModelCache(open_store=nullcontext), SlowStore(), 1_795_132_800_000
     cache._fit = slow_fit
     results = []
     threads = [
@@ -514,5 +538,32 @@ def test_model_cache_fits_once_for_concurrent_readers_and_ignores_writes():
     assert len(calls) == 1 and len(results) == 8
     cache.model(store, 3_600_000, 0, "*", now + 30_000)  # same minute, more raw events
     assert len(calls) == 1
-    cache.model(store, 3_600_000, 0, "*", now + 60_000)  # next minute: refit
+    # next minute: the reader gets last minute's model at once, the refit runs behind
+    cache._fit = lambda *args: (slow_fit(*args), "refitted")[1]
+    assert cache.model(store, 3_600_000, 0, "*", now + 60_000) is None
+    cache.wait_refits()
     assert len(calls) == 2
+    assert cache.model(store, 3_600_000, 0, "*", now + 61_000) == "refitted"
+    assert len(calls) == 2
+
+
+def test_model_cache_refits_in_the_background_on_its_own_connection(store):
+    """The next minute's refit opens its own store (the reader's connection belongs to
+    the reader's thread) and lands the same model a direct fit gives."""
+    from engine.api.views import ModelCache
+
+    cache, shape = ModelCache(), (HOUR_MS, 0, "*")
+    first = cache.model(store, *shape, SEED_NOW_MS)
+    assert first is not None and first.history_windows > 0
+    assert cache.model(store, *shape, SEED_NOW_MS + 60_000) is first  # stale, not waiting
+    cache.wait_refits()
+    refit = cache.model(store, *shape, SEED_NOW_MS + 60_000)
+    assert refit is not first
+    minute = (SEED_NOW_MS + 60_000) // 60_000 * 60_000
+    direct = ModelCache._fit(store, *shape, minute)
+    assert refit.history_windows == direct.history_windows
+    est = refit.project({"web": 1000}, SEED_NOW_MS - HOUR_MS, SEED_NOW_MS + 60_000)
+    assert (
+        est.completeness
+        == direct.project({"web": 1000}, SEED_NOW_MS - HOUR_MS, SEED_NOW_MS + 60_000).completeness
+    )

@@ -123,17 +123,24 @@ class ModelCache:
     which a writer changes with every post (that key made every reader refit while
     events were being posted: p99 in seconds).
 
-    No stampede: one thread fits a key while the others wait for it, and when a new
-    minute starts, readers keep answering with the previous minute's model of the
-    same window shape until the new one is ready (stale for at most one refit).
+    No stampede: one thread fits a key while the others wait for it — only the
+    first time a window shape is asked for. When a new minute starts, the refit
+    runs in a background thread (on its own connection) and every reader,
+    including the one that noticed the new minute, answers with the previous
+    minute's model of the same shape until the new one is ready (stale for at most
+    one refit): no request waits for a refit. A refit that fails keeps the
+    previous model for that minute.
     """
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 64, open_store=None) -> None:
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple, CompletenessModel | None] = OrderedDict()
         self._flights: dict[tuple, threading.Event] = {}
         self._previous: dict[tuple, CompletenessModel | None] = {}
         self.size = size
+        # a context manager giving a store for a background refit (SQLite
+        # connections stay in the thread that opened them)
+        self._open_store = open_store or (lambda store: Store.open(store.path))
 
     def model(self, store: Store, window_ms: int, offset_ms: int, grp: str, now_ms: int):
         shape = (window_ms, offset_ms, grp)
@@ -143,11 +150,16 @@ class ModelCache:
                 self._items.move_to_end(key)
                 return self._items[key]
             flight = self._flights.get(key)
+            if shape in self._previous:
+                if flight is None:  # a new minute: refit behind the readers' backs
+                    self._flights[key] = threading.Event()
+                    threading.Thread(
+                        target=self._refit, args=(store, key), daemon=True, name="model-refit"
+                    ).start()
+                return self._previous[shape]
             owner = flight is None
             if owner:
                 flight = self._flights[key] = threading.Event()
-            elif shape in self._previous:
-                return self._previous[shape]  # someone is refitting: last minute's model
         if not owner:
             flight.wait()
             with self._lock:
@@ -155,18 +167,42 @@ class ModelCache:
                     return self._items[key]
             # the fitting thread failed: fit here (and raise what it raised)
         try:
-            model = self._fit(store, window_ms, offset_ms, grp, key[3] * MINUTE_MS)
-            with self._lock:
-                self._items[key] = model
-                self._previous[shape] = model
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
+            model = self._fit(store, *key[:3], key[3] * MINUTE_MS)
+            self._keep(key, model)
             return model
         finally:
             if owner:
-                with self._lock:
-                    self._flights.pop(key, None)
-                flight.set()
+                self._land(key)
+
+    def _refit(self, store: Store, key: tuple) -> None:
+        try:
+            with self._open_store(store) as own:
+                model = self._fit(own, *key[:3], key[3] * MINUTE_MS)
+        except Exception:  # noqa: BLE001 - keep answering with the last model
+            with self._lock:
+                model = self._previous.get(key[:3])
+        self._keep(key, model)
+        self._land(key)
+
+    def _keep(self, key: tuple, model) -> None:
+        with self._lock:
+            self._items[key] = model
+            self._previous[key[:3]] = model
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def _land(self, key: tuple) -> None:
+        with self._lock:
+            flight = self._flights.pop(key, None)
+        if flight is not None:
+            flight.set()
+
+    def wait_refits(self, timeout: float | None = None) -> None:
+        """Until the fits in flight now have landed (tests, shutdown)."""
+        with self._lock:
+            flights = list(self._flights.values())
+        for flight in flights:
+            flight.wait(timeout)
 
     @staticmethod
     def _fit(store: Store, window_ms: int, offset_ms: int, grp: str, fit_now: int):
@@ -242,10 +278,10 @@ def completeness_view(
     }
 
 
-def windows_page(frame: pd.DataFrame) -> list[dict]:
-    """``Store.windows_in_range`` rows as JSON: window, latest and final values, tier."""
+def windows_page(rows: list[dict]) -> list[dict]:
+    """``Store.windows_in_range_rows`` as JSON: window, latest and final values, tier."""
     out = []
-    for r in records(frame):
+    for r in map(jsonable, rows):
         start, end = r["window_start_ms"], r["window_end_ms"]
         out.append(
             {

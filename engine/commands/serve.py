@@ -5,6 +5,13 @@ running ``python -m engine run``. The command line is the edge, so the wall
 clock is chosen here (``SystemClock``). API keys for ``POST /events`` come from
 ``--api-keys-file`` and/or ``LATEWATCH_API_KEYS``; it binds to localhost unless
 told otherwise, since read endpoints are open unless ``--read-keys-required``.
+
+Readers and a writer share one process and its GIL: while ``POST /events``
+validates a batch in Python, a reader that released the GIL (a socket read, an
+SQLite step) waits for the interpreter's switch interval to get it back, several
+times per request. The server runs with a 1 ms interval instead of 5 ms
+(``SWITCH_INTERVAL_S``) so a reader's request is not stretched by the writer's
+batch; see ``benchmarks/api.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import sys
 
 from engine.api.support import DEFAULT_MAX_BODY_BYTES, load_api_keys
 from engine.commands.ingest import db_path, vocabulary_from_args
+
+SWITCH_INTERVAL_S = 0.001
 
 
 def add_parser(sub) -> None:
@@ -63,5 +72,6 @@ def run(args) -> int:
         max_body_bytes=args.max_body_bytes,
         vocabulary=vocabulary_from_args(args),
     )
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

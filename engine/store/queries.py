@@ -69,6 +69,25 @@ _SELECT_VERSION = "SELECT " + ", ".join(VERSION_COLUMNS) + " FROM versions "
 _WINDOW = "series = ? AND window_start_ms = ? AND grp = ? "
 
 
+def _latest_in_range(series: str, from_ms: int, to_ms: int, grp: str | None) -> tuple[str, list]:
+    """The latest version row of every window starting in [from_ms, to_ms)."""
+    params: list = [series, from_ms, to_ms]
+    grp_sql = ""
+    if grp is not None:
+        grp_sql = "AND grp = ? "
+        params.append(grp)
+    sql = (
+        _SELECT_VERSION
+        + "WHERE id IN (SELECT id FROM versions v WHERE series = ? AND window_start_ms >= ? "
+        "AND window_start_ms < ? "
+        + grp_sql
+        + "AND version = (SELECT max(version) FROM versions w WHERE w.series = v.series "
+        "AND w.window_start_ms = v.window_start_ms AND w.grp = v.grp)) "
+        "ORDER BY window_start_ms, grp"
+    )
+    return sql, params
+
+
 def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -343,41 +362,63 @@ class StoreQueries:
         latest_tier, latest_reason, latest_<metric>…, final_version (NA if not final),
         final_<metric>…, is_final, label.
         """
-        params: list = [series, from_ms, to_ms]
-        grp_sql = ""
-        if grp is not None:
-            grp_sql = "AND grp = ? "
-            params.append(grp)
-        latest = pd.read_sql_query(
-            _SELECT_VERSION
-            + "WHERE id IN (SELECT id FROM versions v WHERE series = ? AND window_start_ms >= ? "
-            "AND window_start_ms < ? "
-            + grp_sql
-            + "AND version = (SELECT max(version) FROM versions w WHERE w.series = v.series "
-            "AND w.window_start_ms = v.window_start_ms AND w.grp = v.grp)) "
-            "ORDER BY window_start_ms, grp",
-            self.conn,
-            params=params,
-        )
+        sql, params = _latest_in_range(series, from_ms, to_ms, grp)
+        latest = pd.read_sql_query(sql, self.conn, params=params)
         metric_cols = [*METRIC_COLUMNS, "event_count"]
-        out = latest[["window_start_ms", "window_end_ms", "grp"]].copy()
-        out["versions"] = latest["version"]
-        out["latest_version"] = latest["version"]
-        out["latest_tier"] = latest["tier"]
-        out["latest_reason"] = latest["reason"]
-        out["latest_processing_time_ms"] = latest["processing_time_ms"]
-        for c in metric_cols:
-            out[f"latest_{c}"] = latest[c]
         # Tiers never go back, so a final window's latest version is its final one.
         is_final = latest["tier"] == "final"
-        out["final_version"] = latest["version"].where(is_final).astype("Int64")
-        for c in metric_cols:
-            out[f"final_{c}"] = latest[c].where(is_final)
-        out["is_final"] = out["final_version"].notna()
-        out["label"] = [
-            "final" if fin else f"{tier} (not final)"
-            for fin, tier in zip(out["is_final"], out["latest_tier"], strict=True)
-        ]
+        final_version = latest["version"].where(is_final).astype("Int64")
+        # One constructor call: a column inserted at a time costs ~0.5 ms each (the
+        # API's /windows and the pages read this often).
+        columns = {
+            "window_start_ms": latest["window_start_ms"],
+            "window_end_ms": latest["window_end_ms"],
+            "grp": latest["grp"],
+            "versions": latest["version"],
+            "latest_version": latest["version"],
+            "latest_tier": latest["tier"],
+            "latest_reason": latest["reason"],
+            "latest_processing_time_ms": latest["processing_time_ms"],
+            **{f"latest_{c}": latest[c] for c in metric_cols},
+            "final_version": final_version,
+            **{f"final_{c}": latest[c].where(is_final) for c in metric_cols},
+            "is_final": final_version.notna(),
+            "label": [
+                "final" if fin else f"{tier} (not final)"
+                for fin, tier in zip(final_version.notna(), latest["tier"], strict=True)
+            ],
+        }
+        return pd.DataFrame(columns, index=latest.index)
+
+    def windows_in_range_rows(
+        self, series: str, from_ms: int, to_ms: int, grp: str | None = None
+    ) -> list[dict]:
+        """``windows_in_range`` as plain dicts (same keys and order; SQL NULL and a
+        value that is not final are None, integers stay ``int``), without pandas:
+        the API's ``/windows`` turns the rows straight into JSON."""
+        sql, params = _latest_in_range(series, from_ms, to_ms, grp)
+        metric_cols = (*METRIC_COLUMNS, "event_count")
+        out = []
+        for values in self.conn.execute(sql, params):
+            r = dict(zip(VERSION_COLUMNS, values, strict=True))
+            final = r["tier"] == "final"
+            out.append(
+                {
+                    "window_start_ms": r["window_start_ms"],
+                    "window_end_ms": r["window_end_ms"],
+                    "grp": r["grp"],
+                    "versions": r["version"],
+                    "latest_version": r["version"],
+                    "latest_tier": r["tier"],
+                    "latest_reason": r["reason"],
+                    "latest_processing_time_ms": r["processing_time_ms"],
+                    **{f"latest_{c}": r[c] for c in metric_cols},
+                    "final_version": r["version"] if final else None,
+                    **{f"final_{c}": r[c] if final else None for c in metric_cols},
+                    "is_final": final,
+                    "label": "final" if final else f"{r['tier']} (not final)",
+                }
+            )
         return out
 
     def newest_watermark(
