@@ -314,13 +314,52 @@ def replay_preview(at_ms: int, grp: str, metric: str) -> None:
         )
 
 
+def today_ahead(status: dict, grp: str) -> bool:
+    """Today's live numbers before the replay reaches them (the first start's preview:
+    the same values the pipeline publishes, from the simulated arrivals)."""
+    target = status.get("catch_up_to_ms")
+    data = dashboard.preview_comparison(rt.first_start_preview(), target, tz, grp)
+    if data is None:
+        return False
+    now, today, then = data["now_ms"], data["today_live"], data["yesterday_then"]
+    st.markdown(
+        f"#### {dashboard.local_datetime(now, tz):%A %d %B %Y} — as of {fmt_time(now, rt, '%H:%M')}"
+    )
+    c1, c2 = st.columns(2)
+    c1.markdown("**Today (live, ahead of the replay)**")
+    c2.markdown(f"**Yesterday at this time** ({fmt_time(data['yesterday_then_ms'], rt, '%H:%M')})")
+    for m in dashboard.METRICS:
+        label, base = charts.METRIC_LABELS[m], then[m]
+        vs = (today[m] - base) / base if today[m] is not None and base else None
+        c1.metric(
+            f"{label} — today, live",
+            FMT[m](today[m]),
+            delta=f"{vs:+.1%} vs yesterday at this time" if vs is not None else None,
+            border=True,
+        )
+        c2.metric(f"{label} — yesterday at this time, live then", FMT[m](base), border=True)
+    st.caption(
+        "Worked out from the simulated arrivals with the pipeline's own rules (its early "
+        "panes; duplicates and invalid events left out): the numbers the replay will publish "
+        "for these two moments. Versions, tiers, the hourly chart and the completeness "
+        "estimate come with the replay."
+    )
+    return True
+
+
 def replay_progress(status: dict, progress: float, grp: str, metric: str) -> None:
     st.session_state["today_caught_up_rerun"] = True
     at = fmt_time(status["proc_ms"], rt) if status["proc_ms"] else "the start"
+    ahead = today_ahead(status, grp)
     st.info(
         "**Catching up** — latewatch is replaying the simulated past week through the real "
-        f"pipeline (now at {at}). Today's numbers appear when the replay reaches the "
-        "present; until then this panel shows the day being replayed and refreshes by itself."
+        f"pipeline (now at {at}). "
+        + (
+            "The rest of Today appears when the replay reaches the present; "
+            if ahead
+            else "Today's numbers appear when the replay reaches the present; "
+        )
+        + "until then this panel shows the day being replayed and refreshes by itself."
     )
     st.progress(progress, text=f"Replay {progress:.0%} done{replay_eta(progress)}")
     if status["proc_ms"]:

@@ -372,3 +372,11 @@ def test_today_shows_the_replayed_day_while_the_first_start_catches_up(tmp_path,
     day = ms_to_datetime(proc, get_zone(rt.settings.tz))
     label = f"Revenue — {day:%a %d %b}, live then"
     assert shown.get(label) == fmt_money(want["revenue_cents"]), shown
+    # and today's live numbers ahead of the replay (tests/test_first_preview.py holds
+    # the preview equal to what the replay writes)
+    ahead = dashboard.preview_comparison(
+        rt.first_start_preview(), rt.state["catch_up_to_ms"], rt.settings.tz
+    )
+    assert ahead["today_live"]["revenue_cents"]
+    assert "Today (live, ahead of the replay)" in texts(at)
+    assert shown["Revenue — today, live"] == fmt_money(ahead["today_live"]["revenue_cents"])

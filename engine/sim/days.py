@@ -11,6 +11,7 @@ partner outage, clock skew, retries).
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numpy as np
@@ -58,6 +59,16 @@ def expected_value_per_event(profile: SourceProfile) -> float:
         if event_type in VALUE_TYPES:
             value += p * (-mean if event_type == "order.refunded" else mean)
     return value
+
+
+@functools.lru_cache(maxsize=32)
+def key_table(prefix: str, n_keys: int) -> np.ndarray:
+    """The device ids of a source (read-only, shared by every generator: building
+    them is most of the cost of starting a feed)."""
+    width = len(str(n_keys - 1))
+    table = np.array([f"{prefix}{i:0{width}d}" for i in range(n_keys)], dtype=object)
+    table.flags.writeable = False
+    return table
 
 
 class DayGenerator:
@@ -126,11 +137,7 @@ class DayGenerator:
     def _key_table(self, profile: SourceProfile) -> np.ndarray:
         table = self._keys.get(profile.name)
         if table is None:
-            width = len(str(profile.n_keys - 1))
-            table = np.array(
-                [f"{profile.key_prefix}{i:0{width}d}" for i in range(profile.n_keys)], dtype=object
-            )
-            self._keys[profile.name] = table
+            table = self._keys[profile.name] = key_table(profile.key_prefix, profile.n_keys)
         return table
 
     def _make_skew(self) -> dict[str, np.ndarray]:

@@ -140,6 +140,23 @@ def day_comparison(store: Store, now_ms: int, policy: FinalizePolicy, grp: str =
     }
 
 
+def preview_comparison(preview, now_ms: int, tz: str, grp: str = ALL_SOURCES) -> dict | None:
+    """``day_comparison``'s today (live) and yesterday-at-this-time values from a first
+    start's preview (``Runtime.first_start_preview``), before the replay wrote them;
+    None when there is no preview or it cannot tell today's value."""
+    today = preview.live_at(now_ms, grp) if preview is not None else None
+    if today is None:
+        return None
+    then_ms = same_time_yesterday(now_ms, tz)
+    return {
+        "today": business_day_of(now_ms, tz),
+        "now_ms": now_ms,
+        "yesterday_then_ms": then_ms,
+        "today_live": today,
+        "yesterday_then": preview.live_at(then_ms, grp) or dict.fromkeys(METRICS),
+    }
+
+
 def day_hours(
     store: Store, day: date, policy: FinalizePolicy, grp: str = ALL_SOURCES
 ) -> pd.DataFrame:
@@ -401,6 +418,7 @@ __all__ = [
     "TierSchedule",
     "catch_up_progress",
     "day_comparison",
+    "preview_comparison",
     "day_completeness",
     "day_hours",
     "default_explain_pair",
