@@ -21,7 +21,8 @@ Targets (issue 14): idle p99 <= 20 ms; with the writer p99 <= 50 ms.
 
     python benchmarks/api.py [--db PATH] [--days 30] [--requests 150]
 
-``--db``: reuse (or build once into) this file; the writer adds events to it.
+``--db``: reuse (or build once into) this file; each run measures a copy of it
+(the writer adds events). ``--slowest N`` lists the N slowest requests.
 Stops by itself.
 """
 
@@ -34,6 +35,7 @@ import os
 import random
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -51,6 +53,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 READERS = 8
 WRITER_BATCH = 2_000
 API_KEY = "bench-key"
+SLOWEST: list | None = None  # (ms, wall time, url) of every request with --slowest
 BASELINE_APP = """
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -127,6 +130,8 @@ def readers(
             if not keep_alive:
                 conn.close()
             mine.append(1000 * (time.perf_counter() - t0))
+            if SLOWEST is not None:
+                SLOWEST.append((mine[-1], time.time(), url))
             if status != 200:
                 wrong.append(status)
         conn.close()
@@ -204,6 +209,30 @@ class Writer:
         self.thread.join()
 
 
+def metric_url(series: str, window_start_ms: int, grp: str) -> str:
+    from engine.core.timeutil import format_ms
+
+    params = {"window": format_ms(window_start_ms), "group": grp, "series": series}
+    return "/metrics/revenue_cents?" + urllib.parse.urlencode(params)
+
+
+def warm_windows(db: str, now_ms: int) -> list[tuple[str, int, str]]:
+    """The newest window of each (series, group) the benchmark reads."""
+    from engine.core.timeutil import DAY_MS
+    from engine.store.db import Store
+
+    with Store(db) as store:
+        return [
+            tuple(r)
+            for r in store.conn.execute(
+                "SELECT series, max(window_start_ms), grp FROM versions "
+                "WHERE window_start_ms >= ? AND window_start_ms < ? "
+                "AND series IN ('hourly', 'daily') GROUP BY series, grp",
+                (now_ms - 10 * DAY_MS, now_ms),
+            )
+        ]
+
+
 def endpoint_urls(db: str, now_ms: int) -> dict[str, Callable[[random.Random], str]]:
     from engine.core.timeutil import DAY_MS, format_ms
     from engine.store.db import Store
@@ -258,7 +287,13 @@ def measure(db: str, now_ms: int, n_req: int, log=print) -> list[dict]:
         wait_ready(api_port, "/healthz", api)
         wait_ready(base_port, "/const", bare)
         urls = endpoint_urls(db, now_ms)
-        for url_fn in urls.values():  # warm-up: connections, caches, fitted models
+        # warm-up, as on a server that has been up a while: one request per window
+        # shape fits its completeness model (a cold shape's first request waits for
+        # its fit, ~0.1-0.5 s), then a few of each kind
+        shapes = sorted({(w[0], w[2]): w for w in warm_windows(db, now_ms)}.values())
+        for series, ws, grp in shapes:
+            readers(api_port, lambda rng, s=series, w=ws, g=grp: metric_url(s, w, g), 1, True, 1)
+        for url_fn in urls.values():
             readers(api_port, url_fn, 10)
         readers(base_port, lambda rng: "/const", 10)
 
@@ -343,12 +378,19 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--events-per-day", type=float, default=2_000)
     ap.add_argument("--requests", type=int, default=150, help="per reader thread")
+    ap.add_argument("--slowest", type=int, default=0, help="print the N slowest requests")
     args = ap.parse_args()
+    global SLOWEST
+    SLOWEST = [] if args.slowest else None
     tmp = tempfile.mkdtemp(prefix="lw_bench_api_")
     try:
-        db = args.db or os.path.join(tmp, "api.db")
-        if not os.path.exists(db):
-            pages_bench.build(Path(db), args.days, args.events_per_day)
+        built = args.db or os.path.join(tmp, "built.db")
+        if not os.path.exists(built):
+            pages_bench.build(Path(built), args.days, args.events_per_day)
+        # the writer adds events: measure on a copy, so every run starts from the same store
+        db = os.path.join(tmp, "api.db")
+        with sqlite3.connect(built) as src, sqlite3.connect(db) as dst:
+            src.backup(dst)
         load0 = os.getloadavg()
         rows = measure(db, pages_bench.NOW_MS, args.requests)
         load1 = os.getloadavg()
@@ -361,6 +403,11 @@ def main() -> None:
     )
     print(table(rows))
     print(verdict(rows))
+    if SLOWEST:
+        t0 = min(t for _, t, _ in SLOWEST)
+        for ms, t, url in sorted(SLOWEST, reverse=True)[: args.slowest]:
+            at = time.strftime("%H:%M:%S", time.localtime(t))
+            print(f"  {ms:7.1f} ms at +{t - t0:6.2f} s ({at})  {url[:100]}")
     print(
         f"load average (1 min) {load0[0]:.2f} before, {load1[0]:.2f} after; {os.cpu_count()} cores"
     )

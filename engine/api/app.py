@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from engine.api.observed import ObservedCache
 from engine.api.ops import alerts_between, decode_cursor, encode_cursor, runtime_health
 from engine.api.params import (
     GRAIN_MS,
@@ -98,6 +99,7 @@ def create_app(
     vocabulary = vocabulary or Vocabulary()
     pool = StorePool(db_path)
     models = ModelCache()
+    observed = ObservedCache()
     keys = each_key(load_api_keys() if api_keys is None else api_keys)
 
     @asynccontextmanager
@@ -179,6 +181,7 @@ def create_app(
                     metric.value,
                     latest[metric.value],
                     now,
+                    observed,
                 )
             )
         if include_history:

@@ -10,7 +10,10 @@ integer cents, as in the store. Nothing here reads the clock: ``now_ms`` comes i
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -22,6 +25,7 @@ from engine.analysis import lateness, whatif
 from engine.analysis.arrivals import BACKTEST_AGES_MS, age_grid, arrivals_from_histogram
 from engine.analysis.completeness import MATURE_MS, CompletenessModel
 from engine.analysis.whatif_panes import OUTCOME_NAMES
+from engine.api.observed import ObservedCache
 from engine.core.spec import PipelineSpec
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_ms
 from engine.store.db import Store
@@ -125,11 +129,13 @@ class ModelCache:
 
     No stampede: one thread fits a key while the others wait for it — only the
     first time a window shape is asked for. When a new minute starts, the refit
-    runs in a background thread (on its own connection) and every reader,
-    including the one that noticed the new minute, answers with the previous
-    minute's model of the same shape until the new one is ready (stale for at most
-    one refit): no request waits for a refit. A refit that fails keeps the
-    previous model for that minute.
+    is queued for ONE background thread (its own connection, lowered CPU
+    priority) and every reader, including the one that noticed the new minute,
+    answers with the previous minute's model of the same shape until the new one
+    is ready (stale for at most one refit): no request waits for a refit, and the
+    shapes' refits run one after another instead of all at once on every core at
+    the turn of the minute. A refit that fails keeps the previous model for that
+    minute; a queued refit overtaken by a newer minute is skipped.
     """
 
     def __init__(self, size: int = 64, open_store=None) -> None:
@@ -141,6 +147,9 @@ class ModelCache:
         # a context manager giving a store for a background refit (SQLite
         # connections stay in the thread that opened them)
         self._open_store = open_store or (lambda store: Store.open(store.path))
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._wanted: dict[tuple, tuple] = {}  # shape -> newest key asked for
+        self._worker: threading.Thread | None = None
 
     def model(self, store: Store, window_ms: int, offset_ms: int, grp: str, now_ms: int):
         shape = (window_ms, offset_ms, grp)
@@ -153,9 +162,13 @@ class ModelCache:
             if shape in self._previous:
                 if flight is None:  # a new minute: refit behind the readers' backs
                     self._flights[key] = threading.Event()
-                    threading.Thread(
-                        target=self._refit, args=(store, key), daemon=True, name="model-refit"
-                    ).start()
+                    self._wanted[shape] = key
+                    self._queue.put((store, key))
+                    if self._worker is None:
+                        self._worker = threading.Thread(
+                            target=self._refits, daemon=True, name="model-refit"
+                        )
+                        self._worker.start()
                 return self._previous[shape]
             owner = flight is None
             if owner:
@@ -174,8 +187,20 @@ class ModelCache:
             if owner:
                 self._land(key)
 
-    def _refit(self, store: Store, key: tuple) -> None:
+    def _refits(self) -> None:
+        with contextlib.suppress(AttributeError, OSError):  # Linux: per-thread niceness
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        while True:
+            store, key = self._queue.get()
+            with self._lock:
+                overtaken = self._wanted.get(key[:3]) != key
+            self._refit(store, key, skip=overtaken)
+
+    def _refit(self, store: Store, key: tuple, skip: bool = False) -> None:
+        model = None
         try:
+            if skip:
+                raise LookupError("a newer minute is queued")
             with self._open_store(store) as own:
                 model = self._fit(own, *key[:3], key[3] * MINUTE_MS)
         except Exception:  # noqa: BLE001 - keep answering with the last model
@@ -232,6 +257,7 @@ def completeness_view(
     metric: str,
     latest_value,
     now_ms: int,
+    observed_cache: ObservedCache | None = None,
 ) -> dict:
     """How complete a not-yet-final window is now and its projected final.
 
@@ -248,9 +274,12 @@ def completeness_view(
             "estimate": None,
             "note": "no mature windows (older than 7 days) to learn arrival curves from",
         }
-    observed = arrived_value_by_source(
-        store, start_ms, end_ms, now_ms, sources=None if grp == "*" else [grp]
-    )
+    if observed_cache is None:
+        observed = arrived_value_by_source(
+            store, start_ms, end_ms, now_ms, sources=None if grp == "*" else [grp]
+        )
+    else:
+        observed = observed_cache.observed(store, start_ms, end_ms, grp, now_ms)
     est = model.project(observed, start_ms, now_ms)
     projected = None
     method = None

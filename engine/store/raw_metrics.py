@@ -55,20 +55,44 @@ def arrived_value_by_source(
     to_ms: int,
     arrived_by_ms: int,
     sources: Sequence[str] | None = None,
+    *,
+    arrived_after_ms: int | None = None,
+    seq_after: int | None = None,
+    seq_upto: int | None = None,
 ) -> dict[str, int]:
     """``amount_cents`` summed per source over the events with event time in
     [from_ms, to_ms) that had arrived by ``arrived_by_ms`` (inclusive): a window's
     value so far, as the completeness model projects it. Sources with no event
-    are absent."""
-    where = "WHERE event_time_ms >= ? AND event_time_ms < ? AND arrival_time_ms <= ?"
-    params: list = [from_ms, to_ms, arrived_by_ms]
+    are absent. For an incremental sum (``engine.api.observed``): only events that
+    arrived after ``arrived_after_ms`` (read along the arrival-time index), and/or
+    raw-log rows ``seq_after < seq <= seq_upto`` (read along ``seq``)."""
+    where = ["arrival_time_ms <= ?"]
+    params: list = [arrived_by_ms]
+    # the event-time index unless a narrower range is given (unary + turns it off)
+    on_event_time = arrived_after_ms is None and seq_after is None
+    col = "event_time_ms" if on_event_time else "+event_time_ms"
+    where += [f"{col} >= ?", f"{col} < ?"]
+    params += [from_ms, to_ms]
+    table = "raw_events"
+    if arrived_after_ms is not None:
+        where.append("arrival_time_ms > ?")
+        params.append(arrived_after_ms)
+        table = "raw_events INDEXED BY raw_events_arrival"
+    if seq_after is not None:
+        where.append("seq > ?")
+        params.append(seq_after)
+    if seq_upto is not None:
+        where.append(("+seq" if arrived_after_ms is not None else "seq") + " <= ?")
+        params.append(seq_upto)
     if sources:
-        where += f" AND source IN ({','.join('?' * len(sources))})"
+        where.append(f"source IN ({','.join('?' * len(sources))})")
         params.extend(sources)
     return {
         str(source): int(cents)
         for source, cents in store.conn.execute(
-            "SELECT source, sum(amount_cents) FROM raw_events " + where + " GROUP BY source",
+            f"SELECT source, sum(amount_cents) FROM {table} WHERE "
+            + " AND ".join(where)
+            + " GROUP BY source",
             params,
         )
     }
