@@ -11,11 +11,16 @@ validates a batch in Python, a reader that released the GIL (a socket read, an
 SQLite step) waits for the interpreter's switch interval to get it back, several
 times per request. The server runs with a 1 ms interval instead of 5 ms
 (``SWITCH_INTERVAL_S``) so a reader's request is not stretched by the writer's
-batch; see ``benchmarks/api.py``.
+batch. And the objects of the imported libraries (pandas, numpy, FastAPI: over
+a million) are frozen out of the cyclic garbage collector once the app is built:
+otherwise every full collection — frequent while a writer allocates batches —
+walks them all and stops every request of the process for 70-150 ms. See
+``benchmarks/api.py``.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from engine.api.support import DEFAULT_MAX_BODY_BYTES, load_api_keys
@@ -73,5 +78,7 @@ def run(args) -> int:
         vocabulary=vocabulary_from_args(args),
     )
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
