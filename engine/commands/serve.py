@@ -23,10 +23,11 @@ from __future__ import annotations
 import gc
 import sys
 
-from engine.api.support import DEFAULT_MAX_BODY_BYTES, load_api_keys
 from engine.commands.ingest import db_path, vocabulary_from_args
 
 SWITCH_INTERVAL_S = 0.001
+# Every `python -m engine …` builds the whole parser: FastAPI (most of a second to
+# import) is loaded only when the server is actually started.
 
 
 def add_parser(sub) -> None:
@@ -47,8 +48,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--max-body-bytes",
         type=int,
-        default=DEFAULT_MAX_BODY_BYTES,
-        help="largest POST /events body accepted (larger: 413)",
+        default=None,
+        help="largest POST /events body accepted (larger: 413; default 10 MiB)",
     )
     p.add_argument("--log-level", default="info", help="uvicorn log level")
     p.add_argument(
@@ -64,6 +65,7 @@ def run(args) -> int:
     import uvicorn
 
     from engine.api.app import create_app
+    from engine.api.support import DEFAULT_MAX_BODY_BYTES, load_api_keys
     from engine.runtime.clock import SystemClock
 
     keys = load_api_keys(args.api_keys_file)
@@ -74,7 +76,9 @@ def run(args) -> int:
         clock=SystemClock(),
         api_keys=keys,
         read_keys_required=args.read_keys_required,
-        max_body_bytes=args.max_body_bytes,
+        max_body_bytes=(
+            DEFAULT_MAX_BODY_BYTES if args.max_body_bytes is None else args.max_body_bytes
+        ),
         vocabulary=vocabulary_from_args(args),
     )
     sys.setswitchinterval(SWITCH_INTERVAL_S)
