@@ -17,8 +17,9 @@ Rows (``--only`` takes the names in brackets):
   the operator snapshots, vs the full raw-log replay it replaced, and vs opening
   the store; fresh first start to caught-up (Today's numbers) vs simulating the
   same history;
-- [api] ``GET /metrics`` p99 with 8 readers, idle and while a writer posts events,
-  vs ``GET /healthz`` p99 in the same conditions (the HTTP floor);
+- [api] ``/healthz``, ``/metrics`` and ``/windows`` p50 / p99 with 8 keep-alive
+  readers, idle and while a writer posts events (``benchmarks/api.py``), vs a bare
+  FastAPI/uvicorn endpoint returning a constant in the same conditions (the floor);
 - [pages] server-side run of every page (AppTest, warm caches) vs an empty page.
 
 The browser figures (fresh start to numbers, page settle, slider) are in
@@ -32,10 +33,8 @@ import gc
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -241,127 +240,33 @@ def bench_start(scale: float) -> None:
 
 # -- API ----------------------------------------------------------------------------
 def bench_api(scale: float) -> None:
-    import random
+    """``benchmarks/api.py``'s measurement: 8 keep-alive readers per endpoint, idle
+    and while a writer posts events, vs a bare FastAPI/uvicorn endpoint."""
 
     import api as api_bench
-    import httpx
 
     import pages as pages_bench
-    from engine.core.timeutil import format_ms
-    from engine.store.db import Store
 
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "api.db")
         # A store the real runtime built (raw log, versions of every tier), so reads of
         # windows that are not final also fit the completeness model from the raw log.
         pages_bench.build(Path(db), max(10, int(30 * scale)), 2_000)
-        with Store(db) as store:
-            windows = [
-                tuple(r)
-                for r in store.conn.execute(
-                    "SELECT DISTINCT series, window_start_ms, grp FROM versions "
-                    "WHERE window_start_ms >= ? AND series IN ('hourly', 'daily')",
-                    (pages_bench.NOW_MS - 10 * 86_400_000,),
-                )
-            ]
-        port = api_bench.free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "LATEWATCH_API_KEYS": "bench-key"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "engine", "serve", "--db", db, "--port", str(port)]
-            + ["--log-level", "warning"],
-            cwd=ROOT,
-            env=env,
+        n_req = max(30, int(150 * scale))
+        results = api_bench.measure(db, pages_bench.NOW_MS, n_req, log=lambda *a, **k: None)
+    for r in results:
+        s, base = r["samples"], r["baseline"]
+        figure = f"p50 {statistics.median(s):.1f} / p99 {api_bench.pct(s, 0.99):.1f} ms"
+        if base is None:
+            row(f"API {r['endpoint']}, {r['phase']}", figure, r.get("note", ""), None)
+            continue
+        b99 = api_bench.pct(base, 0.99)
+        row(
+            f"API {r['endpoint']}, 8 readers, {r['phase']}",
+            figure,
+            f"bare endpoint p50 {statistics.median(base):.1f} / p99 {b99:.1f} ms",
+            api_bench.pct(s, 0.99) / b99,
         )
-        try:
-            api_bench.wait_ready(base, proc)
-
-            def readers(path_fn, n_req: int) -> list[float]:
-                out: list[float] = []
-                lock = threading.Lock()
-
-                def one(seed: int) -> None:
-                    rng = random.Random(seed)
-                    mine = []
-                    with httpx.Client(base_url=base, timeout=30.0) as http:
-                        for _ in range(n_req):
-                            url, params = path_fn(rng)
-                            t0 = time.perf_counter()
-                            http.get(url, params=params)
-                            mine.append(1000 * (time.perf_counter() - t0))
-                    with lock:
-                        out.extend(mine)
-
-                threads = [threading.Thread(target=one, args=(s,)) for s in range(8)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-                return out
-
-            def metric(rng):
-                series, ws, grp = rng.choice(windows)
-                return "/metrics/revenue_cents", {
-                    "window": format_ms(ws),
-                    "group": grp,
-                    "series": series,
-                }
-
-            def health(rng):
-                return "/healthz", {}
-
-            n_req = max(20, int(150 * scale))
-            readers(metric, 10)  # warm-up
-            idle = api_bench.pct(readers(metric, n_req), 0.99)
-            idle_h = api_bench.pct(readers(health, n_req), 0.99)
-            row(
-                "API p99, 8 readers, idle",
-                f"{idle:.1f} ms",
-                f"/healthz p99 {idle_h:.1f} ms",
-                idle / idle_h,
-            )
-
-            stop = threading.Event()
-
-            def writer() -> None:
-                i = 0
-                with httpx.Client(base_url=base, timeout=60.0) as http:
-                    while not stop.is_set():
-                        body = [
-                            {
-                                "event_id": f"w{i}-{j}",
-                                "source": "web",
-                                "event_time": "2026-11-20T10:00:00Z",
-                                "arrival_time": "2026-11-20T10:00:01Z",
-                                "amount": 1.5,
-                                "items": 1,
-                                "event_type": "order.placed",
-                            }
-                            for j in range(2_000)
-                        ]
-                        http.post(
-                            "/events", json=body, headers={"Authorization": "Bearer bench-key"}
-                        )
-                        i += 1
-
-            w = threading.Thread(target=writer)
-            w.start()
-            try:
-                time.sleep(0.5)
-                busy = api_bench.pct(readers(metric, n_req), 0.99)
-                busy_h = api_bench.pct(readers(health, n_req), 0.99)
-            finally:
-                stop.set()
-                w.join()
-            row(
-                "API p99, 8 readers + 1 writer (2,000-event posts)",
-                f"{busy:.1f} ms",
-                f"/healthz p99 {busy_h:.1f} ms",
-                busy / busy_h,
-            )
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
 
 
 # -- pages --------------------------------------------------------------------------
