@@ -119,7 +119,10 @@ st.caption(
 )
 status0 = rt.status()
 sources = sorted((status0["operators"].get("hourly") or {}).get("per_key_watermarks_ms", {}))
-today0 = business_day_of(status0["proc_ms"] or status0["now_ms"], tz)
+# the replay's position; during a first start "today" is already the day it catches up to
+replayed_to = business_day_of(status0["proc_ms"] or status0["now_ms"], tz)
+catching_up = dashboard.catch_up_progress(status0, rt.settings.history_days, tz) is not None
+today0 = business_day_of(status0["catch_up_to_ms"], tz) if catching_up else replayed_to
 # The picker's default is "today". When today moves on (the first-start replay reaches
 # the present, or midnight passes) a picker still on the old default follows it; a day
 # the viewer picked stays picked.
@@ -523,9 +526,9 @@ def live_panel(grp: str, metric: str) -> None:
     )
 
 
-if picked is not None and picked < today0:
+if picked is not None and picked < min(today0, replayed_to):
     day_panel(picked, grp, metric)
-elif dashboard.catch_up_progress(status0, rt.settings.history_days, tz) is not None:
+elif catching_up:  # (a day the replay has not reached yet shows the replay too)
     replay_panel(grp, metric)
 else:
     live_panel(grp, metric)

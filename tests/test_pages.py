@@ -380,3 +380,6 @@ def test_today_shows_the_replayed_day_while_the_first_start_catches_up(tmp_path,
     assert ahead["today_live"]["revenue_cents"]
     assert "Today (live, ahead of the replay)" in texts(at)
     assert shown["Revenue — today, live"] == fmt_money(ahead["today_live"]["revenue_cents"])
+    # the business-day picker says which day "today" is: the one the replay catches up to
+    today = business_day_of(rt.state["catch_up_to_ms"], rt.settings.tz)
+    assert [d.value for d in at.date_input] == [today]
