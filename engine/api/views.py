@@ -307,10 +307,16 @@ def completeness_view(
     }
 
 
+def _finite(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def windows_page(rows: list[dict]) -> list[dict]:
     """``Store.windows_in_range_rows`` as JSON: window, latest and final values, tier."""
     out = []
-    for r in map(jsonable, rows):
+    latest_cols = [(c, f"latest_{c}") for c in VALUE_COLUMNS]
+    final_cols = [(c, f"final_{c}") for c in VALUE_COLUMNS]
+    for r in rows:  # SQLite values: int, str, None, or a float to check (no NaN/inf in JSON)
         start, end = r["window_start_ms"], r["window_end_ms"]
         out.append(
             {
@@ -324,13 +330,13 @@ def windows_page(rows: list[dict]) -> list[dict]:
                     "tier": r["latest_tier"],
                     "reason": r["latest_reason"],
                     "computed_at": format_ms(r["latest_processing_time_ms"]),
-                    "values": {c: r[f"latest_{c}"] for c in VALUE_COLUMNS},
+                    "values": {c: _finite(r[k]) for c, k in latest_cols},
                 },
                 "final": None
                 if r["final_version"] is None
                 else {
                     "version": r["final_version"],
-                    "values": {c: r[f"final_{c}"] for c in VALUE_COLUMNS},
+                    "values": {c: _finite(r[k]) for c, k in final_cols},
                 },
             }
         )
