@@ -19,6 +19,7 @@ from ui.runtime import get_runtime
 ensure_router()
 
 REFRESH_S = 5
+CHARTS_REFRESH_S = 15  # the charts' own fragment (redrawn only when a result changed)
 REPLAY_REFRESH_S = 3
 FMT = {"revenue_cents": fmt_money, "orders": fmt_count, "items": fmt_count}
 
@@ -32,19 +33,39 @@ def with_metric(store, series: str, grp: str, frame, metric: str):
 
 
 @st.cache_data(ttl=REFRESH_S, show_spinner=False, max_entries=32)
-def load_today(db_path: str, now_ms: int, grp: str, metric: str) -> dict:
+def load_numbers(db_path: str, now_ms: int, grp: str) -> dict:
+    """Today's live numbers next to yesterday's, and today's adjustments: they move
+    with the clock ("yesterday at this time"), so they are read at ``now_ms``."""
     store = get_runtime().store()
-    cmp = dashboard.day_comparison(store, now_ms, policy, grp)
-    hours = dashboard.day_hours(store, cmp["today"], policy, grp)
-    hours_y = dashboard.day_hours(store, cmp["yesterday"], policy, grp)
-    days = dashboard.recent_days(store, now_ms, policy, 14, grp)
     return {
-        **cmp,
+        **dashboard.day_comparison(store, now_ms, policy, grp),
+        "adjustments": reconciliation.booked_today(store, "daily", now_ms, policy.tz, grp),
+    }
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_charts(db_path: str, day, grp: str, metric: str, stamp: int) -> dict:
+    """The charts' frames: ``day``'s hours and the day before's, and the 14 days up to
+    ``day``. They change only when a result is written, so they are keyed on the
+    store's newest result (``stamp``) instead of the clock: a click or a refresh
+    with no new result reuses them (and Plotly redraws nothing)."""
+    store = get_runtime().store()
+    hours = dashboard.day_hours(store, day, policy, grp)
+    hours_y = dashboard.day_hours(store, day - timedelta(days=1), policy, grp)
+    start = dashboard.window_bounds(dashboard.DAILY, day, None, tz)[0]
+    days = dashboard.recent_days(store, start, policy, 14, grp)
+    return {
         "hours": with_metric(store, dashboard.HOURLY, grp, hours, metric),
         "hours_yesterday": with_metric(store, dashboard.HOURLY, grp, hours_y, metric),
         "days": with_metric(store, dashboard.DAILY, grp, days, metric),
-        "adjustments": reconciliation.booked_today(store, "daily", now_ms, policy.tz, grp),
     }
+
+
+def load_today(db_path: str, now_ms: int, grp: str, metric: str) -> dict:
+    """Today's numbers at ``now_ms`` and its charts' frames, as one dict."""
+    numbers = load_numbers(db_path, now_ms, grp)
+    stamp = get_runtime().store().results_stamp()
+    return {**numbers, **load_charts(db_path, numbers["today"], grp, metric, stamp)}
 
 
 @st.cache_data(ttl=REFRESH_S, show_spinner=False, max_entries=32)
@@ -164,6 +185,19 @@ metric = right.selectbox(
 metric = metric or "revenue_cents"
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def hours_figure(hours, hours_before, metric: str, names: tuple[str, str]):
+    """The hourly chart, built once per frames: Plotly validates every property it is
+    given (~30-50 ms a figure). Shared read-only; ``st.plotly_chart`` copies it."""
+    return charts.hourly_by_tier(hours, hours_before, metric, tz, names=names)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def days_figure(recent, metric: str, projection):
+    """The 14 days' chart, built once per frame and projection (see ``hours_figure``)."""
+    return charts.days_by_tier(recent, metric, tz, projection)
+
+
 def charts_section(hours, hours_before, recent, day, metric: str, projection=None, live=True):
     """The day's hours by tier (with the day before as a line) and the 14 days up to it,
     each with its downloads."""
@@ -180,18 +214,17 @@ def charts_section(hours, hours_before, recent, day, metric: str, projection=Non
         )
     else:
         st.plotly_chart(
-            charts.hourly_by_tier(
+            hours_figure(
                 hours,
                 hours_before,
                 metric,
-                tz,
-                names=("Today", "Yesterday") if live else (which, "The day before"),
+                ("Today", "Yesterday") if live else (which, "The day before"),
             ),
             width="stretch",
             key="today_hours_chart",
         )
         download_buttons(
-            tables.day_hours_table(hours, tz),
+            lambda: tables.day_hours_table(hours, tz),
             f"latewatch-hours-{day}",
             key="today_dl_hours",
             label="Hours as",
@@ -204,12 +237,15 @@ def charts_section(hours, hours_before, recent, day, metric: str, projection=Non
         )
     st.subheader(f"{name} — the 14 days up to {which} by tier")
     st.plotly_chart(
-        charts.days_by_tier(recent, metric, tz, projection),
+        days_figure(recent, metric, projection),
         width="stretch",
         key="today_days_chart",
     )
     download_buttons(
-        tables.days_table(recent), f"latewatch-days-to-{day}", key="today_dl_days", label="Days as"
+        lambda: tables.days_table(recent),
+        f"latewatch-days-to-{day}",
+        key="today_dl_days",
+        label="Days as",
     )
     st.caption(
         ":material/photo_camera: To save a chart as a PNG, use the camera button in its "
@@ -392,7 +428,7 @@ def live_panel(grp: str, metric: str) -> None:
     if st.session_state.pop("today_caught_up_rerun", False):
         st.rerun(scope="app")  # the sidebar and the source list were drawn mid-replay
     now = status["proc_ms"] or status["now_ms"]
-    data = load_today(rt.settings.db_path, now, grp, metric)
+    data = load_numbers(rt.settings.db_path, now, grp)
     today, then, yest = data["today_live"], data["yesterday_then"], data["yesterday_latest"]
 
     st.markdown(
@@ -490,7 +526,6 @@ def live_panel(grp: str, metric: str) -> None:
 
     st.subheader("How complete is today?")
     comp = load_completeness(rt.settings.db_path, now - now % (15 * MINUTE_MS), grp)
-    projection = None
     if comp is None:
         st.info(
             "Not enough history for an estimate yet: completeness is learned from days that are "
@@ -517,12 +552,28 @@ def live_panel(grp: str, metric: str) -> None:
             f"From the arrival curves of the last {comp.history_days} past {days} per source "
             f"(estimated at {fmt_time(est.now_ms, rt, '%H:%M')}). Range: {est.interval_note()}."
         )
-        projection = (data["today"], est.projected, est.low, est.high)
-        if metric != "revenue_cents":
-            projection = None
 
-    charts_section(
-        data["hours"], data["hours_yesterday"], data["days"], data["today"], metric, projection
+
+@st.fragment(run_every=CHARTS_REFRESH_S)
+def live_charts(grp: str, metric: str) -> None:
+    """Today's two charts, in their own fragment: the numbers above refresh every
+    ``REFRESH_S`` seconds, the charts less often, and their frames and figures are
+    reused until a result is written (an unchanged figure is not redrawn)."""
+    status = rt.status()
+    if dashboard.catch_up_progress(status, rt.settings.history_days, tz) is not None:
+        return  # the live panel shows the replay
+    now = status["proc_ms"] or status["now_ms"]
+    day = business_day_of(now, tz)
+    data = load_charts(rt.settings.db_path, day, grp, metric, rt.store().results_stamp())
+    comp = load_completeness(rt.settings.db_path, now - now % (15 * MINUTE_MS), grp)
+    projection = None
+    if comp is not None and metric == "revenue_cents":
+        est = comp.estimate
+        projection = (day, est.projected, est.low, est.high)
+    charts_section(data["hours"], data["hours_yesterday"], data["days"], day, metric, projection)
+    st.caption(
+        f"Charts as of {fmt_time(now, rt, '%H:%M')}; they refresh every {CHARTS_REFRESH_S} s, "
+        f"the numbers above every {REFRESH_S} s."
     )
 
 
@@ -532,3 +583,4 @@ elif catching_up:  # (a day the replay has not reached yet shows the replay too)
     replay_panel(grp, metric)
 else:
     live_panel(grp, metric)
+    live_charts(grp, metric)

@@ -55,14 +55,18 @@ def wall_clock(ms_values, tz: str) -> list:
     return [local_datetime(int(v), tz).replace(tzinfo=None) for v in ms_values]
 
 
-def _layout(fig: go.Figure, x_title: str, y_title: str, legend_title: str, height=360) -> None:
-    fig.update_layout(
+def _layout(x_title: str, y_title: str, legend_title: str, height=360, xaxis=None, **extra) -> dict:
+    """The shared layout as one dict for ``go.Figure(data, layout)``: Plotly validates
+    it once. ``update_layout``/``update_xaxes`` after the fact re-walk the property
+    paths on every call (~30 ms of a Today chart's ~40)."""
+    return dict(
         height=height,
         margin=dict(l=10, r=10, t=60, b=10),
         legend=dict(title=dict(text=legend_title), orientation="h", y=1.02, yanchor="bottom", x=0),
-        xaxis_title=x_title,
-        yaxis_title=y_title,
+        xaxis=dict(title=dict(text=x_title), **(xaxis or {})),
+        yaxis=dict(title=dict(text=y_title)),
         hovermode="closest",
+        **extra,
     )
 
 
@@ -101,10 +105,15 @@ def hourly_by_tier(
                 hovertemplate=hover.replace("%{x|%H:%M}", "%{x}:00"),
             )
         )
-    fig = go.Figure(data=traces)
-    _layout(fig, f"Hour of day ({tz})", metric_axis(metric), "Colour = tier of each hour")
-    fig.update_xaxes(dtick=2, range=[-0.5, 23.5])
-    return fig
+    return go.Figure(
+        data=traces,
+        layout=_layout(
+            f"Hour of day ({tz})",
+            metric_axis(metric),
+            "Colour = tier of each hour",
+            xaxis=dict(dtick=2, range=[-0.5, 23.5]),
+        ),
+    )
 
 
 def days_by_tier(days: pd.DataFrame, metric: str, tz: str, projection=None):
@@ -151,12 +160,19 @@ def days_by_tier(days: pd.DataFrame, metric: str, tz: str, projection=None):
                 hovertemplate="projected %{y:,.2f}<extra></extra>",
             )
         )
-    fig = go.Figure(data=traces)
-    _layout(fig, f"Business day ({tz})", metric_axis(metric), "Colour = tier of each day")
-    fig.update_xaxes(
-        type="category", categoryorder="array", categoryarray=[str(d) for d in days["day"]]
+    return go.Figure(
+        data=traces,
+        layout=_layout(
+            f"Business day ({tz})",
+            metric_axis(metric),
+            "Colour = tier of each day",
+            xaxis=dict(
+                type="category",
+                categoryorder="array",
+                categoryarray=[str(d) for d in days["day"]],
+            ),
+        ),
     )
-    return fig
 
 
 def version_timeline(history: pd.DataFrame, bands: pd.DataFrame, metric: str, tz: str):
@@ -223,16 +239,17 @@ def version_timeline(history: pd.DataFrame, bands: pd.DataFrame, metric: str, tz
                 "<br>%{y:,.2f}<extra></extra>",
             )
         )
-    fig = go.Figure(data=data, layout=dict(shapes=shapes))
-    _layout(
-        fig,
-        f"Processing time — when the number was computed ({tz})",
-        metric_axis(metric),
-        "Versions and tier bands",
-        height=400,
+    return go.Figure(
+        data=data,
+        layout=_layout(
+            f"Processing time — when the number was computed ({tz})",
+            metric_axis(metric),
+            "Versions and tier bands",
+            height=400,
+            xaxis=dict(type="date"),  # the legend-only traces would make it linear
+            shapes=shapes,
+        ),
     )
-    fig.update_xaxes(type="date")  # the legend-only traces would make it linear
-    return fig
 
 
 def explain_bars(breakdown: pd.DataFrame, metric: str):
@@ -247,20 +264,20 @@ def explain_bars(breakdown: pd.DataFrame, metric: str):
                 hovertemplate="%{x}: %{y:,.2f}<extra>%{fullData.name}</extra>",
             )
         )
-    fig = go.Figure(data=traces)
-    _layout(
-        fig,
-        "Arrival delay of the events behind the change",
-        f"Change in {metric_axis(metric)[0].lower()}{metric_axis(metric)[1:]}",
-        "Source",
-        height=320,
-    )
-    fig.update_layout(barmode="relative")
     present = set(breakdown["delay_bucket"])
     order = [label for label, _ in DELAY_BUCKETS if label in present]
     order += sorted(present - set(order))
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=order)
-    return fig
+    return go.Figure(
+        data=traces,
+        layout=_layout(
+            "Arrival delay of the events behind the change",
+            f"Change in {metric_axis(metric)[0].lower()}{metric_axis(metric)[1:]}",
+            "Source",
+            height=320,
+            xaxis=dict(type="category", categoryorder="array", categoryarray=order),
+            barmode="relative",
+        ),
+    )
 
 
 def watermark_lags(wm: pd.DataFrame):
@@ -272,7 +289,7 @@ def watermark_lags(wm: pd.DataFrame):
         "idle (not holding it back)": "#9AA0A6",
     }
     colors = [palette.get(s, "#4E79A7") for s in wm["state"]]
-    fig = go.Figure(
+    data = [
         go.Bar(
             x=wm["lag_ms"] / 60_000,
             y=[escape_html(s) for s in wm["source"]],
@@ -282,24 +299,36 @@ def watermark_lags(wm: pd.DataFrame):
             hovertemplate="%{y}: %{x:,.1f} min behind<extra></extra>",
             showlegend=False,
         )
-    )
+    ]
     for label, color in palette.items():
-        label = label[0].upper() + label[1:]
-        fig.add_scatter(
-            x=[None],
-            y=[None],
-            mode="markers",
-            marker=dict(color=color, symbol="square", size=12),
-            name=label,
+        data.append(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker=dict(color=color, symbol="square", size=12),
+                name=label[0].upper() + label[1:],
+            )
         )
-    _layout(fig, "Lag behind processing time (minutes, log scale)", "Source", "Colour", height=320)
     top = max(float(wm["lag_ms"].max()) / 60_000, 1.0)
-    fig.update_xaxes(type="log", range=[-1.5, math.log10(top) + 0.2])  # from ~2 s
-    return fig
+    return go.Figure(
+        data=data,
+        layout=_layout(
+            "Lag behind processing time (minutes, log scale)",
+            "Source",
+            "Colour",
+            height=320,
+            xaxis=dict(type="log", range=[-1.5, math.log10(top) + 0.2]),  # from ~2 s
+        ),
+    )
 
 
 def counts_bar(labels, values, x_title: str, y_title: str, legend_title: str, color="#4E79A7"):
-    fig = go.Figure(go.Bar(x=list(labels), y=list(values), marker_color=color, name=y_title))
-    fig.update_traces(showlegend=True)
-    _layout(fig, x_title, y_title, legend_title, height=280)
-    return fig
+    return go.Figure(
+        data=[
+            go.Bar(
+                x=list(labels), y=list(values), marker_color=color, name=y_title, showlegend=True
+            )
+        ],
+        layout=_layout(x_title, y_title, legend_title, height=280),
+    )

@@ -219,7 +219,7 @@ def playground_figure(
             tickformat="%H:%M:%S",
         ),
     )
-    _legend_top(fig)
+    fig.update_layout(**_legend_top())
     return fig
 
 
@@ -249,5 +249,5 @@ def bucketing_figure(totals: pd.DataFrame, big: bool = False) -> go.Figure:
         xaxis=dict(title="Bucket start (UTC)", type="category"),
         yaxis=dict(title="Events"),
     )
-    _legend_top(fig)
+    fig.update_layout(**_legend_top())
     return fig

@@ -20,6 +20,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from engine.core.events import ORDER_TYPE
@@ -183,6 +184,19 @@ class Explanation:
         return pd.DataFrame(
             self.events, columns=[*EVENT_COLUMNS, "version", "sign", "delay_bucket"]
         )
+
+
+def _masked(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``values`` where ``keep``, NaN elsewhere — ``Series.where`` without pandas'
+    per-call overhead: numbers become float64 (unless every row is kept, as ``where``
+    does), other columns stay object."""
+    if keep.all():
+        return values.copy()
+    if values.dtype.kind in "iuf":
+        return np.where(keep, values, np.nan)
+    out = values.astype(object)
+    out[~keep] = np.nan
+    return out
 
 
 class StoreQueries:
@@ -370,6 +384,7 @@ class StoreQueries:
         final_version = latest["version"].where(is_final).astype("Int64")
         # One constructor call: a column inserted at a time costs ~0.5 ms each (the
         # API's /windows and the pages read this often).
+        mask = is_final.to_numpy(dtype=bool)
         columns = {
             "window_start_ms": latest["window_start_ms"],
             "window_end_ms": latest["window_end_ms"],
@@ -381,7 +396,8 @@ class StoreQueries:
             "latest_processing_time_ms": latest["processing_time_ms"],
             **{f"latest_{c}": latest[c] for c in metric_cols},
             "final_version": final_version,
-            **{f"final_{c}": latest[c].where(is_final) for c in metric_cols},
+            # the finals masked in numpy: Series.where per column cost more pandas time
+            **{f"final_{c}": _masked(latest[c].to_numpy(), mask) for c in metric_cols},
             "is_final": final_version.notna(),
             "label": [
                 "final" if fin else f"{tier} (not final)"
@@ -420,6 +436,12 @@ class StoreQueries:
                 }
             )
         return out
+
+    def results_stamp(self) -> int:
+        """The id of the newest version row (0 when there is none). ``versions`` is
+        append-only, so this moves whenever any result is written: a page read keyed
+        on it is reused until a result changes, and never stale. One index probe."""
+        return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM versions").fetchone()[0])
 
     def newest_watermark(
         self, series: str, from_ms: int, to_ms: int, grp: str = DEFAULT_GROUP, last: int = 6
