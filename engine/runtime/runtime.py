@@ -98,7 +98,7 @@ class Runtime:
         self.last_tick: TickReport | None = None
         self.last_error: str | None = None
         self.started = False
-        self._preview: tuple[int, FirstStartPreview | None] | None = None
+        self._preview: tuple[tuple, FirstStartPreview | None] | None = None
         self._preview_lock = threading.Lock()
 
     # ------------------------------------------------------------------ stores
@@ -273,10 +273,11 @@ class Runtime:
         daily = self.series.get("daily")
         if not target or daily is None:
             return None
+        state = dict(self.state)
+        key = (target, state.get("scenario"), state.get("feed_seed"), state.get("feed_start_ms"))
         with self._preview_lock:
-            if self._preview is None or self._preview[0] != target:
-                state = dict(self.state)
-                self._preview = (target, first_start_preview(state, daily, self.settings.tz))
+            if self._preview is None or self._preview[0] != key:
+                self._preview = (key, first_start_preview(state, daily, self.settings.tz))
             return self._preview[1]
 
     @property
