@@ -353,6 +353,20 @@ def replay_preview(at_ms: int, grp: str, metric: str) -> None:
         )
 
 
+def today_and_then(c1, c2, m: str, today: dict, then: dict) -> None:
+    """Metric ``m`` today (live) in ``c1``, with its change against yesterday at this
+    time, shown in ``c2``."""
+    label, base = charts.METRIC_LABELS[m], then[m]
+    vs = (today[m] - base) / base if today[m] is not None and base else None
+    c1.metric(
+        f"{label} — today, live",
+        FMT[m](today[m]),
+        delta=f"{vs:+.1%} vs yesterday at this time" if vs is not None else None,
+        border=True,
+    )
+    c2.metric(f"{label} — yesterday at this time, live then", FMT[m](base), border=True)
+
+
 def today_ahead(status: dict, grp: str) -> bool:
     """Today's live numbers before the replay reaches them (the first start's preview:
     the same values the pipeline publishes, from the simulated arrivals)."""
@@ -368,15 +382,7 @@ def today_ahead(status: dict, grp: str) -> bool:
     c1.markdown("**Today (live, ahead of the replay)**")
     c2.markdown(f"**Yesterday at this time** ({fmt_time(data['yesterday_then_ms'], rt, '%H:%M')})")
     for m in dashboard.METRICS:
-        label, base = charts.METRIC_LABELS[m], then[m]
-        vs = (today[m] - base) / base if today[m] is not None and base else None
-        c1.metric(
-            f"{label} — today, live",
-            FMT[m](today[m]),
-            delta=f"{vs:+.1%} vs yesterday at this time" if vs is not None else None,
-            border=True,
-        )
-        c2.metric(f"{label} — yesterday at this time, live then", FMT[m](base), border=True)
+        today_and_then(c1, c2, m, today, then)
     st.caption(
         "Worked out from the simulated arrivals with the pipeline's own rules (its early "
         "panes; duplicates and invalid events left out): the numbers the replay will publish "
@@ -448,19 +454,10 @@ def live_panel(grp: str, metric: str) -> None:
     c2.markdown(f"**Yesterday at this time** ({fmt_time(data['yesterday_then_ms'], rt, '%H:%M')})")
     c3.markdown(f"**Yesterday ({tier_title(yest, data['yesterday_schedule'])})**")
     for m in dashboard.METRICS:
-        label = charts.METRIC_LABELS[m]
-        base = then[m]
-        vs = (today[m] - base) / base if today[m] is not None and base else None
-        c1.metric(
-            f"{label} — today, live",
-            FMT[m](today[m]),
-            delta=f"{vs:+.1%} vs yesterday at this time" if vs is not None else None,
-            border=True,
-        )
-        c2.metric(f"{label} — yesterday at this time, live then", FMT[m](base), border=True)
+        today_and_then(c1, c2, m, today, then)
         growth = data["growth"][m]
         c3.metric(
-            f"{label} — yesterday, {yest['tier'] or 'no data'}",
+            f"{charts.METRIC_LABELS[m]} — yesterday, {yest['tier'] or 'no data'}",
             FMT[m](yest[m]),
             delta=f"{growth:+.1%} after this time" if growth is not None else None,
             delta_color="off",  # growth after this hour is a fact, neither good nor bad
