@@ -384,6 +384,46 @@ def test_window_end_must_match(client, store):
     assert client.get("/metrics/revenue_cents", params={"window": wrong}).status_code == 404
 
 
+def test_reads_answer_while_a_writer_holds_the_write_lock(seeded_db, monkeypatch):
+    """WAL readers never wait for the writer: with another connection inside a write
+    transaction (BEGIN IMMEDIATE, rows pending), every read endpoint — including the
+    first request of a worker thread, which opens its store, and a completeness
+    estimate, which fits a model — answers. A read path that wrote anything, or
+    took the write lock, would wait out the busy timeout (cut to 0.2 s here) and fail."""
+    import sqlite3
+
+    from engine.store import schema
+
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 200)
+    with Store.open(seeded_db) as store:
+        open_w = _pick(store, "hourly", final=False)
+        final_w = _pick(store, "daily", final=True)
+    writer = sqlite3.connect(seeded_db, timeout=0)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO kv (key, value, updated_ms) VALUES ('held', '1', 0)")
+    day = format_ms(SEED_NOW_MS - SEED_NOW_MS % DAY_MS - DAY_MS)
+    urls = [
+        "/healthz",
+        f"/metrics/revenue_cents?window={format_ms(open_w['start'])}",
+        f"/metrics/revenue_cents?window={format_ms(final_w['start'])}&series=daily"
+        "&version=final&include_history=true",
+        f"/metrics/revenue_cents/compare?window={format_ms(final_w['start'])}&series=daily"
+        "&a=first&b=final",
+        f"/metrics/revenue_cents/explain?window={format_ms(final_w['start'])}&series=daily",
+        f"/windows?from={day}&to={format_ms(SEED_NOW_MS)}",
+        f"/data-quality/lateness?from={day}&to={format_ms(SEED_NOW_MS)}",
+    ]
+    try:
+        app = create_app(seeded_db, clock=FakeClock(SEED_NOW_MS), api_keys=[KEY])
+        with TestClient(app) as c:
+            for url in urls:
+                r = c.get(url)
+                assert r.status_code == 200, (url, r.text[:300])
+    finally:
+        writer.rollback()
+        writer.close()
+
+
 def test_read_keys_required(read_db):
     app = create_app(read_db, clock=FakeClock(SEED_NOW_MS), api_keys=[KEY], read_keys_required=True)
     with TestClient(app) as c:
