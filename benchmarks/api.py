@@ -15,7 +15,9 @@ figure of the same phase and the ratio.
 Endpoints: ``/healthz``; ``/metrics/revenue_cents`` on random windows of the
 last 10 days (hourly and daily, every group; latest / final / as-of in turn);
 ``/windows`` (one day of hourly windows). The "client floor" rows show what a
-new TCP connection per request adds (the baseline endpoint both ways).
+new TCP connection per request adds (the baseline endpoint both ways). Without
+the writer, each row also gives the server process's CPU time per request (from
+/proc), next to the bare endpoint's: the figure a busy shared machine disturbs least.
 
 Targets (issue 14): idle p99 <= 20 ms; with the writer p99 <= 50 ms.
 
@@ -87,6 +89,20 @@ def wait_ready(port: int, path: str, proc: subprocess.Popen, timeout_s: float = 
             pass
         time.sleep(0.2)
     raise SystemExit("server did not become ready")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def per_request(c0: float | None, c1: float | None, n: int) -> float | None:
+    return None if c0 is None or c1 is None or not n else 1000 * (c1 - c0) / n
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -298,12 +314,19 @@ def measure(db: str, now_ms: int, n_req: int, log=print) -> list[dict]:
         readers(base_port, lambda rng: "/const", 10)
 
         def phase(name: str, writer: Writer | None) -> None:
+            c0 = cpu_seconds(bare.pid)
             base, _ = readers(base_port, lambda rng: "/const", n_req)
+            base_cpu = per_request(c0, cpu_seconds(bare.pid), len(base))
             for label, url_fn in urls.items():
+                c0 = cpu_seconds(api.pid)
                 got, bad = readers(api_port, url_fn, n_req)
+                cpu = per_request(c0, cpu_seconds(api.pid), len(got))
                 rows.append(
                     {"phase": name, "endpoint": label, "samples": got, "baseline": base}
                     | {"non200": len(bad)}
+                    # the server's CPU per request: without a writer, what the
+                    # endpoint costs however busy the machine is
+                    | ({"cpu": cpu, "base_cpu": base_cpu} if writer is None else {})
                 )
                 log(
                     f"  {name:<12} {label:<32} p50 {statistics.median(got):6.1f}  "
@@ -355,6 +378,8 @@ def table(rows: list[dict]) -> str:
             tail = f"{b50:8.1f} {b99:8.1f} | {p50 / b50:5.1f}x {p99 / b99:5.1f}x"
         else:
             tail = r.get("note", "")
+        if r.get("cpu") is not None and r.get("base_cpu"):
+            tail += f" | server CPU {r['cpu']:.2f} ms/req (bare {r['base_cpu']:.2f})"
         bad = f"  ({r['non200']} non-200)" if r["non200"] else ""
         lines.append(f"{r['phase']:<12} {r['endpoint']:<34} {p50:7.1f} {p99:7.1f} | {tail}{bad}")
     return "\n".join(lines)

@@ -261,10 +261,14 @@ def bench_api(scale: float) -> None:
             row(f"API {r['endpoint']}, {r['phase']}", figure, r.get("note", ""), None)
             continue
         b99 = api_bench.pct(base, 0.99)
+        baseline = f"bare endpoint p50 {statistics.median(base):.1f} / p99 {b99:.1f} ms"
+        if r.get("cpu") is not None and r.get("base_cpu"):
+            figure += f"; server CPU {r['cpu']:.2f} ms/req"
+            baseline += f"; {r['base_cpu']:.2f} ms/req"
         row(
             f"API {r['endpoint']}, 8 readers, {r['phase']}",
             figure,
-            f"bare endpoint p50 {statistics.median(base):.1f} / p99 {b99:.1f} ms",
+            baseline,
             api_bench.pct(s, 0.99) / b99,
         )
 
