@@ -203,7 +203,7 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path, baseline):
             # below, so the run cannot end before the kill) ...
             point = 0.85 * (i // 2 + rng.uniform(0.1, 0.9)) / 5
             while catch_up_progress(db) < point:
-                assert proc.poll() is None, f"run {i} ended early ({proc.returncode})"
+                assert proc.poll() is None, f"run {i} ended early (exit code {proc.poll()})"
                 time.sleep(0.02)
             # ... then anywhere: inside a step's transaction, a finalization job, between
             time.sleep(rng.uniform(0, 0.2))

@@ -134,8 +134,12 @@ def catch_up(runtime, budget_ms: int) -> TickReport:
     target = state["catch_up_to_ms"]
     deadline = wall_ms() + budget_ms
     # Today's numbers ahead of the replay first (once; ~0.3 s): the page that opens
-    # with them gets them from here instead of computing them against the replay
-    runtime.first_start_preview()
+    # with them gets them from here instead of computing them against the replay.
+    # They are a view: a failure is reported, never a reason to stop the replay.
+    try:
+        runtime.first_start_preview()
+    except Exception as exc:  # noqa: BLE001 - shown in the status, the page raises it
+        runtime.last_error = f"first-start preview: {type(exc).__name__}: {exc}"
     report = TickReport(now_ms=runtime.clock.now_ms(), catching_up=True)
     while wall_ms() < deadline:
         position = state.get("proc_ms") or state["feed_start_ms"]
