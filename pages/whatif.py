@@ -4,6 +4,8 @@ on-time numbers were, how long results wait, how many versions and how much stat
 — then apply it. Every knob is bound to the URL, so a proposal is a link.
 """
 
+import logging
+import threading
 from dataclasses import replace
 
 import streamlit as st
@@ -26,6 +28,8 @@ SERIES = "hourly"
 LIVE = "live"
 RANGES = {"6h": 6 * HOUR_MS, "24h": DAY_MS, "3d": 3 * DAY_MS, "7d": 7 * DAY_MS, "all": None}
 NOW_BUCKET_MS = 10 * MINUTE_MS  # the snapshot's as-of time moves in steps of this
+READY_STEPS = 3  # a snapshot this many steps old is shown while the newest is prepared
+BACKGROUND = "latewatch-bg-whatif"  # the thread that prepares a new snapshot
 
 rt = get_runtime()
 imports_dir = import_mapping.imports_dir_for(rt.settings.db_path)
@@ -62,6 +66,84 @@ def run_evaluate(snapshot: tuple, spec_json: str):
 def run_tradeoff(snapshot: tuple, spec_json: str, source: str | None):
     spec = PipelineSpec.from_json(spec_json)
     return tradeoff(load_arrays(*snapshot), whatif_lab.SWEEP_MS, spec, source=source)
+
+
+@st.cache_resource(show_spinner=False)
+def snapshot_state() -> dict:
+    """Per runtime: for each range, the as-of time of the newest live snapshot whose
+    headline is computed (its events read, the live configuration replayed and swept),
+    and the ranges whose newest snapshot is being prepared."""
+    return {"ready": {}, "preparing": set(), "lock": threading.Lock()}
+
+
+class _NoContextWarning(logging.Filter):
+    """The preparing thread calls the page's cached functions outside a script run;
+    Streamlit logs a "missing ScriptRunContext" warning for that, harmless here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != self.name
+
+
+_context_log = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+if not any(f.name == BACKGROUND for f in _context_log.filters):  # once per process
+    _context_log.addFilter(_NoContextWarning(BACKGROUND))
+
+
+def live_snapshot(range_key: str, as_of_ms: int) -> tuple:
+    span = RANGES[range_key]
+    return (
+        LIVE,
+        None if span is None else as_of_ms - span,
+        None if span is None else as_of_ms,
+        as_of_ms,
+    )
+
+
+def mark_ready(state: dict, range_key: str, as_of_ms: int) -> None:
+    with state["lock"]:
+        if state["ready"].get(range_key, -1) < as_of_ms:
+            state["ready"][range_key] = as_of_ms
+
+
+def prepare_snapshot(state: dict, range_key: str, as_of_ms: int) -> None:
+    """On a background thread: read the snapshot and replay and sweep the live
+    configuration into the page's caches, then mark it ready."""
+    snap = live_snapshot(range_key, as_of_ms)
+    try:
+        if not load_events(*snap).empty:
+            live_spec = rt.store().config(SERIES) or rt.series[SERIES]
+            run_evaluate(snap, live_spec.to_json())
+            if vectorized_support(live_spec) is not None:
+                live_spec = whatif_lab.timer_free(live_spec)
+            run_tradeoff(snap, whatif_lab.sweep_base(live_spec).to_json(), None)
+        mark_ready(state, range_key, as_of_ms)
+    except Exception:  # the next page run reads it in the foreground
+        logging.getLogger(__name__).exception("preparing the what-if snapshot failed")
+    finally:
+        with state["lock"]:
+            state["preparing"].discard(range_key)
+
+
+def shown_as_of(range_key: str, newest_ms: int) -> int:
+    """The as-of time of the snapshot this run shows: the newest one, unless it is not
+    computed yet and one at most ``READY_STEPS`` older is — then that one, while the
+    newest is prepared in the background (at the 60x clock a step passes every 10 s,
+    and reading and replaying a new snapshot cost the click ~0.7 s)."""
+    state = snapshot_state()
+    with state["lock"]:
+        ready = state["ready"].get(range_key)
+        if ready is None or ready >= newest_ms or newest_ms - ready > READY_STEPS * NOW_BUCKET_MS:
+            return newest_ms
+        start = range_key not in state["preparing"]
+        state["preparing"].add(range_key)
+    if start:
+        threading.Thread(
+            target=prepare_snapshot,
+            args=(state, range_key, newest_ms),
+            name=BACKGROUND,
+            daemon=True,
+        ).start()
+    return ready
 
 
 def who_and_why() -> tuple[str | None, str | None]:
@@ -126,7 +208,8 @@ as_of_ms = None
 from_ms = to_ms = None
 if data == LIVE:
     # One snapshot of the log per page run: what had arrived by the as-of time.
-    as_of_ms = whatif_lab.snapshot_as_of(now_ms, NOW_BUCKET_MS)
+    newest_ms = whatif_lab.snapshot_as_of(now_ms, NOW_BUCKET_MS)
+    as_of_ms = shown_as_of(range_key, newest_ms)
     if RANGES[range_key] is not None:
         to_ms = as_of_ms
         from_ms = to_ms - RANGES[range_key]
@@ -144,6 +227,12 @@ st.caption(
         f"; the log as it stood at {fmt_time(as_of_ms, rt)} (events that arrived later join "
         f"at the next {format_duration_ms(NOW_BUCKET_MS)} step, so every number below "
         "replays the same events)."
+        + (
+            f" The snapshot as of {fmt_time(newest_ms, rt)} is being prepared; the page "
+            "moves to it on its next run."
+            if as_of_ms != newest_ms
+            else ""
+        )
         if as_of_ms is not None
         else "."
     )
@@ -395,6 +484,8 @@ sweep_spec = proposed if (reason is None or exact) else whatif_lab.timer_free(pr
 if sweep_src == "all":
     sweep_spec = whatif_lab.sweep_base(sweep_spec)
 curve = run_tradeoff(snapshot, sweep_spec.to_json(), None if sweep_src == "all" else sweep_src)
+if as_of_ms is not None:
+    mark_ready(snapshot_state(), range_key, as_of_ms)
 g1, g2 = st.columns([2, 1])  # the headline table needs a third at 1024 px
 g1.plotly_chart(
     lab.tradeoff_figure(curve, "Allowed lateness"), width="stretch", key="tradeoff_chart"

@@ -391,3 +391,33 @@ def test_whatif_says_why_a_change_has_no_effect(app_env):
     assert "No effect on this data" in info
     assert escape_markdown(f"{src}: no event arrived late within its allowed lateness") in info
     assert "never applied" in info
+
+
+def test_whatif_shows_the_ready_snapshot_while_the_next_one_is_prepared(app_env, monkeypatch):
+    """When the clock passes an as-of step, the page shows the snapshot it already
+    replayed (saying so) and prepares the new one on a thread; the next run shows it."""
+    import threading
+
+    from ui.runtime import get_runtime
+
+    page = "pages/whatif.py"
+    at = open_page(page)
+    before = texts(at)
+    assert "is being prepared" not in before
+    rt = get_runtime()  # the page's runtime: st.cache_resource is per process
+    status = rt.status
+    step = 10 * MINUTE_MS
+    monkeypatch.setattr(rt, "status", lambda: {**status(), "proc_ms": status()["proc_ms"] + step})
+    at.run()
+    assert not at.exception
+    moved = texts(at)
+    assert "is being prepared; the page moves to it on its next run" in moved
+    as_of = [line for line in before.splitlines() if "as it stood at" in line]
+    assert as_of and as_of[0].split("as it stood at")[1][:30] in moved  # the same snapshot
+    for t in threading.enumerate():
+        if t.name == "latewatch-bg-whatif":
+            t.join(60)
+    at.run()
+    after = texts(at)
+    assert not at.exception and "is being prepared" not in after
+    assert as_of[0].split("as it stood at")[1][:30] not in after  # the new snapshot
