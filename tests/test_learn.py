@@ -180,12 +180,12 @@ def _verify_step(at, lesson, step) -> None:
     elif demo.kind == "bucketing":
         frame, _ = demos.bucket_demo(HOUR_MS)
         shown = next(d.value for d in at.dataframe if d.value.columns[0] == "order")
-        assert shown["bucket by processing time"].tolist() == [
+        assert shown["bucket by arrival"].tolist() == [
             clock_text(v) for v in frame["processing_window_ms"]
         ]
     elif demo.kind == "patching":
         shown = next(d.value for d in at.dataframe if d.value.columns[0] == "metric")
-        assert shown["recomputed (late pane)"].tolist() == demos.patching()["recomputed"].tolist()
+        assert shown["recomputed"].tolist() == demos.patching()["recomputed"].tolist()
     elif demo.kind == "tiers":
         shown = next(d.value for d in at.dataframe if d.value.columns[0] == "tier")
         assert shown["value ($)"].tolist() == demos.tiers()["value"].tolist()

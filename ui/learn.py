@@ -19,12 +19,14 @@ from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms
 from ui import playfigs
 
 
-def show_table(frame: pd.DataFrame, present: bool) -> None:
-    """A table: interactive normally, plain and legible (page font) in presenter mode."""
+def show_table(frame: pd.DataFrame, present: bool, config: dict | None = None) -> None:
+    """A table: interactive normally (``config``: Streamlit column configs, for widths
+    that fit the main column at 1024 px and header help), plain and legible (page
+    font) in presenter mode."""
     if present:
         st.table(frame, hide_index=True)
     else:
-        st.dataframe(frame, hide_index=True, width="stretch")
+        st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
 
 
 BUCKET_SIZES_MS = (15 * MINUTE_MS, 30 * MINUTE_MS, HOUR_MS)
@@ -152,10 +154,11 @@ def _bucketing(key: str, present: bool) -> None:
                 "arrived": frame["arrival_time_ms"].map(pg.clock_text),
                 "value ($)": frame["value"],
                 "bucket by event time": frame["event_window_ms"].map(pg.clock_text),
-                "bucket by processing time": frame["processing_window_ms"].map(pg.clock_text),
+                "bucket by arrival": frame["processing_window_ms"].map(pg.clock_text),
             }
         ),
         present,
+        {"bucket by arrival": st.column_config.TextColumn(help="by processing time")},
     )
 
 
@@ -219,15 +222,31 @@ def _patching(present: bool) -> None:
         pd.DataFrame(
             {
                 "metric": table["label"],
-                "published on time": table["published"],
-                "late orders alone": table["late_only"],
+                "published": table["published"],
+                "late alone": table["late_only"],
                 "patched": table["patched"],
-                "recomputed (late pane)": table["recomputed"],
-                "batch recompute": table["batch"],
-                "patch right?": table["patch_is_right"].map({True: "yes", False: "no — wrong"}),
+                "right?": table["patch_is_right"].map({True: "yes", False: "no"}),
+                "recomputed": table["recomputed"],
+                "batch": table["batch"],
             }
         ),
         present,
+        {
+            "published": st.column_config.NumberColumn(help="The on-time pane, published"),
+            "late alone": st.column_config.NumberColumn(help="The late orders on their own"),
+            "patched": st.column_config.NumberColumn(
+                help="The published value combined with the late orders' value"
+            ),
+            "right?": st.column_config.TextColumn(
+                help="Whether the patched value equals the recomputed one"
+            ),
+            "recomputed": st.column_config.NumberColumn(
+                help="The operator's late pane, over all the orders it kept"
+            ),
+            "batch": st.column_config.NumberColumn(
+                help="Batch recompute: a plain recomputation over all five orders"
+            ),
+        },
     )
     orders = pd.DataFrame(
         [
@@ -310,13 +329,17 @@ def _ads(present: bool) -> None:
         pd.DataFrame(
             {
                 "conversion": frame["conversion"],
-                "click (billing month)": frame["click_ms"].map(day),
-                "conversion arrives": frame["arrived_ms"].map(day),
+                "click": frame["click_ms"].map(day),
+                "arrives": frame["arrived_ms"].map(day),
                 "commission ($)": frame["commission"],
                 "outcome": frame["outcome"].map(outcome),
             }
         ),
         present,
+        {
+            "click": st.column_config.TextColumn(help="The ad click: its month is billed"),
+            "arrives": st.column_config.TextColumn(help="When the conversion reaches us"),
+        },
     )
     st.markdown("**Invoice versions** (one per pane)")
     show_table(

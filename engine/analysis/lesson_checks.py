@@ -246,7 +246,7 @@ def check_patching() -> Check:
         "After the late orders, how many distinct users did the hour really have?",
         int(row["recomputed"]),
         [int(row["patched"]), int(row["published"])],
-        "The table's 'recomputed' and 'batch recompute' columns (they agree).",
+        "The table's 'recomputed' and 'batch' columns (they agree).",
     )
 
 

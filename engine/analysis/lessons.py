@@ -344,8 +344,8 @@ LESSONS: tuple[Lesson, ...] = (
                 "metrics",
                 "The same late orders, both ways",
                 "An hour with three orders published on time; two late orders arrive (one "
-                "from a returning user). Every column comes from the operator; 'batch "
-                "recompute' is a plain recomputation over all five orders.",
+                "from a returning user). Every column comes from the operator; 'batch' is a "
+                "plain recomputation over all five orders.",
                 Demo("patching"),
                 "Which rows does the patch get right, and why exactly those?",
                 checks.check_patching,

@@ -25,7 +25,8 @@ TRUNCATED_JS = """() => {
                '[data-testid=stMetricDelta]', '[data-testid=stButton] button',
                '[data-testid=stDownloadButton] button', '[data-testid=stPopover] button',
                '[data-testid=stBaseButton-segmented_control]',
-               '[data-testid=stBaseButton-segmented_controlActive]'];
+               '[data-testid=stBaseButton-segmented_controlActive]',
+               'button[data-variant=segmented_control]'];
   const out = [];
   for (const root of document.querySelectorAll(sel.join(','))) {
     if (root.offsetParent === null) continue;
@@ -53,6 +54,7 @@ FITS = (
     "playground",
     "import",
     "whatif",
+    "learn",
 )
 FIT_JS = """() => {
   const out = [];
@@ -69,7 +71,8 @@ FIT_JS = """() => {
   }
   const sel = ['[data-testid=stMetricLabel]', '[data-testid=stButton] button',
                '[data-testid=stDownloadButton] button', '[data-testid=stWidgetLabel]',
-               '[data-testid=stBaseButton-segmented_control]'];
+               '[data-testid=stBaseButton-segmented_control]',
+               'button[data-variant=segmented_control]'];
   for (const root of document.querySelectorAll(sel.join(','))) {
     if (root.offsetParent === null) continue;
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
