@@ -217,6 +217,8 @@ def main() -> None:
                     settled(page)
                     t0 = time.perf_counter()
                     nav.get_by_role("link", name=title, exact=True).first.click()
+                    # the previous page is settled too: wait until the app is on this one
+                    page.wait_for_url(f"**/{url_path}*")
                     page.get_by_test_id("stMain").get_by_role("heading").first.wait_for()
                     settled(page)
                     runs.append(time.perf_counter() - t0)
