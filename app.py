@@ -42,7 +42,7 @@ PAGES = (
     ),
     (
         "Tuning and learning",
-        "pages/import_events.py",
+        "pages/import.py",
         "Import events",
         "import",
         ":material/upload_file:",

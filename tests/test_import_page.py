@@ -22,7 +22,7 @@ SAMPLES = ROOT / "data" / "samples"
 
 def open_import() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
-    at.switch_page("pages/import_events.py").run()
+    at.switch_page("pages/import.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

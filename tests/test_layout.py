@@ -168,3 +168,19 @@ def test_test_modules_have_unique_names() -> None:
             continue  # inside a package: imported by its dotted name
         assert path.name not in seen, f"{path} and {seen[path.name]} share a name"
         seen[path.name] = path
+
+
+def test_every_page_file_is_named_as_its_url() -> None:
+    """On a fresh server Streamlit first serves ``pages/`` by file name; only after that
+    run does app.py's ``st.navigation`` route by url path. A deep link whose path is not
+    a file name gets a "Page not found" dialog over the page (it happened to /import;
+    tests/e2e/test_browser.py opens /import first on a fresh server)."""
+    tree = ast.parse((ROOT / "app.py").read_text())
+    pages = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "PAGES" for t in node.targets)
+    )
+    for _, path, _, url, _ in pages:
+        assert Path(path).stem == url, f"{path} is served at /{url}: name it pages/{url}.py"

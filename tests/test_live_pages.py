@@ -25,7 +25,7 @@ PAGES = [
     "pages/lateness.py",
     "pages/alerts.py",
     "pages/reconciliation.py",
-    "pages/import_events.py",
+    "pages/import.py",
 ]
 
 
@@ -99,10 +99,13 @@ def test_import_page_appends_a_dataset_to_the_live_store(live_env):
             ]
         )
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
-    at.switch_page("pages/import_events.py").run()
+    at.switch_page("pages/import.py").run()
     at.button(key="imp_append").click().run()
     assert not at.exception
     assert "3 accepted \\+ 0 duplicates" in texts(at)  # escaped: shown literally
+    # under a progress bar, as the import: full once every event went through
+    bars = [b.proto for b in at.get("progress")]
+    assert [(b.value, b.text) for b in bars] == [(100, "Appended every event")]
     at.button(key="imp_append").click().run()
     assert "0 accepted \\+ 3 duplicates" in texts(at)
     with Store(live_env) as store:

@@ -85,7 +85,7 @@ def assert_literal_everywhere(at: AppTest) -> None:
 
 
 def test_imported_hostile_sources_are_text_on_the_import_page(app_env):
-    at = import_hostile(open_page("pages/import_events.py"))
+    at = import_hostile(open_page("pages/import.py"))
     imports = im.imports_dir_for(app_env)
     assert at.selectbox(key="imp_ds").value == "evil"
     assert_literal_everywhere(at)
@@ -109,7 +109,7 @@ def test_imported_hostile_sources_are_text_on_the_import_page(app_env):
 
 
 def test_hostile_sources_are_text_in_the_whatif_lab(app_env):
-    at = import_hostile(open_page("pages/import_events.py"))
+    at = import_hostile(open_page("pages/import.py"))
     at.button(key="imp_whatif").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="data").value == "evil"
@@ -123,7 +123,7 @@ def test_hostile_sources_are_text_in_the_whatif_lab(app_env):
 
 
 def test_a_failed_import_removes_the_upload(app_env, monkeypatch):
-    at = open_page("pages/import_events.py")
+    at = open_page("pages/import.py")
     at.get("file_uploader")[0].set_value(("evil.csv", hostile_csv(), "text/csv")).run()
     folder = uploads.uploads_dir_for(im.imports_dir_for(app_env))
     assert len(list(folder.iterdir())) == 1
@@ -141,7 +141,7 @@ def test_a_failed_import_removes_the_upload(app_env, monkeypatch):
 
 
 def test_upload_limit_is_the_configured_one(app_env, tmp_path):
-    at = open_page("pages/import_events.py")
+    at = open_page("pages/import.py")
     uploader = at.get("file_uploader")[0]
     assert uploader.proto.max_upload_size_mb == im.UPLOAD_LIMIT_MB
     assert f"up to {im.UPLOAD_LIMIT_MB} MB" in uploader.proto.label
@@ -175,7 +175,7 @@ def test_orphan_uploads_are_swept(tmp_path):
 
 def test_import_page_is_read_only_in_operator_mode(app_env, monkeypatch):
     monkeypatch.setenv("LATEWATCH_ADMIN_PASSWORD", "pw")
-    at = open_page("pages/import_events.py")
+    at = open_page("pages/import.py")
     assert at.get("file_uploader")[0].proto.disabled
     at.selectbox(key="imp_sample").set_value("events_sample.jsonl").run()
     assert at.button(key="imp_go").disabled

@@ -295,7 +295,7 @@ def test_playground_presets_switch(app_env):
 
 # ---------------------------------------------------------------------- import
 def test_import_broken_file_reports_every_row_then_opens_the_lab(app_env):
-    at = open_page("pages/import_events.py")
+    at = open_page("pages/import.py")
     data = (SAMPLES / "events_broken.csv").read_bytes()
     at.get("file_uploader")[0].set_value(("events_broken.csv", data, "text/csv")).run()
     assert not at.exception

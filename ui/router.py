@@ -24,8 +24,14 @@ def routed():
 def ensure_router() -> None:
     """A deep link on a fresh server runs a page file bare (legacy ``pages/`` mode).
     Switch the process to ``st.navigation`` and rerun so app.py routes the URL.
-    Does nothing when app.py routed this run (the normal case, and AppTest).
-    Uses an internal flag checked on Streamlit 1.67; a browser test covers it."""
+    Does nothing when app.py routed this run (the normal case).
+    Uses an internal flag checked on Streamlit 1.67; a browser test covers it.
+
+    AppTest resets that flag before every run, so under AppTest every run of a page
+    whose file is named as its URL (all of them: tests/test_layout.py) starts bare
+    and is rerun from here. Widget callbacks run in the bare run; a button's return
+    value is gone by the rerun. Pages act on buttons through ``on_click`` (the Import
+    page records a request there and carries it out in the routed run)."""
     if getattr(_routing, "active", False):
         return
     try:

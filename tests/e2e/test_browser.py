@@ -79,8 +79,13 @@ def open_page(page, url: str, title: str | None = None):
 
 
 def test_deep_link_first_on_a_fresh_server_gets_the_router(app_url, page):
-    """Must run first in this module: nothing has opened "/" on this server yet."""
-    open_page(page, app_url + "/versions", "Versions")
+    """Must run first in this module: nothing has opened "/" on this server yet. Streamlit
+    first serves ``pages/`` by file name, so the page's file must be named as its URL
+    (pages/import.py for /import: otherwise a "Page not found" dialog covers the page)."""
+    open_page(page, app_url + "/import", "Import your own events")
+    wait_idle(page)
+    assert page.get_by_role("dialog").count() == 0, page.get_by_role("dialog").inner_text()
+    assert "Page not found" not in page.content()
     nav = page.get_by_test_id("stSidebarNav")
     nav.wait_for(timeout=15_000)
     nav_text = nav.inner_text()
@@ -89,7 +94,7 @@ def test_deep_link_first_on_a_fresh_server_gets_the_router(app_url, page):
     assert "overview" not in nav_text.lower()
     assert page.get_by_test_id("stException").count() == 0
     assert "Simulated time" in page.get_by_test_id("stSidebar").inner_text()
-    shoot(page, "versions-deep-link.png")
+    shoot(page, "import-deep-link.png")
 
 
 # Every other page's render is checked at both widths by tests/e2e/test_ux.py (one

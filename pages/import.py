@@ -34,6 +34,17 @@ COMMON_ZONES = ("UTC", "America/New_York", "America/Chicago", "America/Los_Angel
 COMMON_ZONES += ("Europe/London", "Europe/Berlin", "Asia/Tokyo")
 
 rt = get_runtime()
+# The page's actions (import, append, open in the What-if lab) are requested by their
+# buttons' callbacks and carried out below, in this run: a run that a button's value
+# would miss (a deep link's first, bare run of this file before the router takes over,
+# ui/router.py) still keeps the request. Taken once, here, so none is left pending.
+requested = {k: st.session_state.pop(f"imp_req_{k}", None) for k in ("go", "append", "whatif")}
+
+
+def request(action: str, value: object = True) -> None:
+    st.session_state[f"imp_req_{action}"] = value
+
+
 imports_dir = im.imports_dir_for(rt.settings.db_path)
 uploads_dir = uploads.uploads_dir_for(imports_dir)
 locked = guard.locked_reason()
@@ -126,12 +137,27 @@ def rename(old: str) -> None:
 
 
 def append_to_live(name: str, db_path: str) -> None:
-    """Backfill the dataset into the live store (engine.ingest.backfill); report in a flash."""
-    try:
-        report = backfill.append_dataset(db_path, rt.settings.db_path, rt.now_ms(), name)
-    except (OSError, ValueError) as exc:
-        guard.flash("error", f"Could not append {name}: {exc}")
-        return
+    """Backfill the dataset into the live store (engine.ingest.backfill) under a progress
+    bar, as the import does; report in a flash."""
+    with st.status(f"Appending {escape_markdown(name)} to the live store…") as status:
+        bar = st.progress(0.0, text="Reading the dataset…")
+        try:
+            report = backfill.append_dataset(
+                db_path,
+                rt.settings.db_path,
+                rt.now_ms(),
+                name,
+                progress=lambda done, total: bar.progress(
+                    min(done / total, 1.0) if total else 1.0,
+                    text=f"Appended {done:,} of {total:,} events" if total else "Appended",
+                ),
+            )
+        except (OSError, ValueError) as exc:
+            status.update(label="Append failed", state="error")
+            guard.flash("error", f"Could not append {name}: {exc}")
+            return
+        bar.progress(1.0, text="Appended every event")
+        status.update(label="Appended", state="complete")
     guard.flash(
         "success" if report.accepted else "info",
         f"Appended dataset {name} to the live store (ingest #{report.ingest_id}): "
@@ -245,15 +271,17 @@ if check is not None and check.ok:
             + ", ".join(f"{k}: {v:,}" for k, v in outcome.by_reason.items())
             + "). Fix the mapping or the time zone first."
         )
-    go = st.button(
+    st.button(
         "Import",
         type="primary",
         disabled=bool(problems) or nothing or locked is not None,
         help=locked,
         key="imp_go",
+        on_click=request,
+        args=("go", token),
     )
     result = None
-    if go and not guard.read_only():
+    if requested["go"] == token and not guard.read_only():
         with st.status(f"Importing {escape_markdown(name)}…") as status:
             bar = st.progress(0.0, text="Reading the file…")
             try:
@@ -344,7 +372,14 @@ row = datasets.set_index("dataset").loc[chosen_ds]
 db_path = row["path"]
 n_events, summary, capture = load_lateness(db_path, int(row["events"]), int(row["ingests"]))
 b1, b2, b3 = st.columns([2, 2, 2])
-if b1.button("Open in the What-if lab", type="primary", key="imp_whatif"):
+b1.button(
+    "Open in the What-if lab",
+    type="primary",
+    key="imp_whatif",
+    on_click=request,
+    args=("whatif", chosen_ds),
+)
+if requested["whatif"] == chosen_ds:
     st.session_state["whatif_dataset"] = chosen_ds
     st.switch_page("pages/whatif.py", query_params={"data": chosen_ds})
 with b2.popover("Rename this dataset", icon=":material/edit:", disabled=locked is not None):
@@ -388,8 +423,8 @@ a1.button(
     "Append to the live store",
     icon=":material/cloud_upload:",
     key="imp_append",
-    on_click=guard.run_guarded,
-    args=(append_to_live, chosen_ds, db_path),
+    on_click=request,
+    args=("append", chosen_ds),
     disabled=locked is not None,
     help=locked
     or f"Send this dataset's events into {live_target} ({rt.settings.db_path}) through the "
@@ -400,6 +435,9 @@ a2.caption(
     "late versions, final days adjustments). Appending twice is harmless: repeated event_ids "
     "count as duplicates."
 )
+if requested["append"] == chosen_ds:
+    guard.run_guarded(append_to_live, chosen_ds, db_path)
+    guard.show_flash()  # the append's report, under its progress bar
 ingests = im.dataset_ingests(db_path)
 st.caption(
     f"{n_events:,} events from {len(summary) - 1} sources, {len(ingests)} import(s); last "
