@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pandas as pd
+import pytest
 from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -17,7 +18,14 @@ from hypothesis import strategies as st
 from engine.core.events import Event
 from engine.core.operator import WindowOperator
 from engine.core.spec import TriggerSpec
-from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, business_day_bounds, business_day_of
+from engine.core.timeutil import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    business_day_bounds,
+    business_day_of,
+    parse_timestamp_ms,
+)
 from engine.runtime.first_preview import FirstStartPreview, first_start_preview, supported
 from engine.runtime.pipelines import default_series
 from engine.runtime.runtime import Runtime, RuntimeSettings
@@ -95,6 +103,22 @@ def test_preview_equals_the_replayed_store(
             assert answered == 2 * len(GROUPS)
         if kind == "none":  # nothing is published before the day ends
             assert preview.live_at(now) == dict.fromkeys(dashboard.METRICS)
+    finally:
+        rt.shutdown()
+
+
+@pytest.mark.parametrize(
+    "now",
+    ["2026-03-10T14:10:00Z", "2026-11-03T16:45:00Z"],  # 2 days after DST begins / ends
+)
+def test_preview_across_a_dst_change(tmp_path, now):
+    """Run days are 24 h from the feed's start, business days follow the zone: across
+    a DST change they are an hour apart, and the preview must still find every event."""
+    rt, preview = replayed(
+        tmp_path, history_days=2, events_per_day=2_000, now_ms=parse_timestamp_ms(now), tz=TZ
+    )
+    try:
+        assert check_against_store(rt, preview) == 2 * len(GROUPS)
     finally:
         rt.shutdown()
 

@@ -65,11 +65,12 @@ def accepted_arrivals(state: dict, until_ms: int, from_ms: int) -> pd.DataFrame:
         start_ms=state["feed_start_ms"],
         events_per_day=state.get("events_per_day"),
     )
-    # A run day holds the events whose true time falls in it; a device clock running
-    # ahead moves an event's time later by at most the scenario's skew.
+    # Run day k holds the events whose true time falls in [start + k day, + 1 day); a
+    # device clock running ahead moves an event's time later by at most the scenario's
+    # skew (one running behind moves it earlier: its true time is later still).
     skew = feed.gen.scenario.clock_skew
     ahead = int(skew.future_ms[1]) if skew is not None else 0
-    first_day = (from_ms - ahead - DAY_MS - state["feed_start_ms"]) // DAY_MS
+    first_day = (from_ms - ahead - state["feed_start_ms"]) // DAY_MS
     feed.skip_to_day(max(int(first_day), 0))
     frame = feed.arrivals_until(until_ms)
     # The ingest's rules read its clock only for a row without an arrival time, which
