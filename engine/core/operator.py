@@ -52,8 +52,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable, Iterable, Sequence
 
 from engine.core.events import ORDER_TYPE, Event
+from engine.core.operator_batch import RANK as _RANK
+from engine.core.operator_batch import process_all as process_batch
 from engine.core.panes import make_pane
 from engine.core.results import LateEvent, Outcomes, Version
 from engine.core.spec import PipelineSpec
@@ -68,7 +71,6 @@ from engine.core.window_state import (
 )
 from engine.core.windows import WindowAssigner, windows_touch
 
-_RANK = {"on_time": 0, "late": 1, "side_output": 2, "dropped": 3, "too_late": 4}
 _BY_RANK = {v: k for k, v in _RANK.items()}
 
 
@@ -235,8 +237,27 @@ class WindowOperator:
         else:
             after = wmg.observe(ts, event.source, event.key, self.processing_time_ms)
         if after != w:
-            self._on_watermark(after)
+            fire, cleanup = self._fire_heap, self._cleanup_heap
+            if (fire and fire[0][0] <= after) or (cleanup and cleanup[0][0] <= after):
+                self._on_watermark(after)  # only when a firing or a cleanup is due
         return _BY_RANK[best]
+
+    def process_all(
+        self,
+        events: Iterable[Event],
+        processed_at: Sequence[int | None] | None = None,
+        on_error: Callable[[int, Exception], None] | None = None,
+    ) -> None:
+        """``process`` each of ``events`` in order, with the same outputs, faster (the
+        batch loop, engine.core.operator_batch, keeps the operator's state in locals).
+
+        ``processed_at[i]``, when given and not None, is the processing time event
+        ``i`` is processed at (a live row's append time, as
+        ``engine.runtime.live.feed_operator``): time advances to it first and an
+        arrival time after it is capped to it. An event that raises is left as
+        ``process`` would leave it; ``on_error(i, exc)`` then hears of it and the batch
+        goes on, or without ``on_error`` the exception propagates."""
+        process_batch(self, events, processed_at, on_error)
 
     def count_rejected(self, outcome: str) -> None:
         """Records that never reached routing (duplicates, quarantine) still count."""

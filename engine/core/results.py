@@ -8,7 +8,7 @@ delta against the previous version (the delta is what discarding mode emits).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 
 from engine.core.timeutil import format_ms
 
@@ -32,6 +32,32 @@ TIMING_REASON = {"early": "early", "on_time": "on_time", "late": "late_data"}
 OUTCOMES = ("on_time", "late", "side_output", "dropped", "too_late", "duplicate", "quarantined")
 
 
+def quick_init(cls):
+    """Give a frozen slots dataclass an ``__init__`` that fills the slots through their
+    descriptors. The generated one calls ``object.__setattr__`` per field, about four
+    times slower, and the operator builds a ``Version`` or ``LateEvent`` for every
+    late event. Same signature, defaults and instances; still frozen afterwards."""
+    params, lines = [], []
+    namespace = {}
+    for f in fields(cls):
+        if f.default_factory is not MISSING:  # pragma: no cover - none of ours has one
+            raise TypeError(f"{cls.__name__}.{f.name}: default factories are not supported")
+        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        if f.default is MISSING:
+            params.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        lines.append(f"    _set_{f.name}(self, {f.name})")
+    source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(lines) + "\n"
+    exec(source, namespace)  # noqa: S102 - built from the class's own field names
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init
+    return cls
+
+
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Version:
     window_start_ms: int
@@ -76,6 +102,7 @@ class Version:
         return rec
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LateEvent:
     """A (event, window) pair that did not go into a window result in the normal way.

@@ -13,7 +13,6 @@ from __future__ import annotations
 from engine.core.events import Event, raw_text
 from engine.core.operator import WindowOperator
 from engine.core.timeutil import format_ms
-from engine.runtime.live import feed_operator
 
 # Times every window kind can compute bounds for (calendar windows need a datetime a
 # month either side): about year 3 … year 9997.
@@ -39,23 +38,31 @@ def process_all(
     operators: dict[str, WindowOperator], items: list[tuple[int | None, Event]]
 ) -> list[tuple[Event, str]]:
     """Feed ``(appended_ms or None, event)`` pairs to every operator (as
-    ``engine.runtime.live.feed_operator`` does); return the events set aside, with why."""
+    ``engine.runtime.live.feed_operator`` does, through the operator's batch entry
+    point); return the events set aside, with why. An event one operator fails on is
+    not fed to the operators after it."""
     poison: dict[int, tuple[Event, str]] = {}
     good = []
-    for i, (appended, event) in enumerate(items):
+    for i, (_, event) in enumerate(items):
         why = problem(event)
         if why is None:
-            good.append((i, appended, event))
+            good.append(i)
         else:
             poison[i] = (event, why)
     for op in operators.values():
-        for i, appended, event in good:
-            if i in poison:
-                continue
-            try:
-                feed_operator(op, appended, event)
-            except Exception as exc:  # noqa: BLE001 - one event must not stop the pipeline
-                poison[i] = (event, f"the window operator failed on it ({type(exc).__name__})")
+        todo = [i for i in good if i not in poison]
+        events = [items[i][1] for i in todo]
+        appended = [items[i][0] for i in todo]
+
+        def set_aside(k: int, exc: Exception, todo=todo) -> None:
+            i = todo[k]
+            poison[i] = (items[i][1], f"the window operator failed on it ({type(exc).__name__})")
+
+        op.process_all(
+            events,
+            processed_at=None if all(a is None for a in appended) else appended,
+            on_error=set_aside,
+        )
     return [poison[i] for i in sorted(poison)]
 
 

@@ -1,0 +1,264 @@
+"""The window operator's batch entry point: ``WindowOperator.process_all``.
+
+It runs the same per-event steps as ``WindowOperator.process`` — processing time
+first (due timers fire), then routing against the watermark as it stood before the
+event, then the watermark observes the event and windows whose end it passed fire —
+so every output (versions with their processing time, watermark, values and deltas;
+late events; outcome counts; contributions; snapshots) is what feeding the events
+one at a time to ``process`` gives. What changes is the cost per event: the
+operator's and the watermark's fields live in local variables for the whole batch
+and are written back before anything that reads them runs (``_emit`` stamps a pane
+with the processing time and the watermark); the bounded watermark is inlined; the
+common on-time case (no early trigger, additive metrics only) is added in place;
+and ``_on_watermark`` runs only when the watermark reaches the next firing or
+cleanup time, not on every move. A tumbling window without grouping reuses the last
+event's window state while the watermark is before its end: such a window cannot
+have been cleaned (cleanup waits for ``W >= end + max lateness``), so it is the
+state the dictionary holds.
+
+An event that raises is handled as ``process`` would leave it (the steps before
+the failure have happened, the later ones have not): with ``on_error`` the batch
+reports it and goes on with the next event (the runtime's poison-row guard), else
+the exception propagates with every earlier event fully processed.
+
+Tied to ``WindowOperator``'s private fields on purpose: this is its hot loop,
+held equal to ``process`` by tests/test_operator_batch.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from engine.core.events import ORDER_TYPE, Event
+from engine.core.timeutil import NEG_INF_MS, POS_INF_MS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.core.operator import WindowOperator
+
+RANK = {"on_time": 0, "late": 1, "side_output": 2, "dropped": 3, "too_late": 4}
+
+ErrorHandler = Callable[[int, Exception], None]
+
+
+def process_all(
+    op: WindowOperator,
+    events: Iterable[Event],
+    processed_at: Sequence[int | None] | None = None,
+    on_error: ErrorHandler | None = None,
+) -> None:
+    """Feed ``events`` (in arrival order) to ``op``; see ``WindowOperator.process_all``."""
+    items = enumerate(events)
+    while True:
+        failure = _run(op, items, processed_at)
+        if failure is None:
+            return
+        index, exc = failure
+        if on_error is None:
+            raise exc
+        on_error(index, exc)
+
+
+def _due(fire_heap: list, cleanup_heap: list) -> int:
+    """The first watermark at which ``_on_watermark`` has something to do."""
+    due = fire_heap[0][0] if fire_heap else POS_INF_MS
+    if cleanup_heap and cleanup_heap[0][0] < due:
+        due = cleanup_heap[0][0]
+    return due
+
+
+def _flush(state, rev: int, items: int, orders: int, count: int, records, pairs) -> None:
+    """Add the on-time events buffered for ``state`` (the fast path's window) to it."""
+    state.rev += rev
+    state.items += items
+    state.orders += orders
+    if count:
+        state.count += count
+        state.pending = True
+        records[0] += count
+        pairs[0] += count
+
+
+def _run(op: WindowOperator, items, processed_at) -> tuple[int, Exception] | None:
+    """Process ``items`` until they end (None) or one raises ((index, exception)).
+
+    Locals that mirror the operator's fields: ``proc`` (processing time), ``w``,
+    ``max_seen`` (the watermark), ``due`` (the next firing or cleanup time), and the
+    fast path's window ``cached`` with the sums of its events not yet added to it
+    (``b_*``). Before anything that reads the operator runs, the sums are flushed and
+    the fields written back ("sync")."""
+    windows = op.windows
+    fire_heap, cleanup_heap, timers = op._fire_heap, op._cleanup_heap, op._timers
+    pairs, records = op._pair_counts, op._record_counts
+    wmg = op.watermarks
+    delays_seen = wmg._delay_cache
+    bounded = op._bounded
+    moves = op._time_moves_watermark
+    collect = op.collect_lateness
+    arrival_add = op.arrival_delays_ms.append
+    lateness_add = op.watermark_lateness_ms.append
+    merging = op.merging
+    simple = op._simple_on_time and not op.keep_detail
+    tumble = op._tumble
+    const_groups = op._const_groups
+    group_fn, assign = op._group_fn, op._assign
+    route_late, route_session = op._route_late, op._route_session
+    add_on_time, open_window = op._add_on_time, op._open
+    on_watermark, advance, observe = op._on_watermark, op.advance_processing_time, wmg.observe
+    size = offset = 0
+    if tumble is not None:
+        size, offset = tumble
+    # the fast path: tumbling windows, one group, on-time adds in place
+    fast = tumble is not None and const_groups is not None and not merging and simple
+    group = const_groups[0] if const_groups else "*"
+
+    proc = op.processing_time_ms
+    w = wmg._current
+    max_seen = wmg._max_seen
+    bounded_delay = wmg._bounded_delay
+    due = _due(fire_heap, cleanup_heap)
+    cached = None  # the fast path's current window (while W < cached_end, it is live)
+    cached_start = cached_end = None
+    b_rev = b_items = b_orders = b_count = 0
+    i = -1
+    try:
+        for i, event in items:
+            if processed_at is not None:
+                at = processed_at[i]
+                if at is not None:  # a live row: processed when it was appended
+                    if cached is not None:
+                        _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
+                        b_rev = b_items = b_orders = b_count = 0
+                    op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
+                    advance(at)
+                    proc, w = op.processing_time_ms, wmg._current
+                    due = _due(fire_heap, cleanup_heap)
+                    if event.arrival_time_ms is not None and event.arrival_time_ms > at:
+                        event = replace(event, arrival_time_ms=at)
+            arrival = event.arrival_time_ms
+            if arrival is not None and (proc is None or arrival > proc):
+                if timers or moves:
+                    if cached is not None:
+                        _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
+                        b_rev = b_items = b_orders = b_count = 0
+                    op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
+                    advance(arrival)
+                    proc, w = op.processing_time_ms, wmg._current
+                    due = _due(fire_heap, cleanup_heap)
+                else:  # nothing waits on processing time: just move it
+                    proc = arrival
+            ts = event.event_time_ms
+            if collect:
+                if arrival is not None:
+                    arrival_add(arrival - ts)
+                if w > NEG_INF_MS:
+                    lateness_add(w - ts)
+
+            if fast:  # one (event, window) pair
+                start = ts - (ts - offset) % size
+                if start == cached_start and w < cached_end:
+                    b_rev += event.amount_cents
+                    b_items += event.items
+                    b_count += 1
+                    if event.event_type == ORDER_TYPE:
+                        b_orders += 1
+                else:
+                    if cached is not None:
+                        _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
+                        b_rev = b_items = b_orders = b_count = 0
+                    end = start + size
+                    if w < end:
+                        key = (group, start, end)
+                        state = windows.get(key)
+                        if state is None:
+                            state = open_window(key, False)
+                            if end < due:
+                                due = end
+                        cached, cached_start, cached_end = state, start, end
+                        b_rev += event.amount_cents
+                        b_items += event.items
+                        b_count += 1
+                        if event.event_type == ORDER_TYPE:
+                            b_orders += 1
+                    else:
+                        op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
+                        rank = RANK[route_late(event, group, start, end, w, None)]
+                        pairs[rank] += 1
+                        records[rank] += 1
+                        due = _due(fire_heap, cleanup_heap)
+            else:
+                best = 4
+                op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
+                if merging:
+                    for g in group_fn(event):
+                        rank = RANK[route_session(event, g, w)]
+                        if rank < best:
+                            best = rank
+                else:
+                    if tumble is not None:
+                        start = ts - (ts - offset) % size
+                        spans = ((start, start + size),)
+                    else:
+                        spans = assign(ts)
+                    for g in const_groups or group_fn(event):
+                        for start, end in spans:
+                            if w < end:
+                                key = (g, start, end)
+                                state = windows.get(key)
+                                if state is None:
+                                    state = open_window(key, False)
+                                if simple:
+                                    state.rev += event.amount_cents
+                                    state.items += event.items
+                                    state.count += 1
+                                    if event.event_type == ORDER_TYPE:
+                                        state.orders += 1
+                                    state.pending = True
+                                else:
+                                    add_on_time(state, event)
+                                pairs[0] += 1
+                                best = 0
+                            else:
+                                rank = RANK[route_late(event, g, start, end, w, None)]
+                                pairs[rank] += 1
+                                if rank < best:
+                                    best = rank
+                records[best] += 1
+                due = _due(fire_heap, cleanup_heap)
+
+            if bounded:  # WatermarkGenerator.observe_bounded, inlined
+                source = event.source
+                if source not in delays_seen:
+                    wmg._delay(source)
+                    bounded_delay = wmg._bounded_delay
+                if ts > max_seen:
+                    max_seen = ts
+                    candidate = ts - bounded_delay
+                    if candidate > w:
+                        w = candidate
+                        if w >= due:
+                            if cached is not None:
+                                _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
+                                b_rev = b_items = b_orders = b_count = 0
+                            op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
+                            on_watermark(w)
+                            due = _due(fire_heap, cleanup_heap)
+            else:
+                after = observe(ts, event.source, event.key, proc)
+                if after != w:
+                    w = after
+                    if w >= due:
+                        if cached is not None:
+                            _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
+                            b_rev = b_items = b_orders = b_count = 0
+                        op.processing_time_ms = proc
+                        on_watermark(w)
+                        due = _due(fire_heap, cleanup_heap)
+    except Exception as exc:  # noqa: BLE001 - reported to the caller with its index
+        return i, exc
+    finally:
+        if cached is not None:
+            _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
+        op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
+    return None
