@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from operator import length_hint
 from typing import TYPE_CHECKING
 
 from engine.core.events import ORDER_TYPE, Event
@@ -49,12 +50,16 @@ def process_all(
     on_error: ErrorHandler | None = None,
 ) -> None:
     """Feed ``events`` (in arrival order) to ``op``; see ``WindowOperator.process_all``."""
-    items = enumerate(events)
+    if not isinstance(events, list | tuple):
+        events = list(events)
+    it = iter(events)
+    at_it = None if processed_at is None else iter(processed_at)
     while True:
-        failure = _run(op, items, processed_at)
+        failure = _run(op, it, at_it)
         if failure is None:
             return
-        index, exc = failure
+        # a list's iterator knows how many events are left: the failed one is just before
+        index, exc = len(events) - length_hint(it) - 1, failure
         if on_error is None:
             raise exc
         on_error(index, exc)
@@ -80,8 +85,9 @@ def _flush(state, rev: int, items: int, orders: int, count: int, records, pairs)
         pairs[0] += count
 
 
-def _run(op: WindowOperator, items, processed_at) -> tuple[int, Exception] | None:
-    """Process ``items`` until they end (None) or one raises ((index, exception)).
+def _run(op: WindowOperator, it, at_it) -> Exception | None:
+    """Process the events of ``it`` (and their processing times from ``at_it``) until
+    they end (None) or one raises (its exception).
 
     Locals that mirror the operator's fields: ``proc`` (processing time), ``w``,
     ``max_seen`` (the watermark), ``due`` (the next firing or cleanup time), and the
@@ -121,13 +127,12 @@ def _run(op: WindowOperator, items, processed_at) -> tuple[int, Exception] | Non
     cached = None  # the fast path's current window (while W < cached_end, it is live)
     cached_start = cached_end = None
     b_rev = b_items = b_orders = b_count = 0
-    i = -1
     try:
-        for i, event in items:
-            if processed_at is not None:
-                at = processed_at[i]
+        for event in it:
+            if at_it is not None:
+                at = next(at_it)
                 if at is not None:  # a live row: processed when it was appended
-                    if cached is not None:
+                    if b_count:
                         _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
                         b_rev = b_items = b_orders = b_count = 0
                     op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
@@ -139,7 +144,7 @@ def _run(op: WindowOperator, items, processed_at) -> tuple[int, Exception] | Non
             arrival = event.arrival_time_ms
             if arrival is not None and (proc is None or arrival > proc):
                 if timers or moves:
-                    if cached is not None:
+                    if b_count:
                         _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
                         b_rev = b_items = b_orders = b_count = 0
                     op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
@@ -164,7 +169,7 @@ def _run(op: WindowOperator, items, processed_at) -> tuple[int, Exception] | Non
                     if event.event_type == ORDER_TYPE:
                         b_orders += 1
                 else:
-                    if cached is not None:
+                    if b_count:
                         _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
                         b_rev = b_items = b_orders = b_count = 0
                     end = start + size
@@ -238,7 +243,7 @@ def _run(op: WindowOperator, items, processed_at) -> tuple[int, Exception] | Non
                     if candidate > w:
                         w = candidate
                         if w >= due:
-                            if cached is not None:
+                            if b_count:
                                 _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
                                 b_rev = b_items = b_orders = b_count = 0
                             op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
@@ -249,15 +254,15 @@ def _run(op: WindowOperator, items, processed_at) -> tuple[int, Exception] | Non
                 if after != w:
                     w = after
                     if w >= due:
-                        if cached is not None:
+                        if b_count:
                             _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
                             b_rev = b_items = b_orders = b_count = 0
                         op.processing_time_ms = proc
                         on_watermark(w)
                         due = _due(fire_heap, cleanup_heap)
     except Exception as exc:  # noqa: BLE001 - reported to the caller with its index
-        return i, exc
-    finally:
+        return exc
+    finally:  # a failure can leave partial sums with no count: flush them all
         if cached is not None:
             _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
         op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
