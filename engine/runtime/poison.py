@@ -66,6 +66,19 @@ def process_all(
     return [poison[i] for i in sorted(poison)]
 
 
+REPLAY_CHUNK = 20_000  # rows replayed at a time: outputs are dropped after each chunk
+
+
+def replay(op: WindowOperator, rows: list[tuple[int | None, Event]]) -> None:
+    """Feed ``rows`` (``(appended_ms or None, event)``) to ``op`` with its outputs
+    discarded — a rebuild up to the checkpoint, whose poison rows were set aside when
+    first seen — and empty ``rows`` for the next chunk."""
+    process_all({"replay": op}, rows)
+    op.drain()
+    op.drain_supersessions()
+    rows.clear()
+
+
 def quarantine_rows(poison: list[tuple[Event, str]]) -> list[dict]:
     """Quarantine-table rows for events set aside by the runtime."""
     out = []

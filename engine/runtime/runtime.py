@@ -205,7 +205,8 @@ class Runtime:
 
     def _rebuild(self, store: Store) -> None:
         """Operators from their snapshots (or, without a usable one, from the raw log),
-        brought up to the checkpoint with outputs discarded; then the rows after it."""
+        brought up to the checkpoint with outputs discarded (a poison row there was set
+        aside when first seen); then the rows after it."""
         checkpoint = self.state.get("processed_seq", 0)
         self.operators, since = {}, {}
         for name, spec in self.series.items():
@@ -216,15 +217,19 @@ class Runtime:
             else SimulatorFeed(self.state, (store.load_snapshot(FEED_SNAPSHOT) or {}).get("state"))
         )
         pending = []
+        replay = {name: [] for name in self.operators}
         for seq, appended, event in self._raw_after(store, min(since.values(), default=0)):
             if seq <= checkpoint:
-                # a poison row before the checkpoint was set aside when first seen
-                for name, op in self.operators.items():
+                for name, rows in replay.items():
                     if seq > since[name]:
-                        poison.process_all({name: op}, [(appended, event)])
+                        rows.append((appended, event))
+                        if len(rows) >= poison.REPLAY_CHUNK:
+                            poison.replay(self.operators[name], rows)
             else:
                 pending.append((appended, event))
                 last_seq = seq
+        for name, rows in replay.items():
+            poison.replay(self.operators[name], rows)
         proc = self.state.get("proc_ms")
         for op in self.operators.values():
             if proc is not None:
@@ -475,10 +480,14 @@ class Runtime:
             store = self.store()
             op = WindowOperator(spec, track_contributions=True, collect_lateness=False)
             checkpoint = self.state.get("processed_seq", 0)
+            rows = []
             for seq, appended, event in self._raw_after(store, 0):
                 if seq > checkpoint:
                     break  # committed but not yet processed: the next tick feeds them
-                poison.process_all({series: op}, [(appended, event)])
+                rows.append((appended, event))
+                if len(rows) >= poison.REPLAY_CHUNK:
+                    poison.replay(op, rows)
+            poison.replay(op, rows)
             proc = self.state.get("proc_ms")
             if proc is not None:
                 op.advance_processing_time(proc)
