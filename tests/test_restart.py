@@ -222,48 +222,63 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path, baseline):
     assert got["jobs"] == want["jobs"]
 
 
-def test_reprocessing_killed_midway_commits_whole_or_not_at_all(tmp_path, baseline):
-    db = tmp_path / "f.db"
-    src = sqlite3.connect(baseline.wait())
-    dst = sqlite3.connect(db)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    cmd = [
-        "reprocess",
-        "--db",
-        str(db),
-        "--from",
-        "2026-11-12T00:00:00Z",
-        "--to",
-        "2026-11-20T00:00:00Z",
-        "--reason",
-        "restart test",
-    ]
-    watch = sqlite3.connect(db, timeout=0, isolation_level=None)
+def copy_store(src: Path, dst: Path) -> Path:
+    dst.unlink(missing_ok=True)
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+    a.close()
+    b.close()
+    return dst
 
-    def run_until_locked() -> tuple[EngineRun, float]:
-        """Start a reprocess; return it and the moment its job took the write lock
-        (the job is one BEGIN IMMEDIATE transaction, engine.runtime.finalize._run_job)."""
-        proc = EngineRun(*cmd)
+
+def test_reprocessing_killed_midway_commits_whole_or_not_at_all(tmp_path, baseline):
+    db = copy_store(baseline.wait(), tmp_path / "f.db")
+
+    def reprocess(path: Path) -> list[str]:
+        return [
+            "reprocess",
+            "--db",
+            str(path),
+            "--from",
+            "2026-11-12T00:00:00Z",
+            "--to",
+            "2026-11-20T00:00:00Z",
+            "--reason",
+            "restart test",
+        ]
+
+    def run_until_locked(path: Path, watch: sqlite3.Connection) -> EngineRun:
+        """Start a reprocess; return it once its job has taken the write lock (the job
+        is one BEGIN IMMEDIATE transaction, engine.runtime.finalize._run_job)."""
+        proc = EngineRun(*reprocess(path))
         while not write_locked(watch):
             if proc.poll() is not None:
                 raise AssertionError(f"reprocess ended ({proc.poll()}) before it was seen")
             time.sleep(0.005)
-        return proc, time.perf_counter()
+        return proc
 
-    # one whole run tells how long the job holds the lock
-    proc, locked_at = run_until_locked()
-    while write_locked(watch):
-        time.sleep(0.005)
-    held = time.perf_counter() - locked_at
-    assert proc.wait(timeout=60) == 0
+    def lock_held() -> float:
+        """How long the job holds the lock, from a whole run on a copy of the store as it
+        is now (a killed run leaves it so: the next run has this same job to do)."""
+        probe = copy_store(db, tmp_path / "probe.db")
+        watch = sqlite3.connect(probe, timeout=0, isolation_level=None)
+        proc = run_until_locked(probe, watch)
+        locked_at = time.perf_counter()
+        while write_locked(watch):
+            time.sleep(0.005)
+        held = time.perf_counter() - locked_at
+        watch.close()
+        assert proc.wait(timeout=60) == 0
+        return held
+
+    held = lock_held()
     before = snapshot(db)
     assert before["unfinished"] == []
+    watch = sqlite3.connect(db, timeout=0, isolation_level=None)
     rng = random.Random(5)
     mid_job = 0
     for _ in range(6):  # until three kills have landed inside the job
-        proc, _ = run_until_locked()
+        proc = run_until_locked(db, watch)
         time.sleep(held * rng.uniform(0.1, 0.9))
         in_job = write_locked(watch)
         proc.kill()
@@ -278,9 +293,9 @@ def test_reprocessing_killed_midway_commits_whole_or_not_at_all(tmp_path, baseli
             mid_job += in_job
         else:  # or the whole job (it committed just before the kill landed)
             assert after["done"] == before["done"] + 1
-            before = after
+            before, held = after, lock_held()  # the next job has less to write
         if mid_job == 3:
             break
     watch.close()
     assert mid_job >= 1, "no kill landed inside the job; the test proved nothing"
-    assert EngineRun(*cmd).wait(timeout=60) == 0
+    assert EngineRun(*reprocess(db)).wait(timeout=60) == 0
