@@ -26,6 +26,14 @@ from engine.runtime import poison
 from engine.runtime.live import feed_operator
 
 SOURCES = ("web", "mobile", "partner")
+
+
+def _examples(n: int) -> int:
+    """``n`` in the default profile; the profile's own count when it asks for more
+    (HYPOTHESIS_PROFILE=explore)."""
+    return max(n, settings.default.max_examples)
+
+
 DAY0 = 1_767_225_600_000  # 2026-01-01 UTC; day windows in New York cut at 05:00 UTC
 
 WINDOWS = [
@@ -209,7 +217,7 @@ def _compare(spec, stream, cuts, track, collect, live) -> None:
     _assert_same(one, batch)
 
 
-@settings(max_examples=150)
+@settings(max_examples=_examples(150))
 @given(
     specs(),
     streams(),
@@ -242,7 +250,7 @@ def fast_specs(draw) -> PipelineSpec:
     )
 
 
-@settings(max_examples=120)
+@settings(max_examples=_examples(120))
 @given(
     fast_specs(),
     streams(),
@@ -309,7 +317,7 @@ def _poison_one_at_a_time(operators, items):
     return [set_aside[i] for i in sorted(set_aside)]
 
 
-@settings(max_examples=40)
+@settings(max_examples=_examples(40))
 @given(specs(), specs(), streams(), st.booleans())
 def test_poison_rows_are_set_aside_as_before(spec_a, spec_b, stream, live):
     """An event that raises (or cannot be windowed) is set aside with the same reason,
