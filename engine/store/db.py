@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from engine.core.spec import PipelineSpec
+from engine.store.explain import VersionComparisons
 from engine.store.queries import StoreQueries
 from engine.store.rawlog import IngestCounts, RawLogWrites
 from engine.store.schema import open_database, write_txn
@@ -31,7 +32,7 @@ from engine.store.versions import (
 DEFAULT_DB_PATH = "data/latewatch.db"
 
 
-class Store(RawLogWrites, VersionWrites, StoreQueries):
+class Store(RawLogWrites, VersionWrites, VersionComparisons, StoreQueries):
     """One SQLite connection for one thread. Use ``Store.open(path)`` or ``Store(path)``."""
 
     def __init__(self, path: str | Path = DEFAULT_DB_PATH) -> None:
