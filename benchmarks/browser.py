@@ -257,7 +257,7 @@ def main() -> None:
                 results.append(
                     ("What-if new sweep (source, then all)", " / ".join(f"{r:.2f} s" for r in runs))
                 )
-                toggle = page.get_by_text("Exact sweep (operator)")
+                toggle = page.get_by_text("Exact sweep", exact=True)
                 if toggle.count() and toggle.first.is_enabled():
                     t0 = time.perf_counter()
                     toggle.first.click()

@@ -536,7 +536,8 @@ def live_panel(grp: str, metric: str) -> None:
     st.caption(
         "An average, a median or a count of distinct users cannot be patched from a sum the "
         "way late events patch revenue, so these are recomputed from the raw log: over the "
-        "events that had *arrived* by the time named in each row."
+        "events that had *arrived* by the time named in each row (“all to now”: "
+        "yesterday's events with everything that arrived up to now)."
     )
     adj = data["adjustments"]
     if adj["events"]:

@@ -473,7 +473,7 @@ sweep_src = t1.selectbox(
 )
 reason = vectorized_support(proposed)
 exact = t2.toggle(
-    "Exact sweep (operator)",
+    "Exact sweep",  # short: a longer label is cut off at 1024 px
     value=False,
     key="sweep_exact",
     disabled=reason is None,

@@ -62,27 +62,24 @@ def day_values(
 def comparison_table(
     store: Store, now_ms: int, policy: FinalizePolicy, grp: str = ALL_SOURCES
 ) -> pd.DataFrame:
-    """Today so far, yesterday at this time, yesterday with everything arrived since,
-    and the same weekday last week at this time — one row each, values in display
-    units (dollars for order values)."""
+    """Today so far, yesterday at this time, yesterday with everything arrived since
+    ("all to now"), and the same weekday last week at this time — one row each,
+    values in display units (dollars for order values)."""
     tz = policy.tz
     today = business_day_of(now_ms, tz)
+    # short labels: the table fits a 1024 px projector without cutting them off
     rows = [
         ("Today so far", today, now_ms),
-        ("Yesterday at this time", today - timedelta(days=1), same_time_days_ago(now_ms, 1, tz)),
-        ("Yesterday, everything arrived since", today - timedelta(days=1), now_ms),
-        (
-            "Same day last week at this time",
-            today - timedelta(days=7),
-            same_time_days_ago(now_ms, 7, tz),
-        ),
+        ("Yesterday, this time", today - timedelta(days=1), same_time_days_ago(now_ms, 1, tz)),
+        ("Yesterday, all to now", today - timedelta(days=1), now_ms),
+        ("Last week, this time", today - timedelta(days=7), same_time_days_ago(now_ms, 7, tz)),
     ]
     out = []
     for label, day, by in rows:
         v = day_values(store, day, policy, grp, by)
         out.append(
             {
-                "Day": f"{label} ({day:%a %d %b})",
+                "Day": f"{label} ({day:%a %d})",
                 LABELS["avg_order_value_cents"]: _usd(v["avg_order_value_cents"]),
                 LABELS["median_order_value_cents"]: _usd(v["median_order_value_cents"]),
                 LABELS["distinct_users"]: v["distinct_users"],
