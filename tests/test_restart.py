@@ -23,6 +23,7 @@ import random
 import sqlite3
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,15 @@ class EngineRun:
 
     def __init__(self, *argv: str) -> None:
         self.process = FORKS.Process(target=_engine_main, args=(list(argv),), daemon=True)
-        self.process.start()
+        # A child first re-imports the parent's __main__ by its path. After an AppTest
+        # earlier in the session that is the Streamlit app.py, which starts a runtime
+        # (and the child dies on the lease): start the child from a bare __main__.
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            self.process.start()
+        finally:
+            sys.modules["__main__"] = main
 
     def poll(self) -> int | None:
         return self.process.exitcode
