@@ -133,7 +133,10 @@ def test_playground_autoplay_steps_through_processing_time(app_url, context):
         shown = page.evaluate("() => window.__captions")[1:]  # after the end it started at
         clock = [re.match(r"At (\d\d:\d\d:\d\d)", c).group(1) for c in shown]
         arrived = [int(re.search(r"(\d) of 5 events arrived", c).group(1)) for c in shown]
-        assert clock == sorted(set(clock)), shown  # forward through processing time
+        # forward through processing time (a step's caption may be drawn twice: the
+        # page reruns once more when the play ends)
+        steps = [c for i, c in enumerate(clock) if not i or c != clock[i - 1]]
+        assert steps == sorted(set(clock)), shown
         assert arrived[0] == 1 and arrived == sorted(arrived), shown  # from the start
         assert set(arrived) == {1, 2, 3, 4, 5}, shown  # every arrival shown on the way
     finally:
