@@ -110,7 +110,8 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
     const_groups = op._const_groups
     group_fn, assign = op._group_fn, op._assign
     route_late, route_session = op._route_late, op._route_session
-    add_on_time, open_window = op._add_on_time, op._open
+    open_window, emit, set_timer = op._open, op._emit, op._set_timer
+    early, early_delay = op.early, op.early_delay
     on_watermark, advance, observe = op._on_watermark, op.advance_processing_time, wmg.observe
     size = offset = 0
     if tumble is not None:
@@ -148,9 +149,8 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
                         _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
                         b_rev = b_items = b_orders = b_count = 0
                     op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
-                    advance(arrival)
-                    proc, w = op.processing_time_ms, wmg._current
-                    due = _due(fire_heap, cleanup_heap)
+                    advance(arrival)  # pops due timers and firings, opens no window:
+                    proc, w = op.processing_time_ms, wmg._current  # ``due`` can stay
                 else:  # nothing waits on processing time: just move it
                     proc = arrival
             ts = event.event_time_ms
@@ -200,6 +200,7 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
                         rank = RANK[route_session(event, g, w)]
                         if rank < best:
                             best = rank
+                    due = _due(fire_heap, cleanup_heap)
                 else:
                     if tumble is not None:
                         start = ts - (ts - offset) % size
@@ -213,6 +214,8 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
                                 state = windows.get(key)
                                 if state is None:
                                     state = open_window(key, False)
+                                    if end < due:
+                                        due = end
                                 if simple:
                                     state.rev += event.amount_cents
                                     state.items += event.items
@@ -220,8 +223,15 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
                                     if event.event_type == ORDER_TYPE:
                                         state.orders += 1
                                     state.pending = True
-                                else:
-                                    add_on_time(state, event)
+                                else:  # WindowOperator._add_on_time, inlined
+                                    state.add(event)
+                                    added = state.added
+                                    if added is not None:
+                                        added.append(event.event_id)
+                                    if early == "per-record":
+                                        emit(state, "early")
+                                    elif early == "after-first" and state.timer_at is None:
+                                        set_timer(state, early_delay)
                                 pairs[0] += 1
                                 best = 0
                             else:
@@ -229,8 +239,8 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
                                 pairs[rank] += 1
                                 if rank < best:
                                     best = rank
+                                due = _due(fire_heap, cleanup_heap)
                 records[best] += 1
-                due = _due(fire_heap, cleanup_heap)
 
             if bounded:  # WatermarkGenerator.observe_bounded, inlined
                 source = event.source
