@@ -51,6 +51,40 @@ def test_scheduler_jobs_have_stable_ids(tmp_path):
         sched.shutdown(wait=False)
 
 
+def test_a_catching_up_runtime_ticks_again_at_once(tmp_path):
+    """After a tick ends, the next one is due now while the first start catches up
+    (an overrunning tick skipped the next run and idled up to a second), and on the
+    interval once it has caught up."""
+    from datetime import UTC, datetime, timedelta
+
+    from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
+
+    from engine.runtime.scheduler import build_scheduler
+
+    rt = Runtime(
+        RuntimeSettings(
+            db_path=str(tmp_path / "x.db"), history_days=1, events_per_day=100, now_ms=SEED_NOW_MS
+        )
+    ).start(scheduler=False)
+    sched = build_scheduler(rt)
+    sched.start(paused=True)
+    try:
+        later = datetime.now(UTC) + timedelta(hours=1)
+        done = JobExecutionEvent(EVENT_JOB_EXECUTED, "tick", None, datetime.now(UTC))
+        assert rt.catching_up
+        sched.modify_job("tick", next_run_time=later)
+        sched._dispatch_event(done)
+        assert sched.get_job("tick").next_run_time <= datetime.now(UTC)
+        while rt.catching_up:
+            rt.tick(budget_ms=10**9)
+        sched.modify_job("tick", next_run_time=later)
+        sched._dispatch_event(done)
+        assert sched.get_job("tick").next_run_time == later
+    finally:
+        sched.shutdown(wait=False)
+        rt.shutdown()
+
+
 def test_events_ingested_by_others_stream_through_the_operators(seeded_db):
     """Rows another writer (the HTTP API, the ingest CLI) appends to the raw log are
     picked up by the next tick, not skipped by the checkpoint."""
