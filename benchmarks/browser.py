@@ -179,6 +179,13 @@ def main() -> None:
             page.goto(url)
             if fresh:  # today's live numbers, worked out ahead of the replay, come first
                 page.get_by_text("ahead of the replay").first.wait_for(timeout=600_000)
+                # (the number itself, drawn, not only the heading above it)
+                today_revenue = page.get_by_test_id("stMetric").filter(
+                    has_text="Revenue — today, live"
+                )
+                today_revenue.get_by_test_id("stMetricValue").get_by_text("$").first.wait_for(
+                    timeout=600_000
+                )
                 results.append(
                     (
                         "fresh start -> Today shows today's live numbers ahead of the replay",
