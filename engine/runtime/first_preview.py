@@ -25,6 +25,7 @@ the replay is done.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -174,4 +175,29 @@ def first_start_preview(state: dict, spec: PipelineSpec, tz: str) -> FirstStartP
     return FirstStartPreview(accepted_arrivals(state, target, from_ms), from_ms, spec, tz)
 
 
-__all__ = ["FirstStartPreview", "accepted_arrivals", "first_start_preview", "supported"]
+class PreviewKeeper:
+    """One runtime's preview, computed once per first start (per target time, scenario
+    and feed) under its own lock: a page and the first catch-up tick may both ask."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: tuple[tuple, FirstStartPreview | None] | None = None
+
+    def get(self, state: dict, spec: PipelineSpec | None, tz: str) -> FirstStartPreview | None:
+        target = state.get("catch_up_to_ms")
+        if not target or spec is None:
+            return None
+        key = (target, state.get("scenario"), state.get("feed_seed"), state.get("feed_start_ms"))
+        with self._lock:
+            if self._kept is None or self._kept[0] != key:
+                self._kept = (key, first_start_preview(state, spec, tz))
+            return self._kept[1]
+
+
+__all__ = [
+    "FirstStartPreview",
+    "PreviewKeeper",
+    "accepted_arrivals",
+    "first_start_preview",
+    "supported",
+]

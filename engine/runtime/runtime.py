@@ -45,7 +45,7 @@ from engine.runtime.config_apply import (
 from engine.runtime.emissions import apply_side_output, record_emissions
 from engine.runtime.feed import CATCH_UP_STEP_MS, SimulatorFeed, catch_up, first_start_state
 from engine.runtime.finalize import due_finalizations, finalize_day, reprocess
-from engine.runtime.first_preview import FirstStartPreview, first_start_preview
+from engine.runtime.first_preview import FirstStartPreview, PreviewKeeper
 from engine.runtime.live import check_mode, live_start_state
 from engine.runtime.recompute import apply_recompute
 from engine.runtime.settings import DEFAULT_TZ, STATE_KEY, RuntimeSettings, TickReport
@@ -98,8 +98,7 @@ class Runtime:
         self.last_tick: TickReport | None = None
         self.last_error: str | None = None
         self.started = False
-        self._preview: tuple[tuple, FirstStartPreview | None] | None = None
-        self._preview_lock = threading.Lock()
+        self._preview = PreviewKeeper()
 
     # ------------------------------------------------------------------ stores
     def store(self) -> Store:
@@ -271,19 +270,9 @@ class Runtime:
         return self.clock.now_ms()
 
     def first_start_preview(self) -> FirstStartPreview | None:
-        """Today's live numbers ahead of a first start's replay (computed once per
-        replay, ~0.5 s; engine.runtime.first_preview), None when not catching up.
-        Its own lock: the tick's write lock stays free while it is computed."""
-        target = self.state.get("catch_up_to_ms")
-        daily = self.series.get("daily")
-        if not target or daily is None:
-            return None
-        state = dict(self.state)
-        key = (target, state.get("scenario"), state.get("feed_seed"), state.get("feed_start_ms"))
-        with self._preview_lock:
-            if self._preview is None or self._preview[0] != key:
-                self._preview = (key, first_start_preview(state, daily, self.settings.tz))
-            return self._preview[1]
+        """Today's live numbers ahead of a first start's replay, None when not catching
+        up (engine.runtime.first_preview; computed once, the write lock stays free)."""
+        return self._preview.get(dict(self.state), self.series.get("daily"), self.settings.tz)
 
     @property
     def catching_up(self) -> bool:

@@ -15,6 +15,8 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from engine.runtime.clock import wall_ms
+
 log = logging.getLogger("latewatch.scheduler")
 
 JOB_IDS = ("tick", "jobs")
@@ -76,6 +78,7 @@ def _catch_up_without_pause(runtime, sched):
 
     def listener(event) -> None:
         if event.job_id == "tick" and runtime.catching_up and sched.running:
-            sched.modify_job("tick", next_run_time=datetime.now(UTC))
+            now = datetime.fromtimestamp(wall_ms() / 1000, UTC)
+            sched.modify_job("tick", next_run_time=now)
 
     return listener
