@@ -27,6 +27,8 @@ def _records(seed: int, n: int) -> list[dict]:
     out = []
     for i in range(n):
         et = BASE + rng.randrange(-HOUR_MS, 3 * DAY_MS)
+        if rng.random() < 0.2:  # on a window edge (an hour; in UTC, also a window start)
+            et -= et % HOUR_MS
         out.append(
             {
                 "event_id": f"e{i}",
@@ -42,17 +44,25 @@ def _records(seed: int, n: int) -> list[dict]:
     return out
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 10**6),
     n=st.integers(0, 300),
-    window=st.sampled_from(["tumbling:1h", "tumbling:6h", "day:America/New_York"]),
+    window=st.sampled_from(
+        ["tumbling:1h", "tumbling:6h+30m", "day:America/New_York", "sliding:6h/2h"]
+    ),
     group_by=st.sampled_from(["all+source", "none", "source", "key"]),
-    metrics=st.sampled_from([METRICS, (*METRICS, "distinct_users"), METRICS[:4]]),
-    cutoff_after=st.one_of(st.none(), st.integers(0, 4 * DAY_MS)),
+    metrics=st.sampled_from(
+        [METRICS, (*METRICS, "distinct_users"), METRICS[:4], (*METRICS[:4], METRICS[5])]
+    ),
+    # no cut-off, a cut-off part-way (some events not yet arrived), any cut-off
+    cutoff_after=st.one_of(
+        st.sampled_from([None, None, 30 * HOUR_MS, 2 * DAY_MS]), st.integers(0, 4 * DAY_MS)
+    ),
+    every=st.sampled_from([1, 1, 2, 3]),
 )
 def test_batch_recompute_is_aggregate_over_each_windows_events(
-    tmp_path_factory, seed, n, window, group_by, metrics, cutoff_after
+    tmp_path_factory, seed, n, window, group_by, metrics, cutoff_after, every
 ):
     kind, _, arg = window.partition(":")
     wspec = WindowSpec(kind="day", tz=arg) if kind == "day" else WindowSpec.parse(window)
@@ -61,7 +71,8 @@ def test_batch_recompute_is_aggregate_over_each_windows_events(
     cutoff = None if cutoff_after is None else BASE + cutoff_after
     with Store(tmp_path_factory.mktemp("b") / "b.db") as store:
         Ingestor(store, IngestOptions(), clock=lambda: BASE).ingest_records(records)
-        windows = windows_starting_in(spec, BASE, BASE + 2 * DAY_MS)
+        # all the windows of two days, or every 2nd / 3rd of them (gaps between)
+        windows = windows_starting_in(spec, BASE, BASE + 2 * DAY_MS)[::every]
         got = batch_recompute(store, spec, windows, cutoff)
         cur = store.conn.execute(
             "SELECT event_id, source, key, event_type, amount_cents, items, event_time_ms, "
