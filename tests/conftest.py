@@ -27,6 +27,23 @@ settings.register_profile("ci", derandomize=True, database=None, **_COMMON)
 settings.register_profile("explore", derandomize=False, max_examples=500, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+
+def pytest_collection_modifyitems(items) -> None:
+    """Under "explore", a property's own ``@settings(max_examples=N)`` (kept small so
+    the suite stays fast) would otherwise still cap it at N: explore draws ten times
+    as many, at least the profile's 500 when N*10 reaches it."""
+    if os.environ.get("HYPOTHESIS_PROFILE", "ci") != "explore":
+        return
+    ceiling = settings.get_profile("explore").max_examples
+    for item in items:
+        test = getattr(item, "obj", None)
+        own = getattr(test, "_hypothesis_internal_use_settings", None)
+        if own is not None and own.max_examples < ceiling:
+            test._hypothesis_internal_use_settings = settings(
+                own, max_examples=min(ceiling, own.max_examples * 10)
+            )
+
+
 # A fixed "now" makes the seeded history (and every number in it) reproducible.
 SEED_NOW_MS = parse_timestamp_ms("2026-11-20T15:30:00Z")
 SEED_SETTINGS = dict(
