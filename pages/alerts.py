@@ -8,7 +8,7 @@ from engine.core.timeutil import DAY_MS
 from engine.runtime import alerts
 from engine.views import alerts as alert_views
 from engine.views.dashboard import ALL_SOURCES as DEFAULT_GROUP
-from ui import guard
+from ui import charts, guard
 from ui.exports import download_buttons
 from ui.format import fmt_time
 from ui.replay import wait_for_replay
@@ -384,7 +384,7 @@ if rules:
                 )
         fig.update_layout(
             height=420,
-            margin={"l": 10, "r": 10, "t": 30, "b": 10},
+            margin=charts.margin(t=30, r=185),  # the legend on the right
             xaxis={"title": f"Window start ({rt.settings.tz})", "type": "date"},
             yaxis={"title": f"{rule.metric.capitalize()} ({unit})", "rangemode": "tozero"},
             legend={"title": {"text": "Colour = tier, shape = state"}},

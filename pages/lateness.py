@@ -9,6 +9,7 @@ from engine.analysis.lateness_report import delay_ticks, lateness_report, range_
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms
 from engine.views import lateness as lateness_view
 from engine.views import live as live_view
+from ui import charts
 from ui.format import fmt_time
 from ui.replay import wait_for_replay
 from ui.router import ensure_router
@@ -185,7 +186,7 @@ for label, symbol in QUANTILE_SYMBOLS.items():  # a legend entry per marker shap
 tickvals, ticktext = delay_ticks()
 fig.update_layout(
     height=480,
-    margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    margin=charts.margin(t=30, r=150),  # the legend on the right
     xaxis={
         "type": "log",
         "title": "Arrival delay (log scale)",

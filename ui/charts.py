@@ -55,13 +55,34 @@ def wall_clock(ms_values, tz: str) -> list:
     return [local_datetime(int(v), tz).replace(tzinfo=None) for v in ms_values]
 
 
-def _layout(x_title: str, y_title: str, legend_title: str, height=360, xaxis=None, **extra) -> dict:
+# Margins that already hold the axis titles, tick labels and a one- or two-row legend on
+# top (measured in Chromium at 1440 px: left 59-97, bottom 65-80, top 60-86). Plotly.js
+# grows a margin that is too small to fit them (axes' automargin) by drawing the whole
+# chart a second time; with l=10, b=10 every chart was drawn twice, ~40 % of a chart's
+# browser time (benchmarks/browser.py). Plotly still grows a margin that does not fit.
+MARGIN = dict(l=90, r=10, t=60, b=85)
+
+
+def margin(**override: int) -> dict:
+    """``MARGIN`` with some sides changed (a chart whose labels need more room)."""
+    return {**MARGIN, **override}
+
+
+def _layout(
+    x_title: str,
+    y_title: str,
+    legend_title: str,
+    height=360,
+    xaxis=None,
+    margins: dict | None = None,
+    **extra,
+) -> dict:
     """The shared layout as one dict for ``go.Figure(data, layout)``: Plotly validates
     it once. ``update_layout``/``update_xaxes`` after the fact re-walk the property
     paths on every call (~30 ms of a Today chart's ~40)."""
     return dict(
         height=height,
-        margin=dict(l=10, r=10, t=60, b=10),
+        margin=margins or MARGIN,
         legend=dict(title=dict(text=legend_title), orientation="h", y=1.02, yanchor="bottom", x=0),
         xaxis=dict(title=dict(text=x_title), **(xaxis or {})),
         yaxis=dict(title=dict(text=y_title)),
@@ -319,6 +340,7 @@ def watermark_lags(wm: pd.DataFrame):
             "Colour",
             height=320,
             xaxis=dict(type="log", range=[-1.5, math.log10(top) + 0.2]),  # from ~2 s
+            margins=margin(l=115, t=90),  # source names; the legend's two rows
         ),
     )
 

@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 
 from engine.core.timeutil import format_duration_ms
 from engine.views.dashboard import local_datetime
+from ui.charts import MARGIN, margin
 from ui.text import escape_html
 
 CONFIG_COLORS = {"Current": "#9C9C9C", "Proposed": "#4E79A7"}
@@ -29,12 +30,13 @@ def _utc(ms) -> datetime:
     return datetime.fromtimestamp(int(ms) / 1000, tz=UTC).replace(tzinfo=None)
 
 
-def _legend_top(title: str = "") -> dict:
+def _legend_top(title: str = "", margins: dict | None = None) -> dict:
     """Layout keys for a legend on top; figures get their layout as one dict in
-    ``go.Figure(data, layout)`` (``update_layout`` re-walks property paths per call)."""
+    ``go.Figure(data, layout)`` (``update_layout`` re-walks property paths per call).
+    The margins hold the labels already (``ui.charts.MARGIN``: no second drawing)."""
     return dict(
         legend=dict(title=dict(text=title), orientation="h", y=1.02, yanchor="bottom", x=0),
-        margin=dict(l=10, r=10, t=60, b=10),
+        margin=margins or MARGIN,
         hovermode="closest",
     )
 
@@ -134,7 +136,7 @@ def tradeoff_figure(df: pd.DataFrame, knob_label: str = "Allowed lateness") -> g
     layout["xaxis3"]["title"] = dict(text=knob_label)
     layout.update(
         height=760,
-        margin=dict(l=10, r=10, t=40, b=10),
+        margin=margin(t=40, b=135),  # the legend below the bottom axis
         legend=dict(orientation="h", y=-0.1, yanchor="top", x=0),
         hovermode="x unified",
     )
@@ -167,7 +169,7 @@ def outcome_figure(table: pd.DataFrame) -> go.Figure:
             height=320,
             xaxis=dict(title=dict(text="events not on time")),
             yaxis=dict(title=dict(text=""), autorange="reversed"),
-            **_legend_top("Configuration"),
+            **_legend_top("Configuration", margin(l=160)),  # the outcome names
         ),
     )
 

@@ -17,6 +17,7 @@ from engine.analysis import playground_words as words
 from engine.analysis.lessons import Lesson, Step, knob_label
 from engine.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, format_duration_ms
 from ui import playfigs
+from ui.charts import margin
 
 
 def show_table(frame: pd.DataFrame, present: bool, config: dict | None = None) -> None:
@@ -373,5 +374,5 @@ def glossary_figure(counts: dict) -> go.Figure:
             textposition="outside",
         )
     )
-    fig.update_layout(height=300, yaxis_title="Events", margin=dict(l=10, r=10, t=20, b=10))
+    fig.update_layout(height=300, yaxis_title="Events", margin=margin(l=75, t=20, b=80))
     return fig

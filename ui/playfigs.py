@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from engine.analysis.playground import POINT_LABELS, PlaygroundRun, PlaygroundSnapshot, clock_text
 from engine.core.timeutil import POS_INF_MS
+from ui.charts import margin
 from ui.lab import _legend_top, _utc
 from ui.text import escape_html
 
@@ -219,7 +220,7 @@ def playground_figure(
             tickformat="%H:%M:%S",
         ),
     )
-    fig.update_layout(**_legend_top())
+    fig.update_layout(**_legend_top(margins=margin(l=110, t=100)))  # the legend's two rows
     return fig
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from engine.views.dashboard import local_datetime
+from ui.charts import margin
 
 METRIC_NAMES = {
     "revenue_cents": "Revenue",
@@ -64,7 +65,7 @@ def differences_figure(frame: pd.DataFrame, tz: str, daily: bool) -> go.Figure:
     fig.update_layout(
         barmode="group",
         height=320,
-        margin=dict(l=10, r=10, t=10, b=10),
+        margin=margin(l=75, t=50, b=80),
         yaxis_title="difference from streaming (%)",
         xaxis_title="window (business time zone)" if daily else "window start",
         legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
