@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from engine.core.events import Event
 from engine.core.operator import WindowOperator
+from engine.core.results import LateEvent, Version
 from engine.core.snapshot import snapshot
 from engine.core.spec import PipelineSpec, SourcePolicy, TriggerSpec, WatermarkSpec, WindowSpec
 from engine.runtime import poison
@@ -235,18 +236,33 @@ def fast_specs(draw) -> PipelineSpec:
     """Pipelines the batch loop's fast path takes (tumbling, one group, no early
     panes, additive metrics), under every watermark strategy and late rule."""
     kind = draw(st.sampled_from(["bounded", "bounded", "per-key", "punctuated", "processing-time"]))
-    late = draw(st.sampled_from(["each", "every", "none"]))
+    late = draw(st.sampled_from(["each", "each", "every", "none"]))
     return PipelineSpec(
         window=draw(st.sampled_from(WINDOWS[:2])),
         watermark=WatermarkSpec(
             kind=kind,
             delay_ms=draw(st.sampled_from([0, 1_000, 20_000])),
             idle_ms=draw(st.sampled_from([None, 30_000])) if kind == "per-key" else None,
+            source_delays_ms=draw(st.sampled_from([(), (), (("partner", 50_000),)])),
         ),
         trigger=TriggerSpec(late=late, late_every_ms=10_000 if late == "every" else 0),
         allowed_lateness_ms=draw(st.sampled_from([0, 5_000, 15_000, 120_000])),
         late_action=draw(st.sampled_from(["update", "update", "side_output", "drop"])),
-        max_updates_per_window=draw(st.sampled_from([None, None, 1])),
+        max_updates_per_window=draw(st.sampled_from([None, None, 1, 2])),
+        # sources of their own: lateness, late action and watermark delay per source
+        sources=draw(
+            st.sampled_from(
+                [
+                    (),
+                    (),
+                    (SourcePolicy("partner", allowed_lateness_ms=300_000, late_action="update"),),
+                    (
+                        SourcePolicy("mobile", late_action="drop", watermark_delay_ms=40_000),
+                        SourcePolicy("web", allowed_lateness_ms=0),
+                    ),
+                ]
+            )
+        ),
     )
 
 
@@ -272,6 +288,79 @@ def fast_specs(draw) -> PipelineSpec:
 def test_the_fast_path(spec, stream, cuts, collect, live):
     """The benchmark's pipeline (tumbling, one group, ``update``) and its neighbours."""
     _compare(spec, stream, cuts, False, collect, live)
+
+
+def test_panes_and_late_events_fill_the_fields_they_name():
+    """The hot path builds ``Version`` and ``LateEvent`` positionally: each value lands
+    in the field of its name (checked against keyword construction)."""
+    spec = PipelineSpec(
+        window=WindowSpec(kind="tumbling", size_ms=10_000),
+        watermark=WatermarkSpec(kind="bounded", delay_ms=0),
+        allowed_lateness_ms=5_000,
+    )
+    for feed in ("process", "process_all"):
+        op = WindowOperator(spec, collect_lateness=False)
+        events = [
+            Event("a", "web", DAY0 + 1_000, DAY0 + 2_000, 250, 2),
+            Event("b", "web", DAY0 + 12_000, DAY0 + 13_000, 100, 1),  # W = DAY0 + 12 s
+            Event("c", "mobile", DAY0 + 3_000, DAY0 + 14_000, 70, 1),  # late: a pane
+            Event("d", "web", DAY0 + 22_000, DAY0 + 22_500, 5, 1),  # W = DAY0 + 22 s
+            Event("e", "web", DAY0 + 4_000, DAY0 + 23_000, 9, 1, "page.view"),  # too late
+        ]
+        if feed == "process":
+            for e in events:
+                op.process(e)
+        else:
+            op.process_all(events)
+        versions, late = op.drain()
+        first, late_pane = versions[0], versions[1]
+        assert first == Version(
+            window_start_ms=DAY0,
+            window_end_ms=DAY0 + 10_000,
+            group="*",
+            version=1,
+            timing="on_time",
+            processing_time_ms=DAY0 + 13_000,
+            watermark_ms=DAY0 + 12_000,
+            values={"revenue": 2.5, "orders": 1, "items": 2, "events": 1},
+            deltas={"revenue": 2.5, "orders": 1, "items": 2, "events": 1},
+            event_count=1,
+            is_first=True,
+            is_last=False,
+            superseded_by=None,
+            added_ids=(),
+        )
+        assert late_pane == Version(
+            window_start_ms=DAY0,
+            window_end_ms=DAY0 + 10_000,
+            group="*",
+            version=2,
+            timing="late",
+            processing_time_ms=DAY0 + 14_000,
+            watermark_ms=DAY0 + 12_000,
+            values={"revenue": 3.2, "orders": 2, "items": 3, "events": 2},
+            deltas={"revenue": 0.7, "orders": 1, "items": 1, "events": 1},
+            event_count=2,
+            is_first=False,
+            is_last=False,
+            superseded_by=None,
+            added_ids=(),
+        )
+        assert late == [
+            LateEvent(
+                event_id="e",
+                source="web",
+                window_start_ms=DAY0,
+                window_end_ms=DAY0 + 10_000,
+                group="*",
+                action="too_late",
+                late_by_ms=12_000,
+                watermark_ms=DAY0 + 22_000,
+                processing_time_ms=DAY0 + 23_000,
+                event_time_ms=DAY0 + 4_000,
+                amount_cents=9,
+            )
+        ], feed
 
 
 def test_without_on_error_the_exception_propagates_after_the_events_before_it():

@@ -33,6 +33,7 @@ from operator import length_hint
 from typing import TYPE_CHECKING
 
 from engine.core.events import ORDER_TYPE, Event
+from engine.core.results import LateEvent
 from engine.core.timeutil import NEG_INF_MS, POS_INF_MS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -100,6 +101,7 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
     wmg = op.watermarks
     delays_seen = wmg._delay_cache
     bounded = op._bounded
+    one_delay = wmg.one_delay  # the bounded delay never changes: sources not looked up
     moves = op._time_moves_watermark
     collect = op.collect_lateness
     arrival_add = op.arrival_delays_ms.append
@@ -111,6 +113,10 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
     group_fn, assign = op._group_fn, op._assign
     route_late, route_session = op._route_late, op._route_session
     open_window, emit, set_timer = op._open, op._emit, op._set_timer
+    lateness_of, lateness_for = op._lateness_cache, op._lateness
+    actions, max_updates = op._action_cache, op.max_updates  # filled by ``_route_late``
+    late_each = op.late_mode == "each"
+    late_add = op._late.append
     early, early_delay = op.early, op.early_delay
     on_watermark, advance, observe = op._on_watermark, op.advance_processing_time, wmg.observe
     size = offset = 0
@@ -126,7 +132,7 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
     bounded_delay = wmg._bounded_delay
     due = _due(fire_heap, cleanup_heap)
     cached = None  # the fast path's current window (while W < cached_end, it is live)
-    cached_start = cached_end = None
+    cached_start, cached_end = POS_INF_MS, NEG_INF_MS  # no event time is in it
     b_rev = b_items = b_orders = b_count = 0
     try:
         for event in it:
@@ -161,8 +167,7 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
                     lateness_add(w - ts)
 
             if fast:  # one (event, window) pair
-                start = ts - (ts - offset) % size
-                if start == cached_start and w < cached_end:
+                if cached_start <= ts < cached_end and w < cached_end:  # no division
                     b_rev += event.amount_cents
                     b_items += event.items
                     b_count += 1
@@ -172,6 +177,7 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
                     if b_count:
                         _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
                         b_rev = b_items = b_orders = b_count = 0
+                    start = ts - (ts - offset) % size
                     end = start + size
                     if w < end:
                         key = (group, start, end)
@@ -187,11 +193,57 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
                         if event.event_type == ORDER_TYPE:
                             b_orders += 1
                     else:
-                        op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
-                        rank = RANK[route_late(event, group, start, end, w, None)]
-                        pairs[rank] += 1
-                        records[rank] += 1
-                        due = _due(fire_heap, cleanup_heap)
+                        source = event.source
+                        lateness = lateness_of.get(source)
+                        if lateness is None:
+                            lateness = lateness_for(source)
+                        if w >= end + lateness:  # too late: WindowOperator._side, inlined
+                            late_add(
+                                LateEvent(
+                                    event.event_id,
+                                    source,
+                                    start,
+                                    end,
+                                    group,
+                                    "too_late",
+                                    w - end,
+                                    w,
+                                    proc,
+                                    ts,
+                                    event.amount_cents,
+                                )
+                            )
+                            pairs[4] += 1
+                            records[4] += 1
+                        else:
+                            op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
+                            state = windows.get((group, start, end)) if late_each else None
+                            if (
+                                state is not None
+                                and actions.get(source) == "update"
+                                and (
+                                    max_updates is None
+                                    or state.late_versions < max_updates
+                                    or (state.pending and state.fired_on_time)
+                                )
+                            ):  # a late pane of a window that has state: _route_late's
+                                # ``update`` with ``late="each"``, inlined
+                                state.rev += event.amount_cents
+                                state.items += event.items
+                                state.count += 1
+                                if event.event_type == ORDER_TYPE:
+                                    state.orders += 1
+                                state.pending = True
+                                emit(state, "late")
+                                pairs[1] += 1
+                                records[1] += 1
+                            else:
+                                rank = RANK[route_late(event, group, start, end, w, None)]
+                                pairs[rank] += 1
+                                records[rank] += 1
+                                # a late route may open a window (its cleanup), never pops
+                                if cleanup_heap and cleanup_heap[0][0] < due:
+                                    due = cleanup_heap[0][0]
             else:
                 best = 4
                 op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
@@ -243,10 +295,11 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
                 records[best] += 1
 
             if bounded:  # WatermarkGenerator.observe_bounded, inlined
-                source = event.source
-                if source not in delays_seen:
-                    wmg._delay(source)
-                    bounded_delay = wmg._bounded_delay
+                if not one_delay:
+                    source = event.source
+                    if source not in delays_seen:
+                        wmg._delay(source)
+                        bounded_delay = wmg._bounded_delay
                 if ts > max_seen:
                     max_seen = ts
                     candidate = ts - bounded_delay

@@ -64,19 +64,37 @@ def make_pane(
     added_ids: tuple[str, ...],
 ) -> Version:
     """The pane numbered ``state.version`` (the caller has counted the firing)."""
-    values = pane_values(state, metrics)
+    version = state.version
+    if state.order_amounts is None:  # additive only: ``pane_values`` and ``pane_deltas``
+        rev, orders, items, count = state.rev, state.orders, state.items, state.count
+        values = {"revenue": rev / 100, "orders": orders, "items": items, "events": count}
+        prev = state.last_values
+        if prev is None:
+            deltas = values.copy()
+        else:
+            deltas = {
+                "revenue": (rev - round(prev["revenue"] * 100)) / 100,
+                "orders": orders - prev["orders"],
+                "items": items - prev["items"],
+                "events": count - prev["events"],
+            }
+    else:
+        values = pane_values(state, metrics)
+        deltas = pane_deltas(state, values)
+    # positional: the fields in ``Version``'s order (keywords cost more per pane)
     return Version(
-        window_start_ms=state.start,
-        window_end_ms=state.end,
-        group=state.group,
-        version=state.version,
-        timing=timing,
-        processing_time_ms=processing_time_ms,
-        watermark_ms=watermark_ms,
-        values=values,
-        deltas=pane_deltas(state, values),
-        event_count=state.count,
-        is_first=state.version == 1,
-        is_last=is_last,
-        added_ids=added_ids,
+        state.start,
+        state.end,
+        state.group,
+        version,
+        timing,
+        processing_time_ms,
+        watermark_ms,
+        values,
+        deltas,
+        state.count,
+        version == 1,
+        is_last,
+        None,
+        added_ids,
     )

@@ -39,6 +39,13 @@ class WatermarkGenerator:
         self._per_key_seen_at: dict[str, int | None] = {}
         self._delay_cache: dict[str, int] = {}
         self._bounded_delay = wm.delay_ms
+        # bounded, and no source has a delay of its own: the delay never changes and
+        # which sources were seen does not matter, so they are not looked up
+        self.one_delay = (
+            self.kind == "bounded"
+            and not wm.source_delays_ms
+            and not any(p.watermark_delay_ms is not None for p in spec.sources)
+        )
         # (combined W, from proc, valid to proc, key holding W): ``_combined`` only changes when a
         # key's mark moves, an idle key wakes up, or an active key's timeout passes
         self._combined_cache: tuple[int, int, int, str] | None = None
@@ -57,7 +64,8 @@ class WatermarkGenerator:
         """Account for one event; returns the (possibly advanced) watermark."""
         kind = self.kind
         if kind == "bounded":
-            self._delay(source)
+            if not self.one_delay:
+                self._delay(source)
             if event_time_ms > self._max_seen:
                 self._max_seen = event_time_ms
             return self._advance(self._max_seen - self._bounded_delay)
@@ -82,7 +90,7 @@ class WatermarkGenerator:
 
     def observe_bounded(self, event_time_ms: int, source: str) -> int:
         """``observe`` for the bounded strategy, without the dispatch (the hot path)."""
-        if source not in self._delay_cache:
+        if not self.one_delay and source not in self._delay_cache:
             self._delay(source)
         if event_time_ms > self._max_seen:
             self._max_seen = event_time_ms
