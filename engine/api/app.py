@@ -42,15 +42,16 @@ from engine.api.params import (
     parse_window,
     unprocessable,
 )
+from engine.api.sidework import SideWorker
 from engine.api.support import (
     DEFAULT_MAX_BODY_BYTES,
     StorePool,
     each_key,
     find_version,
     find_window,
+    ingest_body,
     load_api_keys,
     ordered,
-    parse_events_body,
     read_body,
     require_key,
 )
@@ -64,9 +65,7 @@ from engine.api.views import (
     window_view,
     windows_page,
 )
-from engine.core.events import ParseOptions
 from engine.core.timeutil import DAY_MS, format_ms
-from engine.ingest.ingestor import IngestOptions, Ingestor
 from engine.ingest.vocabulary import Vocabulary
 from engine.runtime.clock import Clock, SystemClock
 from engine.store.db import Store
@@ -87,6 +86,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     runtime=None,
     vocabulary: Vocabulary | None = None,
+    side_process: bool = False,
 ) -> FastAPI:
     """The FastAPI app over the store at ``db_path``.
 
@@ -94,18 +94,26 @@ def create_app(
     ``read_keys_required``); ``None`` reads ``LATEWATCH_API_KEYS`` /
     ``LATEWATCH_API_KEYS_FILE``. With no keys at all, ingest answers 401.
     ``vocabulary``: latewatch.toml's ``[orders]`` (field and event-type names).
+    ``side_process``: ingest ``POST /events`` and refit the completeness models in a
+    worker process (``engine.api.sidework``), so that work never holds the readers'
+    GIL; ``python -m engine serve`` does. Otherwise both run in server threads.
     """
     clock = clock or SystemClock()
     vocabulary = vocabulary or Vocabulary()
     pool = StorePool(db_path)
-    models = ModelCache()
+    side = SideWorker(db_path) if side_process else None
+    models = ModelCache(refit=None if side is None else side.fit)
     observed = ObservedCache()
     keys = each_key(load_api_keys() if api_keys is None else api_keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if side is not None:
+            side.start()
         yield
         pool.close_all()
+        if side is not None:
+            side.close()
 
     app = FastAPI(
         title="latewatch API",
@@ -114,6 +122,7 @@ def create_app(
         "lateness and ingest. Money is integer cents; times are UTC ISO-8601 and epoch ms.",
         lifespan=lifespan,
     )
+    app.state.side = side  # the worker process, if any (tests, shutdown)
     # Declared for the OpenAPI docs ("Authorize" button); the check is require_key's.
     Bearer = Annotated[object, Depends(HTTPBearer(auto_error=False, description="API key"))]
 
@@ -454,36 +463,13 @@ def create_app(
         require_key(request, keys)
         body = await read_body(request, max_body_bytes)
         content_type = request.headers.get("content-type", "")
+        if side is not None:  # in the worker process, off the readers' GIL
+            return await side.ingest(body, content_type, source, vocabulary, clock)
         # Parsing a 10 MB body takes tens of ms: in a worker thread, not on the event
         # loop that carries every reader's request and response.
-        return await run_in_threadpool(ingest_body, body, content_type, source)
-
-    def ingest_body(body: bytes, content_type: str, source: str | None) -> dict:
-        rows = parse_events_body(body, content_type)
-        store = pool.get()
-        options = IngestOptions(
-            parse=ParseOptions(default_source=source),
-            keep_events=False,
-            source_name=f"api:{source}" if source else "api",
+        return await run_in_threadpool(
+            lambda: ingest_body(pool.get(), body, content_type, source, vocabulary, clock)
         )
-        report = Ingestor(store, options, clock=clock.now_ms).ingest_records(
-            vocabulary.map_records(rows)
-        )
-        quarantined = store.quarantine_frame(limit=1000, ingest_id=report.ingest_id)
-        return {
-            "ingest_id": report.ingest_id,
-            "rows_read": report.rows_read,
-            "accepted": report.accepted,
-            "duplicates": report.duplicates,
-            "quarantined": report.quarantined,
-            "quarantined_by_reason": report.quarantined_by_reason,
-            "balanced": report.balanced,
-            "quarantined_rows": jsonable(
-                quarantined[["line", "event_id", "reason", "detail"]]
-                .sort_values("line")
-                .to_dict("records")
-            ),
-        }
 
     # -- health -----------------------------------------------------------------------------
     @app.get("/healthz", tags=["health"])

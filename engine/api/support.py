@@ -25,10 +25,14 @@ from pathlib import Path
 from fastapi import HTTPException, Request
 
 from engine.api.params import VersionRef, WindowRef, not_found, unprocessable
-from engine.core.events import raw_text
+from engine.api.views import jsonable
+from engine.core.events import ParseOptions, raw_text
 from engine.core.limits import escaped_bytes, storable
 from engine.core.timeutil import format_ms
+from engine.ingest.ingestor import IngestOptions, Ingestor
 from engine.ingest.readers import MalformedRow, loads_record, read_jsonl
+from engine.ingest.vocabulary import Vocabulary
+from engine.runtime.clock import Clock
 from engine.store.db import Store
 
 API_KEYS_ENV = "LATEWATCH_API_KEYS"
@@ -173,6 +177,43 @@ def parse_events_body(body: bytes, content_type: str) -> list[tuple[int, object]
         return list(read_jsonl(io.StringIO(text.removeprefix("\ufeff"))))
     except RecursionError as exc:
         raise bad_request("invalid JSON: nested too deeply") from exc
+
+
+def ingest_body(
+    store: Store,
+    body: bytes,
+    content_type: str,
+    source: str | None,
+    vocabulary: Vocabulary,
+    clock: Clock,
+) -> dict:
+    """``POST /events``: the body through the CLI's ingest path; the accounting and
+    the quarantined rows (at most 1,000) as the response. Runs in the server's
+    worker process (``engine.api.sidework``) or, without one, in a server thread."""
+    rows = parse_events_body(body, content_type)
+    options = IngestOptions(
+        parse=ParseOptions(default_source=source),
+        keep_events=False,
+        source_name=f"api:{source}" if source else "api",
+    )
+    report = Ingestor(store, options, clock=clock.now_ms).ingest_records(
+        vocabulary.map_records(rows)
+    )
+    quarantined = store.quarantine_frame(limit=1000, ingest_id=report.ingest_id)
+    return {
+        "ingest_id": report.ingest_id,
+        "rows_read": report.rows_read,
+        "accepted": report.accepted,
+        "duplicates": report.duplicates,
+        "quarantined": report.quarantined,
+        "quarantined_by_reason": report.quarantined_by_reason,
+        "balanced": report.balanced,
+        "quarantined_rows": jsonable(
+            quarantined[["line", "event_id", "reason", "detail"]]
+            .sort_values("line")
+            .to_dict("records")
+        ),
+    }
 
 
 # -- windows and versions ------------------------------------------------------------------

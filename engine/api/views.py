@@ -138,7 +138,7 @@ class ModelCache:
     minute; a queued refit overtaken by a newer minute is skipped.
     """
 
-    def __init__(self, size: int = 64, open_store=None) -> None:
+    def __init__(self, size: int = 64, open_store=None, refit=None) -> None:
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple, CompletenessModel | None] = OrderedDict()
         self._flights: dict[tuple, threading.Event] = {}
@@ -147,6 +147,9 @@ class ModelCache:
         # a context manager giving a store for a background refit (SQLite
         # connections stay in the thread that opened them)
         self._open_store = open_store or (lambda store: Store.open(store.path))
+        # or a function (window_ms, offset_ms, grp, fit_now) -> model that fits
+        # elsewhere (engine.api.sidework: in a worker process, off this one's GIL)
+        self._refit_elsewhere = refit
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._wanted: dict[tuple, tuple] = {}  # shape -> newest key asked for
         self._worker: threading.Thread | None = None
@@ -201,8 +204,11 @@ class ModelCache:
         try:
             if skip:
                 raise LookupError("a newer minute is queued")
-            with self._open_store(store) as own:
-                model = self._fit(own, *key[:3], key[3] * MINUTE_MS)
+            if self._refit_elsewhere is not None:
+                model = self._refit_elsewhere(*key[:3], key[3] * MINUTE_MS)
+            else:
+                with self._open_store(store) as own:
+                    model = self._fit(own, *key[:3], key[3] * MINUTE_MS)
         except Exception:  # noqa: BLE001 - keep answering with the last model
             with self._lock:
                 model = self._previous.get(key[:3])

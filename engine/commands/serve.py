@@ -6,12 +6,13 @@ clock is chosen here (``SystemClock``). API keys for ``POST /events`` come from
 ``--api-keys-file`` and/or ``LATEWATCH_API_KEYS``; it binds to localhost unless
 told otherwise, since read endpoints are open unless ``--read-keys-required``.
 
-Readers and a writer share one process and its GIL: while ``POST /events``
+Readers and a writer in one process would share its GIL: while ``POST /events``
 validates a batch in Python, a reader that released the GIL (a socket read, an
 SQLite step) waits for the interpreter's switch interval to get it back, several
-times per request. The server runs with a 1 ms interval instead of 5 ms
-(``SWITCH_INTERVAL_S``) so a reader's request is not stretched by the writer's
-batch. And the objects of the imported libraries (pandas, numpy, FastAPI: over
+times per request. So the ingest of ``POST /events`` and the completeness refits
+run in one worker process (``engine.api.sidework``; ``--no-worker-process`` keeps
+them in server threads). What GIL-heavy work is left in the server runs with a
+1 ms switch interval instead of 5 ms (``SWITCH_INTERVAL_S``). And the objects of the imported libraries (pandas, numpy, FastAPI: over
 a million) are frozen out of the cyclic garbage collector once the app is built:
 otherwise every full collection — frequent while a writer allocates batches —
 walks them all and stops every request of the process for 70-150 ms. See
@@ -51,6 +52,13 @@ def add_parser(sub) -> None:
         default=None,
         help="largest POST /events body accepted (larger: 413; default 10 MiB)",
     )
+    p.add_argument(
+        "--no-worker-process",
+        action="store_true",
+        help="ingest POST /events and refit completeness models in server threads "
+        "instead of one worker process (saves its memory, ~130 MB; reads under a "
+        "writer get slower)",
+    )
     p.add_argument("--log-level", default="info", help="uvicorn log level")
     p.add_argument(
         "--config",
@@ -80,6 +88,7 @@ def run(args) -> int:
             DEFAULT_MAX_BODY_BYTES if args.max_body_bytes is None else args.max_body_bytes
         ),
         vocabulary=vocabulary_from_args(args),
+        side_process=not args.no_worker_process,
     )
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     gc.collect()
