@@ -12,6 +12,11 @@ at p99 than without. In a worker process, that work uses another core's time and
 never the readers' GIL; the server process only reads the body and hands the
 bytes over (the pipe is written with the GIL released).
 
+The worker runs at a lower CPU priority (``WORKER_NICE``): on a busy machine the
+readers get the cores first and a batch takes longer, which is the trade a
+dashboard's API wants (reads are what people wait on; a writer's batch is
+acknowledged only once committed either way).
+
 One worker process (``max_workers=1``): ingests run one after another, as they
 did in practice (each batch's lookup and append is one SQLite write transaction);
 a refit queues behind an ingest in flight (readers keep answering with the
@@ -30,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import threading
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from pathlib import Path
@@ -48,6 +54,14 @@ def _store(db_path: str):
     if store is None:
         store = _STORES[db_path] = Store.open(db_path)
     return store
+
+
+WORKER_NICE = 10  # CPU priority below the server's readers (Linux/Unix niceness)
+
+
+def _lower_priority(nice: int) -> None:
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(nice)
 
 
 def _warm() -> bool:
@@ -81,8 +95,9 @@ def fit_task(db_path: str, window_ms: int, offset_ms: int, grp: str, fit_now: in
 class SideWorker:
     """A one-process pool for the API's GIL-heavy work, restarted if it breaks."""
 
-    def __init__(self, db_path: str | Path) -> None:
+    def __init__(self, db_path: str | Path, nice: int = WORKER_NICE) -> None:
         self.db_path = str(db_path)
+        self.nice = nice
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
@@ -90,7 +105,10 @@ class SideWorker:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_lower_priority,
+                    initargs=(self.nice,),
                 )
             return self._pool
 

@@ -11,6 +11,7 @@ integer cents, as in the store. Nothing here reads the clock: ``now_ms`` comes i
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import queue
@@ -38,6 +39,9 @@ HISTORY_WINDOWS = 28  # trailing mature windows the completeness model learns fr
 # the live specs (timer triggers); beyond this many events it would take seconds.
 REPLAY_MAX_EVENTS = 200_000
 _SCALED = ("orders", "items", "events", "event_count")
+# Window bounds and version times repeat from request to request (a day of hourly
+# windows is 24 starts); formatting one costs ~1.5 us, a cache hit ~0.1 us.
+iso = functools.lru_cache(maxsize=65_536)(format_ms)
 
 
 def jsonable(value):
@@ -65,8 +69,8 @@ def records(frame: pd.DataFrame) -> list[dict]:
 def window_view(start_ms: int, end_ms: int) -> dict:
     return {
         "key": str(start_ms),
-        "start": format_ms(start_ms),
-        "end": format_ms(end_ms),
+        "start": iso(start_ms),
+        "end": iso(end_ms),
         "start_ms": start_ms,
         "end_ms": end_ms,
     }
@@ -83,9 +87,9 @@ def version_view(row: dict, metric: str, now_ms: int) -> dict:
         "label": "final" if row["tier"] == "final" else f"{row['tier']} (not final)",
         "timing": row["timing"],
         "reason": row["reason"],
-        "computed_at": format_ms(computed),
+        "computed_at": iso(computed),
         "computed_at_ms": computed,
-        "watermark": format_ms(row["watermark_ms"]),
+        "watermark": iso(row["watermark_ms"]),
         "watermark_ms": row["watermark_ms"],
         "event_count": row["event_count"],
         "staleness_ms": None if computed is None else max(0, now_ms - computed),
@@ -103,7 +107,7 @@ def history_view(rows: list[dict], metric: str) -> list[dict]:
             "tier": r["tier"],
             "timing": r["timing"],
             "reason": r["reason"],
-            "computed_at": format_ms(r["processing_time_ms"]),
+            "computed_at": iso(r["processing_time_ms"]),
             "computed_at_ms": r["processing_time_ms"],
             "event_count": r["event_count"],
         }
@@ -335,7 +339,7 @@ def windows_page(rows: list[dict]) -> list[dict]:
                     "version": r["latest_version"],
                     "tier": r["latest_tier"],
                     "reason": r["latest_reason"],
-                    "computed_at": format_ms(r["latest_processing_time_ms"]),
+                    "computed_at": iso(r["latest_processing_time_ms"]),
                     "values": {c: _finite(r[k]) for c, k in latest_cols},
                 },
                 "final": None
