@@ -23,6 +23,7 @@ from engine.core.limits import (
     show,
     storable,
 )
+from engine.core.results import quick_init
 from engine.core.timeutil import TimestampError, format_ms, parse_timestamp_ms
 
 KNOWN_SOURCES = ("web", "api", "mobile", "payment", "partner", "manual", "iot")
@@ -61,6 +62,7 @@ QUARANTINE_REASONS = {
 }
 
 
+@quick_init  # an Event per accepted row: the generated __init__ is ~2x slower
 @dataclass(frozen=True, slots=True)
 class Event:
     """One accepted input event. Times are epoch milliseconds (UTC)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -139,10 +140,8 @@ class ParsedColumns:
                 self.items,
             )
         else:
-            at = rows.tolist()
-            cols = tuple(
-                [values[i] for i in at]
-                for values in (
+            cols = _pick(
+                (
                     self.ids,
                     self.event_time_ms,
                     self.arrival_time_ms,
@@ -151,7 +150,8 @@ class ParsedColumns:
                     self.event_types,
                     self.amount_cents,
                     self.items,
-                )
+                ),
+                rows,
             )
         n = len(cols[0])
         return zip(*cols, [ingest_id] * n, [now_ms] * n, strict=True)
@@ -169,21 +169,29 @@ class ParsedColumns:
         )
 
     def events(self, rows: np.ndarray) -> list[Event]:
-        if len(rows) == len(self.ids):
-            return list(
-                map(
-                    Event,
-                    self.ids,
-                    self.sources,
-                    self.event_time_ms,
-                    self.arrival_time_ms,
-                    self.amount_cents,
-                    self.items,
-                    self.event_types,
-                    self.keys,
-                )
-            )
-        return [self.event(k) for k in rows.tolist()]
+        """``Event`` objects of the positions ``rows``, built a column at a time."""
+        cols = (
+            self.ids,
+            self.sources,
+            self.event_time_ms,
+            self.arrival_time_ms,
+            self.amount_cents,
+            self.items,
+            self.event_types,
+            self.keys,
+        )
+        if len(rows) != len(self.ids):
+            cols = _pick(cols, rows)
+        return list(map(Event, *cols))
+
+
+def _pick(columns: tuple[list, ...], rows: np.ndarray) -> tuple[list, ...]:
+    """The values at positions ``rows`` of each of ``columns`` (a C-level gather)."""
+    at = rows.tolist()
+    if len(at) < 2:  # itemgetter of one position gives the value, not a tuple
+        return tuple([values[i] for i in at] for values in columns)
+    get = itemgetter(*at)
+    return tuple(get(values) for values in columns)
 
 
 class ColumnIngest:

@@ -31,7 +31,7 @@ from engine.runtime.finalize import (
 from engine.store.db import NewVersion, Store, values_to_columns
 from engine.store.queries import aggregate, event_metrics
 from engine.store.schema import ADDITIVE_COLUMNS, METRIC_COLUMNS, TIER_RANK
-from engine.store.versions import VersionBuffer
+from engine.store.versions import VERSION_ROW_FIELDS, VersionBuffer, row_dict, version_row
 
 
 # -- streaming output and side-output patches ---------------------------------------
@@ -76,28 +76,21 @@ def record_emissions(
     """
     policy = policy or FinalizePolicy()
     rep = EmissionReport()
-    seen: dict[tuple[int, str], dict | None] = {}  # latest row per window, kept current
+    # The latest row per window, kept current: a dict read from the store, or the
+    # parameters of the row buffered for it here (``row_dict`` reads them as a dict).
+    seen: dict[tuple[int, str], dict | tuple | None] = {}
     numbers: dict[tuple[int, str], tuple[int, str | None]] = {}
     # Panes are numbered and checked one by one but written in one batch; anything
     # that reads a window's rows back (the rebase paths below) flushes first.
     buffer = VersionBuffer(store, series)
 
     def append(nv: NewVersion) -> None:
-        key = (nv.window_start_ms, nv.grp)
         number = store.append_version_in_txn(series, nv, numbers, buffer)
-        seen[key] = {
-            **dict.fromkeys(METRIC_COLUMNS),
-            **nv.values,
-            "version": number,
-            "tier": nv.tier,
-            "grp": nv.grp,
-            "watermark_ms": nv.watermark_ms,
-        }
+        seen[(nv.window_start_ms, nv.grp)] = version_row(series, nv, number)
 
     with store.transaction():
         for v in versions:
             key = (v.window_start_ms, v.group)
-            nv = NewVersion.from_operator(v)
             if key not in seen:
                 if key in buffer.keys:
                     buffer.flush()
@@ -108,6 +101,7 @@ def record_emissions(
             if latest is None:
                 # a group's first version inherits the tier its window's other groups
                 # reached; on a final window the pane's events become adjustments
+                nv = NewVersion.from_operator(v)
                 inherited = store.window_tier(series, v.window_start_ms)
                 if inherited == "final" and v.added_ids:
                     rep.adjustments += _first_group_adjustments(
@@ -119,20 +113,22 @@ def record_emissions(
                 append(nv)
                 rep.appended += 1
                 continue
-            prev = values_to_columns(
-                {
-                    k: v.values[k] - v.deltas.get(k, 0)
-                    for k in ("revenue", "orders", "items", "events")
-                    if k in v.values
-                }
-            )
-            consistent = all(prev.get(c) == latest[c] for c in ADDITIVE_COLUMNS if c in prev)
-            is_final = latest["tier"] == "final"
-            nv.tier = latest["tier"]  # a window's tier never goes back
-            if consistent and not is_final:
-                append(nv)
+            if type(latest) is tuple:  # a row buffered here
+                tier, stored = latest[_TIER], latest[_ADDITIVE]
+            else:
+                tier, stored = latest["tier"], tuple(map(latest.__getitem__, ADDITIVE_COLUMNS))
+            is_final = tier == "final"  # a window's tier never goes back: the pane takes it
+            if not is_final and _consistent(v, stored):
+                # the common case: what the operator describes is what is stored (the
+                # checks of append_version_in_txn hold: same tier, not final, no job)
+                number = numbers[key][0] + 1
+                seen[key] = buffer.add_pane(v, number, tier)
+                numbers[key] = (number, tier)
                 rep.appended += 1
                 continue
+            if type(latest) is tuple:
+                latest = row_dict(latest)
+            nv = NewVersion.from_operator(v, tier=tier)
             buffer.flush()  # the rebase reads the stored window back
             if not v.added_ids:  # contributions not tracked: rebase on the pane's deltas
                 _rebase_untracked(store, series, v, nv, latest, is_final, now_ms, policy, rep)
@@ -167,6 +163,40 @@ def record_emissions(
         buffer.flush()
         rep.late_events = store.record_late_events(series, late)
     return rep
+
+
+_TIER = VERSION_ROW_FIELDS.index("tier")
+_ADDITIVE = slice(
+    VERSION_ROW_FIELDS.index(ADDITIVE_COLUMNS[0]),
+    VERSION_ROW_FIELDS.index(ADDITIVE_COLUMNS[-1]) + 1,
+)
+assert VERSION_ROW_FIELDS[_ADDITIVE] == ADDITIVE_COLUMNS
+
+
+def _consistent(v: Version, stored: tuple) -> bool:
+    """Does the stored latest row (its additive columns ``stored``) hold what the
+    pane's values minus its deltas say the previous pane held? If not, the window was
+    changed behind the operator's back (a batch version, a restart) and the pane is
+    rebased on what is stored."""
+    values, deltas = v.values, v.deltas
+    get = deltas.get
+    try:
+        prev = (
+            int(round((values["revenue"] - get("revenue", 0)) * 100)),
+            values["orders"] - get("orders", 0),
+            values["items"] - get("items", 0),
+            values["events"] - get("events", 0),
+        )
+    except KeyError:  # not an operator's pane: compare the columns it has
+        cols = values_to_columns(
+            {
+                k: values[k] - get(k, 0)
+                for k in ("revenue", "orders", "items", "events")
+                if k in values
+            }
+        )
+        return all(cols[c] == s for c, s in zip(ADDITIVE_COLUMNS, stored, strict=True) if c in cols)
+    return prev == stored
 
 
 def _first_group_adjustments(

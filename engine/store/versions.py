@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 
 from engine.core.results import LateEvent, Version
 from engine.store.queries import chunks
@@ -51,6 +52,33 @@ def values_to_columns(values: dict) -> dict:
                     int(round(amount * 100)) if column == "revenue_cents" else (float(amount) * 100)
                 )
     return out
+
+
+# The keys a ``WindowOperator`` pane carries (engine.core.panes.pane_values).
+_OPERATOR_KEYS = frozenset(
+    ("revenue", "orders", "items", "events", "avg_order_value", "median_order_value")
+    + ("distinct_users",)
+)
+
+
+def metric_row(values: dict) -> tuple:
+    """``values_to_columns(values)`` as the tuple of ``METRIC_COLUMNS`` (None where a
+    column has no value): a version row's metrics, without a dict per version for an
+    operator's pane (the common case, one per firing)."""
+    if values.keys() <= _OPERATOR_KEYS:
+        get = values.get
+        rev, avg, med = get("revenue"), get("avg_order_value"), get("median_order_value")
+        return (
+            None if rev is None else int(round(rev * 100)),
+            get("orders"),
+            get("items"),
+            get("events"),
+            None if avg is None else float(avg) * 100,
+            None if med is None else float(med) * 100,
+            get("distinct_users"),
+        )
+    columns = values_to_columns(values)
+    return tuple(map(columns.get, METRIC_COLUMNS))
 
 
 @dataclass
@@ -108,20 +136,118 @@ _INSERT_VERSION = (
 )
 
 
+_INSERT_CONTRIBUTION = (
+    "INSERT INTO contributions (series, window_start_ms, grp, version, event_id, sign) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def version_row(series: str, nv: NewVersion, number: int) -> tuple:
+    """The ``_INSERT_VERSION`` parameters of ``nv`` numbered ``number``."""
+    sup = nv.superseded_by or (None, None)
+    values = nv.values
+    return (
+        series,
+        nv.window_start_ms,
+        nv.window_end_ms,
+        nv.grp,
+        number,
+        nv.timing,
+        nv.tier,
+        nv.reason,
+        nv.processing_time_ms,
+        nv.watermark_ms,
+        *map(values.get, METRIC_COLUMNS),
+        nv.event_count,
+        sup[0],
+        sup[1],
+        nv.job_id,
+    )
+
+
+# Names of a version row's parameters, in order (what ``row_dict`` gives back).
+VERSION_ROW_FIELDS = (
+    ("series", "window_start_ms", "window_end_ms", "grp", "version", "timing", "tier", "reason")
+    + ("processing_time_ms", "watermark_ms")
+    + METRIC_COLUMNS
+    + ("event_count", "superseded_by_start_ms", "superseded_by_end_ms", "job_id")
+)
+
+
+def row_dict(row: tuple) -> dict:
+    """A version row's parameters by column name (as ``Store.latest`` would read it)."""
+    return dict(zip(VERSION_ROW_FIELDS, row, strict=True))
+
+
+def contribution_rows(head: tuple, event_ids: Sequence[str], sign: int):
+    """``contributions`` rows of ``event_ids`` for the version ``head`` = (series,
+    window_start_ms, grp, version): built by ``zip`` in C, one tuple per event."""
+    ids = event_ids if isinstance(event_ids, list | tuple) else tuple(event_ids)
+    n = len(ids)
+    return zip(*(repeat(x, n) for x in head), ids, repeat(sign, n), strict=True)
+
+
 class VersionBuffer:
-    """Numbered versions waiting to be written in one batch (see
-    ``VersionWrites.append_version_in_txn``). ``flush()`` writes them in order."""
+    """Numbered version rows waiting to be written in one batch (see
+    ``VersionWrites.append_version_in_txn``). ``flush()`` writes them in order: one
+    ``executemany`` for the versions, one for their contributions."""
 
     def __init__(self, store: VersionWrites, series: str) -> None:
         self.store = store
         self.series = series
-        self.rows: list[tuple[NewVersion, int]] = []
+        self.rows: list[tuple] = []  # ``_INSERT_VERSION`` parameters
+        self.contributions: list[Iterable[tuple]] = []  # batches of contribution rows
         self.keys: set[tuple[int, str]] = set()  # windows with rows in the buffer
+
+    def add(self, nv: NewVersion, number: int) -> tuple:
+        """Buffer ``nv`` numbered ``number`` (and its contributions); its row."""
+        row = version_row(self.series, nv, number)
+        self.rows.append(row)
+        self.keys.add((nv.window_start_ms, nv.grp))
+        head = (self.series, nv.window_start_ms, nv.grp, number)
+        if nv.added_ids:
+            self.contributions.append(contribution_rows(head, nv.added_ids, 1))
+        if nv.removed_ids:
+            self.contributions.append(contribution_rows(head, nv.removed_ids, -1))
+        return row
+
+    def add_pane(self, v: Version, number: int, tier: str) -> tuple:
+        """``add(NewVersion.from_operator(v, tier=tier), number)`` without building the
+        ``NewVersion`` and its column dict: the streaming path, one call per firing."""
+        ws, grp, series = v.window_start_ms, v.group, self.series
+        sup = v.superseded_by or (None, None)
+        row = (
+            series,
+            ws,
+            v.window_end_ms,
+            grp,
+            number,
+            v.timing,
+            tier,
+            v.reason,
+            v.processing_time_ms,
+            v.watermark_ms,
+            *metric_row(v.values),
+            v.event_count,
+            sup[0],
+            sup[1],
+            None,
+        )
+        self.rows.append(row)
+        self.keys.add((ws, grp))
+        if v.added_ids:
+            self.contributions.append(contribution_rows((series, ws, grp, number), v.added_ids, 1))
+        return row
 
     def flush(self) -> None:
         rows, self.rows = self.rows, []
+        contributions, self.contributions = self.contributions, []
         self.keys = set()
-        self.store._write_versions(self.series, rows)
+        if rows:
+            conn = self.store.conn
+            conn.executemany(_INSERT_VERSION, rows)
+            if contributions:
+                conn.executemany(_INSERT_CONTRIBUTION, chain.from_iterable(contributions))
 
 
 class VersionWrites:
@@ -195,8 +321,7 @@ class VersionWrites:
         if buffer is None:
             self._write_versions(series, [(nv, number)])
         else:
-            buffer.rows.append((nv, number))
-            buffer.keys.add(key)
+            buffer.add(nv, number)
         state[key] = (number, tier if tier == "final" else nv.tier)
         return number
 
@@ -205,41 +330,10 @@ class VersionWrites:
 
     def _write_versions(self, series: str, numbered: Sequence[tuple[NewVersion, int]]) -> None:
         """Version rows and their contributions, two ``executemany`` in all."""
-        if not numbered:
-            return
-        rows, contributions = [], []
+        buffer = VersionBuffer(self, series)
         for nv, number in numbered:
-            values = nv.values
-            sup = nv.superseded_by or (None, None)
-            rows.append(
-                (
-                    series,
-                    nv.window_start_ms,
-                    nv.window_end_ms,
-                    nv.grp,
-                    number,
-                    nv.timing,
-                    nv.tier,
-                    nv.reason,
-                    nv.processing_time_ms,
-                    nv.watermark_ms,
-                    *(values.get(c) for c in METRIC_COLUMNS),
-                    nv.event_count,
-                    sup[0],
-                    sup[1],
-                    nv.job_id,
-                )
-            )
-            head = (series, nv.window_start_ms, nv.grp, number)
-            contributions.extend((*head, eid, 1) for eid in nv.added_ids)
-            contributions.extend((*head, eid, -1) for eid in nv.removed_ids)
-        self.conn.executemany(_INSERT_VERSION, rows)
-        if contributions:
-            self.conn.executemany(
-                "INSERT INTO contributions (series, window_start_ms, grp, version, event_id, sign) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                contributions,
-            )
+            buffer.add(nv, number)
+        buffer.flush()
 
     def contributed_ids(self, series: str, window_start_ms: int, grp: str) -> set[str]:
         """Events counted in the window's latest version (net of removals). Summed in
