@@ -222,9 +222,29 @@ def days_figure(recent, metric: str, projection):
     return charts.days_by_tier(recent, metric, tz, projection)
 
 
-def charts_section(hours, hours_before, recent, day, metric: str, projection=None, live=True):
+@st.cache_resource(max_entries=8, show_spinner=False)
+def live_charts_view(db_path: str, day, grp: str, metric: str, stamp: int, projection) -> dict:
+    """Today's chart frames and both figures, keyed on scalars: the store's newest
+    result (``stamp``) and the projection. Hashing the frames for ``hours_figure`` and
+    unpickling ``load_charts``'s copies cost every run ~40 ms; this is one dict lookup
+    until a result is written. Shared read-only."""
+    data = load_charts(db_path, day, grp, metric, stamp)
+    return {
+        **data,
+        "figures": (
+            charts.hourly_by_tier(
+                data["hours"], data["hours_yesterday"], metric, tz, names=("Today", "Yesterday")
+            ),
+            charts.days_by_tier(data["days"], metric, tz, projection),
+        ),
+    }
+
+
+def charts_section(
+    hours, hours_before, recent, day, metric: str, projection=None, live=True, figures=None
+):
     """The day's hours by tier (with the day before as a line) and the 14 days up to it,
-    each with its downloads."""
+    each with its downloads. ``figures``: the two figures, already built."""
     name = charts.CHART_METRIC_LABELS[metric]
     which = "today" if live else f"{day:%a %d %b}"
     st.subheader(f"{name} by hour — {which}, coloured by tier")
@@ -238,7 +258,9 @@ def charts_section(hours, hours_before, recent, day, metric: str, projection=Non
         )
     else:
         st.plotly_chart(
-            hours_figure(
+            figures[0]
+            if figures
+            else hours_figure(
                 hours,
                 hours_before,
                 metric,
@@ -261,7 +283,7 @@ def charts_section(hours, hours_before, recent, day, metric: str, projection=Non
         )
     st.subheader(f"{name} — the 14 days up to {which} by tier")
     st.plotly_chart(
-        days_figure(recent, metric, projection),
+        figures[1] if figures else days_figure(recent, metric, projection),
         width="stretch",
         key="today_days_chart",
     )
@@ -588,13 +610,22 @@ def live_charts(grp: str, metric: str) -> None:
         return  # the live panel shows the replay
     now = status["proc_ms"] or status["now_ms"]
     day = business_day_of(now, tz)
-    data = load_charts(rt.settings.db_path, day, grp, metric, rt.store().results_stamp())
     comp = load_completeness(rt.settings.db_path, now, grp)
     projection = None
     if comp is not None and metric == "revenue_cents":
         est = comp.estimate
         projection = (day, est.projected, est.low, est.high)
-    charts_section(data["hours"], data["hours_yesterday"], data["days"], day, metric, projection)
+    stamp = rt.store().results_stamp()
+    data = live_charts_view(rt.settings.db_path, day, grp, metric, stamp, projection)
+    charts_section(
+        data["hours"],
+        data["hours_yesterday"],
+        data["days"],
+        day,
+        metric,
+        projection,
+        figures=data["figures"],
+    )
     st.caption(
         f"Charts as of {fmt_time(now, rt, '%H:%M')}; they refresh every {CHARTS_REFRESH_S} s, "
         f"the numbers above every {REFRESH_S} s."
