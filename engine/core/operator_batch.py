@@ -102,12 +102,17 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
     delays_seen = wmg._delay_cache
     bounded = op._bounded
     one_delay = wmg.one_delay  # the bounded delay never changes: sources not looked up
+    per_key = wmg.kind == "per-key"
+    idle_keys = per_key and wmg.idle_ms is not None  # processing time moves W
+    by_source, idle_ms, idle_for = wmg.key_by_source, wmg.idle_ms, wmg._idle_for
+    key_max, seen_at = wmg._per_key_max, wmg._per_key_seen_at
     moves = op._time_moves_watermark
     collect = op.collect_lateness
     arrival_add = op.arrival_delays_ms.append
     lateness_add = op.watermark_lateness_ms.append
     merging = op.merging
-    simple = op._simple_on_time and not op.keep_detail
+    keep_detail = op.keep_detail
+    simple = op._simple_on_time and not keep_detail
     tumble = op._tumble
     const_groups = op._const_groups
     group_fn, assign = op._group_fn, op._assign
@@ -151,12 +156,34 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
             arrival = event.arrival_time_ms
             if arrival is not None and (proc is None or arrival > proc):
                 if timers or moves:
-                    if b_count:
-                        _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
-                        b_rev = b_items = b_orders = b_count = 0
-                    op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
-                    advance(arrival)  # pops due timers and firings, opens no window:
-                    proc, w = op.processing_time_ms, wmg._current  # ``due`` can stay
+                    combined = wmg._combined_cache
+                    if (
+                        idle_keys
+                        and proc is not None
+                        and combined is not None
+                        and combined[1] <= arrival <= combined[2]
+                        and not (timers and timers[0][0] <= arrival)
+                    ):  # advance_processing_time, inlined: no timer is due and the
+                        # per-key W is the cached one (``WatermarkGenerator._combined``)
+                        proc = arrival
+                        if combined[0] > w:
+                            w = wmg._current = combined[0]
+                            if w >= due:
+                                if b_count:
+                                    _flush(
+                                        cached, b_rev, b_items, b_orders, b_count, records, pairs
+                                    )
+                                    b_rev = b_items = b_orders = b_count = 0
+                                op.processing_time_ms, wmg._max_seen = proc, max_seen
+                                on_watermark(w)
+                                due = _due(fire_heap, cleanup_heap)
+                    else:
+                        if b_count:
+                            _flush(cached, b_rev, b_items, b_orders, b_count, records, pairs)
+                            b_rev = b_items = b_orders = b_count = 0
+                        op.processing_time_ms, wmg._current, wmg._max_seen = proc, w, max_seen
+                        advance(arrival)  # pops due timers and firings, opens no window:
+                        proc, w = op.processing_time_ms, wmg._current  # ``due`` can stay
                 else:  # nothing waits on processing time: just move it
                     proc = arrival
             ts = event.event_time_ms
@@ -276,7 +303,15 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
                                         state.orders += 1
                                     state.pending = True
                                 else:  # WindowOperator._add_on_time, inlined
-                                    state.add(event)
+                                    if keep_detail:
+                                        state.add(event)
+                                    else:  # WindowState.add without the detail
+                                        state.rev += event.amount_cents
+                                        state.items += event.items
+                                        state.count += 1
+                                        if event.event_type == ORDER_TYPE:
+                                            state.orders += 1
+                                        state.pending = True
                                     added = state.added
                                     if added is not None:
                                         added.append(event.event_id)
@@ -313,7 +348,42 @@ def _run(op: WindowOperator, it, at_it) -> Exception | None:
                             on_watermark(w)
                             due = _due(fire_heap, cleanup_heap)
             else:
-                after = observe(ts, event.source, event.key, proc)
+                if per_key:  # WatermarkGenerator.observe for per-key watermarks, inlined
+                    source = event.source
+                    k = source if by_source or event.key is None else event.key
+                    delay = delays_seen.get(source)
+                    if delay is None:
+                        delay = wmg._delay(source)
+                    mark = ts - delay
+                    combined = wmg._combined_cache
+                    if combined is not None:
+                        seen = seen_at.get(k)
+                        idle = None
+                        if seen is not None and proc is not None and k in key_max:
+                            idle = idle_ms if idle_for is None else idle_for(k)
+                        if not (
+                            proc is not None
+                            and combined[1] <= proc <= combined[2]
+                            and seen is not None
+                            and k in key_max
+                            and (idle is None or proc - seen <= idle)  # active
+                            and seen <= proc  # its timeout only moves later
+                            and (k != combined[3] or mark <= key_max[k])
+                        ):  # an idle key wakes or the key holding W moves on
+                            wmg._combined_cache = combined = None
+                    if mark > key_max.get(k, NEG_INF_MS):
+                        key_max[k] = mark
+                    seen_at[k] = proc
+                    if combined is not None:  # still valid at ``proc``
+                        after = combined[0]
+                    else:
+                        after = wmg._combined(proc)
+                    if after > w:
+                        wmg._current = after
+                    else:
+                        after = w
+                else:
+                    after = observe(ts, event.source, event.key, proc)
                 if after != w:
                     w = after
                     if w >= due:
