@@ -25,6 +25,12 @@ Targets (issue 14): idle p99 <= 20 ms; with the writer p99 <= 50 ms.
 
 ``--db``: reuse (or build once into) this file; each run measures a copy of it
 (the writer adds events). ``--slowest N`` lists the N slowest requests.
+``--compare-in-process R``: instead, serve two copies at once — ``serve`` (the
+writer's ingest and the refits in the worker process) and ``serve
+--no-worker-process`` (both in server threads, as before) — and the bare endpoint,
+and measure them in R rounds of short bursts in shuffled order (8 readers on a mix
+of the three endpoints, idle and with a writer posting to the server measured),
+so that a busy shared machine's load falls on all of them alike.
 Stops by itself.
 """
 
@@ -364,6 +370,82 @@ def measure(db: str, now_ms: int, n_req: int, log=print) -> list[dict]:
     return rows
 
 
+def compare_in_process(db: str, now_ms: int, rounds: int, n_req: int) -> None:
+    """``serve`` vs ``serve --no-worker-process`` vs the bare endpoint, interleaved."""
+    env = {**os.environ, "LATEWATCH_API_KEYS": API_KEY}
+    tmp = tempfile.mkdtemp(prefix="lw_bench_api_cmp_")
+    servers: dict[str, tuple[int, subprocess.Popen]] = {}
+    procs = []
+    try:
+        for name, extra in (("worker process", []), ("in-process", ["--no-worker-process"])):
+            copy = os.path.join(tmp, f"{len(servers)}.db")
+            with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:
+                src.backup(dst)
+            port = free_port()
+            cmd = [sys.executable, "-m", "engine", "serve", "--db", copy, "--port", str(port)]
+            proc = subprocess.Popen(cmd + ["--log-level", "warning", *extra], cwd=ROOT, env=env)
+            procs.append(proc)
+            servers[name] = (port, proc)
+        base_port = free_port()
+        procs.append(subprocess.Popen([sys.executable, "-c", BASELINE_APP, str(base_port)]))
+        wait_ready(base_port, "/const", procs[-1])
+        urls = endpoint_urls(db, now_ms)
+        shapes = sorted({(w[0], w[2]): w for w in warm_windows(db, now_ms)}.values())
+        for port, proc in servers.values():
+            wait_ready(port, "/healthz", proc)
+            for series, ws, grp in shapes:
+                url = metric_url(series, ws, grp)
+                readers(port, lambda rng, u=url: u, 1, True, 1)
+            for url_fn in urls.values():
+                readers(port, url_fn, 5)
+        fns = list(urls.values())
+
+        def mixed(rng: random.Random) -> str:
+            return rng.choice(fns)(rng)
+
+        out: dict[tuple[str, str], list[float]] = {}
+        posts: dict[str, list[float]] = {name: [] for name in servers}
+        accepted = dict.fromkeys(servers, 0)
+        loads = []
+        order = [*servers, "bare"]
+        for r in range(rounds):
+            loads.append(os.getloadavg()[0])
+            random.Random(r).shuffle(order)
+            for phase in ("idle", "with writer"):
+                for name in order:
+                    port = base_port if name == "bare" else servers[name][0]
+                    fn = (lambda rng: "/const") if name == "bare" else mixed
+                    writer = None
+                    if phase == "with writer" and name != "bare":
+                        writer = Writer(port, now_ms).__enter__()
+                    got, bad = readers(port, fn, n_req)
+                    if writer is not None:
+                        writer.__exit__()
+                        posts[name] += writer.posts
+                        accepted[name] += writer.accepted
+                    if bad:
+                        print(f"{name}: {len(bad)} non-200 answers, e.g. {bad[:3]}")
+                    out.setdefault((phase, name), []).extend(got)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(
+        f"\n{rounds} rounds x {READERS} readers x {n_req} requests per burst (mixed /healthz, "
+        f"/metrics, /windows); load average (1 min) {min(loads):.1f}-{max(loads):.1f}"
+    )
+    for (phase, name), got in out.items():
+        note = ""
+        if phase == "with writer" and name in posts and posts[name]:
+            rate = accepted[name] / max(sum(posts[name]), 1e-9)
+            note = f"   writer {rate:,.0f} events/s accepted"
+        print(
+            f"  {phase:<12} {name:<15} p50 {statistics.median(got):6.1f}  p90 {pct(got, 0.9):6.1f}"
+            f"  p99 {pct(got, 0.99):6.1f} ms{note}"
+        )
+
+
 def table(rows: list[dict]) -> str:
     head = (
         f"{'phase':<12} {'endpoint':<34} {'p50 ms':>7} {'p99 ms':>7} | "
@@ -404,6 +486,13 @@ def main() -> None:
     ap.add_argument("--events-per-day", type=float, default=2_000)
     ap.add_argument("--requests", type=int, default=150, help="per reader thread")
     ap.add_argument("--slowest", type=int, default=0, help="print the N slowest requests")
+    ap.add_argument(
+        "--compare-in-process",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="interleave serve, serve --no-worker-process and the bare endpoint",
+    )
     args = ap.parse_args()
     global SLOWEST
     SLOWEST = [] if args.slowest else None
@@ -416,6 +505,9 @@ def main() -> None:
         db = os.path.join(tmp, "api.db")
         with sqlite3.connect(built) as src, sqlite3.connect(db) as dst:
             src.backup(dst)
+        if args.compare_in_process:
+            compare_in_process(db, pages_bench.NOW_MS, args.compare_in_process, args.requests)
+            return
         load0 = os.getloadavg()
         rows = measure(db, pages_bench.NOW_MS, args.requests)
         load1 = os.getloadavg()

@@ -56,7 +56,7 @@ def _store(db_path: str):
     return store
 
 
-WORKER_NICE = 10  # CPU priority below the server's readers (Linux/Unix niceness)
+WORKER_NICE = 5  # CPU priority below the server's readers (Linux/Unix niceness)
 
 
 def _lower_priority(nice: int) -> None:
