@@ -184,6 +184,8 @@ def contribution_rows(head: tuple, event_ids: Sequence[str], sign: int):
     window_start_ms, grp, version): built by ``zip`` in C, one tuple per event."""
     ids = event_ids if isinstance(event_ids, list | tuple) else tuple(event_ids)
     n = len(ids)
+    if n < 8:  # a late pane adds one event: a tuple is cheaper than a zip of repeats
+        return [(*head, eid, sign) for eid in ids]
     return zip(*(repeat(x, n) for x in head), ids, repeat(sign, n), strict=True)
 
 
