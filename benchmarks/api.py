@@ -440,6 +440,8 @@ def compare_in_process(db: str, now_ms: int, rounds: int, n_req: int) -> None:
         if phase == "with writer" and name in posts and posts[name]:
             rate = accepted[name] / max(sum(posts[name]), 1e-9)
             note = f"   writer {rate:,.0f} events/s accepted"
+        elif phase == "with writer":
+            note = "   (no writer of its own: the floor, in the same minutes)"
         print(
             f"  {phase:<12} {name:<15} p50 {statistics.median(got):6.1f}  p90 {pct(got, 0.9):6.1f}"
             f"  p99 {pct(got, 0.99):6.1f} ms{note}"
