@@ -1,7 +1,8 @@
 """The versions table's insert rule (migration m015, one trigger) refuses and accepts
 exactly what the three triggers it replaced did (m002's gap-free numbering, m005's
 final-is-final and tiers-never-go-back), with the same message: drawn sequences of
-raw INSERTs, bypassing the Python checks, go to a store with each."""
+raw INSERTs, bypassing the Python checks, go to a store with each. And ``as_of``
+still reads an index after m016 dropped ``versions_as_of``."""
 
 from __future__ import annotations
 
@@ -98,3 +99,18 @@ def test_one_insert_rule_decides_as_the_three_triggers_did(stores, inserts):
     finally:
         for store in (new, old):
             store.conn.execute("ROLLBACK")
+
+
+def test_as_of_walks_the_window_newest_first_on_the_unique_index(stores):
+    """m016 dropped versions_as_of: the query ``Store.as_of`` sends must read the unique
+    index newest first (no sort of the window's versions, no scan)."""
+    new, _ = stores
+    sent: list[str] = []
+    new.conn.set_trace_callback(sent.append)
+    try:
+        assert new.as_of("s", 0, "*", 1) is None
+    finally:
+        new.conn.set_trace_callback(None)
+    (query,) = [q for q in sent if "processing_time_ms <=" in q]
+    plan = " ".join(str(row) for row in new.conn.execute("EXPLAIN QUERY PLAN " + query))
+    assert "sqlite_autoindex_versions_1" in plan and "TEMP B-TREE" not in plan, plan
