@@ -252,6 +252,47 @@ def test_windows_pages_cover_the_range(client, store):
             assert got["final"]["values"]["revenue_cents"] == row["final_revenue_cents"]
 
 
+def test_windows_answers_are_reused_only_while_no_version_is_written(seeded_db):
+    """/windows keeps its answers keyed on the newest version id: a repeat is the same
+    answer a fresh server gives, and a version written in between shows at once."""
+    from engine.store.versions import NewVersion
+
+    lo, hi = SEED_NOW_MS - 12 * HOUR_MS, SEED_NOW_MS
+    params = {"from": format_ms(lo), "to": format_ms(hi), "grain": "hour", "limit": 50}
+
+    def fresh() -> dict:
+        app = create_app(seeded_db, clock=FakeClock(SEED_NOW_MS), api_keys=[KEY])
+        with TestClient(app) as c:
+            return c.get("/windows", params=params).json()
+
+    app = create_app(seeded_db, clock=FakeClock(SEED_NOW_MS), api_keys=[KEY])
+    with TestClient(app) as c, Store.open(seeded_db) as store:
+        first = c.get("/windows", params=params).json()
+        assert c.get("/windows", params=params).json() == first == fresh()
+        i, w = next((i, w) for i, w in enumerate(first["windows"]) if w["latest"]["tier"] == "live")
+        store.append_versions(
+            "hourly",
+            [
+                NewVersion(
+                    window_start_ms=w["window"]["start_ms"],
+                    window_end_ms=w["window"]["end_ms"],
+                    grp=w["group"],
+                    values={"revenue_cents": 123_456, "orders": 1, "items": 1, "events": 1},
+                    event_count=1,
+                    timing="late",
+                    tier="live",
+                    reason="late_data",
+                    processing_time_ms=SEED_NOW_MS,
+                    watermark_ms=SEED_NOW_MS - 60_000,
+                )
+            ],
+        )
+        after = c.get("/windows", params=params).json()
+        assert after["windows"][i]["latest"]["values"]["revenue_cents"] == 123_456
+        assert after["windows"][i]["latest"]["version"] == w["latest"]["version"] + 1
+        assert after == fresh()
+
+
 @pytest.mark.parametrize(("series", "grp"), [("hourly", "*"), ("hourly", None), ("daily", "web")])
 def test_windows_rows_equal_the_windows_frame(store, series, grp):
     """/windows reads ``windows_in_range_rows`` (no pandas); every value must be the

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -45,6 +45,7 @@ from engine.api.params import (
 from engine.api.sidework import SideWorker
 from engine.api.support import (
     DEFAULT_MAX_BODY_BYTES,
+    ResultsCache,
     StorePool,
     each_key,
     find_version,
@@ -104,6 +105,7 @@ def create_app(
     side = SideWorker(db_path) if side_process else None
     models = ModelCache(refit=None if side is None else side.fit)
     observed = ObservedCache()
+    window_pages = ResultsCache()
     keys = each_key(load_api_keys() if api_keys is None else api_keys)
 
     @asynccontextmanager
@@ -298,7 +300,7 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> JSONResponse:
+    ) -> Response:
         """Windows starting in [from, to): latest and final values and tiers, in
         (start, group) order. Page with limit/offset, or pass ``next_cursor`` back as
         ``cursor`` (stable while new windows are written)."""
@@ -308,6 +310,17 @@ def create_app(
             raise unprocessable("use either cursor or offset, not both")
         series = GRAIN_SERIES[grain]
         after = decode_cursor(cursor) if cursor else None
+        # the answer depends on the request and the version rows only (no clock)
+        key = (series, lo, hi, group, limit, offset, after, store.results_stamp())
+        body = window_pages.get(key)
+        if body is None:
+            body = JSONResponse(
+                windows_body(store, series, grain, lo, hi, group, limit, offset, after)
+            ).body
+            window_pages.put(key, body)
+        return Response(body, media_type="application/json")
+
+    def windows_body(store, series, grain, lo, hi, group, limit, offset, after) -> dict:
         if after is not None:
             lo = max(lo, after[0])
         rows = store.windows_in_range_rows(series, lo, hi, group)
@@ -316,24 +329,22 @@ def create_app(
         page = rows[offset : offset + limit]
         more = len(rows) > offset + limit
         last = page[-1] if page else None
-        return JSONResponse(
-            {
-                "series": series,
-                "grain": grain.value,
-                "grain_ms": GRAIN_MS[grain],
-                "from": format_ms(lo),
-                "to": format_ms(hi),
-                "group": group,
-                "total": len(rows),
-                "count": len(page),
-                "offset": offset,
-                "next_offset": offset + limit if more else None,
-                "next_cursor": encode_cursor(int(last["window_start_ms"]), str(last["grp"]))
-                if more and last is not None
-                else None,
-                "windows": windows_page(page),
-            }
-        )
+        return {
+            "series": series,
+            "grain": grain.value,
+            "grain_ms": GRAIN_MS[grain],
+            "from": format_ms(lo),
+            "to": format_ms(hi),
+            "group": group,
+            "total": len(rows),
+            "count": len(page),
+            "offset": offset,
+            "next_offset": offset + limit if more else None,
+            "next_cursor": encode_cursor(int(last["window_start_ms"]), str(last["grp"]))
+            if more and last is not None
+            else None,
+            "windows": windows_page(page),
+        }
 
     @app.get("/reconciliation", tags=["reconciliation"])
     def get_reconciliation(

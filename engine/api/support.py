@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -78,6 +79,33 @@ class StorePool:
             self._series = frozenset(store.series_names())
             self._series_at_ms = now_ms
         return name in self._series
+
+
+class ResultsCache:
+    """Response bodies that depend only on the request and the version rows, keyed on
+    both and on ``Store.results_stamp`` (the newest version id; ``versions`` is
+    append-only, so the stamp moves with every result written): a repeated request
+    costs one index probe instead of the query, the page and the JSON, and can
+    never be stale. A bounded LRU, thread-safe."""
+
+    def __init__(self, size: int = 128) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple, bytes] = OrderedDict()
+        self.size = size
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            body = self._items.get(key)
+            if body is not None:
+                self._items.move_to_end(key)
+            return body
+
+    def put(self, key: tuple, body: bytes) -> None:
+        with self._lock:
+            self._items[key] = body
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
 
 # -- API keys --------------------------------------------------------------------------
