@@ -11,6 +11,7 @@ import os
 import socket
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import starmap
 from operator import attrgetter, itemgetter
 
 import pandas as pd
@@ -66,6 +67,7 @@ _RAW_FIELDS = attrgetter(
 
 
 _ARRIVAL = itemgetter(2)
+_SEQ, _APPENDED, _EVENT_FIELDS = itemgetter(0), itemgetter(1), itemgetter(*range(2, 10))
 
 
 def _raw_rows(events: Sequence[Event], ingest_id: int | None, now_ms: int) -> list[tuple]:
@@ -248,21 +250,11 @@ class RawLogWrites:
             ).fetchall()
             if not rows:
                 return
-            for r in rows:
-                yield (
-                    r[0],
-                    r[1],
-                    Event(
-                        event_id=r[2],
-                        source=r[3],
-                        event_time_ms=r[4],
-                        arrival_time_ms=r[5],
-                        amount_cents=r[6],
-                        items=r[7],
-                        event_type=r[8],
-                        key=r[9],
-                    ),
-                )
+            # the columns after the first two are Event's fields in order: one
+            # positional call per row (keywords cost more, and this reads every row)
+            seqs, appended = map(_SEQ, rows), map(_APPENDED, rows)
+            events = starmap(Event, map(_EVENT_FIELDS, rows))
+            yield from zip(seqs, appended, events, strict=True)
             last = rows[-1][0]
 
     def last_arrivals(self, since_ms: int) -> dict:
