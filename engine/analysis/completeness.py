@@ -44,7 +44,7 @@ moment sees only windows mature by then.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -95,10 +95,26 @@ class Estimate:
     projected: float
     low: float
     high: float
-    by_source: pd.DataFrame
+    # (sources, observed cents, usual completeness, projected cents) per source: the
+    # frame ``by_source`` is built only when read (the API's estimate never reads it,
+    # and a DataFrame costs more than the whole projection)
+    per_source: tuple = field(repr=False)
     errors_n: int = 0  # past out-of-sample errors behind the interval
     coverage: float | None = None  # measured: past finals inside their interval at this age
     coverage_n: int = 0  # past windows behind ``coverage``
+
+    @property
+    def by_source(self) -> pd.DataFrame:
+        """Per source: observed, usual completeness at this age, projected (dollars)."""
+        sources, obs, ratio, projected = self.per_source
+        return pd.DataFrame(
+            {
+                "source": sources,
+                "observed": obs / 100,
+                "usual_completeness": ratio,
+                "projected": projected / 100,
+            }
+        )
 
     @property
     def calibrated(self) -> bool:
@@ -255,14 +271,7 @@ class CompletenessModel:
         low = min(total, total * (1 + lo_e))
         high = max(total, total * (1 + hi_e))
         completeness = observed / total if total > 0 else 1.0
-        by_source = pd.DataFrame(
-            {
-                "source": self.sources,
-                "observed": obs / 100,
-                "usual_completeness": ratio,
-                "projected": np.maximum(per_source, obs) / 100,
-            }
-        )
+        by_source = (self.sources, obs, ratio, np.maximum(per_source, obs))
         return Estimate(
             window_start_ms=window_start_ms,
             window_end_ms=end,
@@ -272,7 +281,7 @@ class CompletenessModel:
             projected=total / 100,
             low=low / 100,
             high=high / 100,
-            by_source=by_source,
+            per_source=by_source,
             errors_n=errors_n,
             coverage=coverage,
             coverage_n=coverage_n,
