@@ -205,7 +205,15 @@ def test_today_and_versions_show_adjustments_booked_to_final_days(app_env):
                 }
             ],
         )
-    assert R.booked_today(store, "daily", SEED_NOW_MS, tz)["revenue_cents"] == 12_345
+    booked = R.booked_today(store, "daily", SEED_NOW_MS, tz)
+    assert booked["revenue_cents"] == 12_345
+    # the same totals and windows as the per-window table of the Reconciliation page
+    table = R.adjustments_booked(store, "daily", period[0], period[1])
+    assert booked == {
+        "events": int(table["events"].sum()),
+        "revenue_cents": int(table["revenue_cents"].sum()),
+        "windows_ms": [int(w) for w in table["window_start_ms"]],
+    }
     at = AppTest.from_file(str(Path(__file__).parents[1] / "app.py"), default_timeout=60)
     at.run()
     assert not at.exception, at.exception

@@ -232,9 +232,15 @@ def booked_today(store: Store, series: str, now_ms: int, tz: str, grp: str = ALL
     """Adjustments booked to the open period (the business day holding ``now_ms``) for
     earlier final windows: totals and the windows they belong to."""
     start, end = business_day_bounds(business_day_of(now_ms, tz), tz)
-    booked = adjustments_booked(store, series, start, end, grp)
+    # The totals and windows of ``adjustments_booked`` without its per-window groupby
+    # (Today reads this on every run, keyed on the moving clock; the keys are NOT NULL,
+    # so one row per distinct window is what the groupby makes).
+    adj = reads.adjustments_between(store, series, period_from_ms=start, period_to_ms=end, grp=grp)
+    if adj.empty:
+        return {"events": 0, "revenue_cents": 0, "windows_ms": []}
+    windows = adj[["window_start_ms", "window_end_ms", "period_start_ms", "final_version"]]
     return {
-        "events": int(booked["events"].sum()) if len(booked) else 0,
-        "revenue_cents": int(booked["revenue_cents"].sum()) if len(booked) else 0,
-        "windows_ms": [int(w) for w in booked["window_start_ms"]],
+        "events": int(adj["events"].sum()),
+        "revenue_cents": int(adj["revenue_cents"].sum()),
+        "windows_ms": sorted(int(w) for w in windows.drop_duplicates()["window_start_ms"]),
     }
