@@ -12,7 +12,10 @@
 2. Page settle after clicking its link in the sidebar (median of ``--runs``):
    from the click until the script run is over and nothing is still running,
    on the store of step 1 while the runtime keeps ingesting (scheduler on).
-   The baseline is an empty Streamlit page served the same way.
+   The baseline is an empty Streamlit page served the same way. Next to it the
+   CPU seconds the click cost the browser (every chromium process) and the server
+   (its process, the runtime's ingest included): on a busy machine the seconds
+   waited move with the load, the CPU spent much less.
 3. What-if lab: a slider move (the first source's allowed lateness, one step
    with the keyboard) until the numbers are redrawn; a new allowed-lateness sweep
    (the sweep's source changed to one source, then back to every source); the exact
@@ -48,6 +51,31 @@ class Results(list):
     def append(self, row: tuple[str, str]) -> None:
         super().append(row)
         print(f"  {row[0]}: {row[1]}", flush=True)
+
+
+def cpu_seconds(pids) -> float:
+    """User + system CPU seconds of these processes so far (Linux /proc; 0 if gone)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def chromium_pids() -> list[int]:
+    """Every chromium process on the machine (the benchmark's browser is the one running)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("chromium", "chrome"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
 
 
 def free_port() -> int:
@@ -225,12 +253,14 @@ def main() -> None:
             pages = [(u, t) for u, t in routed_pages() if wanted is None or u in wanted]
             nav = page.get_by_test_id("stSidebarNav")
             for url_path, title in pages:
-                runs = []
+                runs, cpu_browser, cpu_server = [], [], []
                 for _ in range(args.runs):
                     # start from another page so the click is a real navigation
                     other = next(t for u, t in pages + [("today", "Today")] if u != url_path)
                     nav.get_by_role("link", name=other, exact=True).first.click()
                     settled(page)
+                    browsers = chromium_pids()
+                    c0 = (cpu_seconds(browsers), cpu_seconds([proc.pid]))
                     t0 = time.perf_counter()
                     nav.get_by_role("link", name=title, exact=True).first.click()
                     # the previous page is settled too: wait until the app is on this one
@@ -238,11 +268,16 @@ def main() -> None:
                     page.get_by_test_id("stMain").get_by_role("heading").first.wait_for()
                     settled(page)
                     runs.append(time.perf_counter() - t0)
+                    cpu_browser.append(cpu_seconds(browsers) - c0[0])
+                    # (the server's CPU includes the runtime's ingest meanwhile)
+                    cpu_server.append(cpu_seconds([proc.pid]) - c0[1])
                 med = statistics.median(runs)
                 results.append(
                     (
                         f"page {title}: click -> settled (median of {args.runs})",
-                        f"{med:.2f} s ({med / base:.1f}x empty)",
+                        f"{med:.2f} s ({med / base:.1f}x empty; CPU s browser "
+                        f"{statistics.median(cpu_browser):.2f}, server "
+                        f"{statistics.median(cpu_server):.2f})",
                     )
                 )
 

@@ -68,7 +68,7 @@ def run_tradeoff(snapshot: tuple, spec_json: str, source: str | None):
     return tradeoff(load_arrays(*snapshot), whatif_lab.SWEEP_MS, spec, source=source)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def comparison_view(snapshot: tuple, current_json: str, proposed_json: str) -> dict:
     """Current vs proposed on one snapshot: both replays, their summaries, the tables
     and the two figures, built once per (snapshot, current, proposed). A click or a
