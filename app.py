@@ -49,7 +49,9 @@ PAGES = (
     ),
 )
 
-st.set_page_config(page_title="latewatch", page_icon=":material/schedule:", layout="wide")
+# An emoji favicon: a ":material/…" page icon makes the browser fetch its SVG from
+# fonts.gstatic.com, which fails (and is a request out) on an offline machine.
+st.set_page_config(page_title="latewatch", page_icon="⏱️", layout="wide")
 # Streamlit's table toolbar download writes cells verbatim (formulas included); the
 # pages offer formula-safe downloads instead. .streamlit/config.toml says the same for
 # a server started from the repository; this covers one started from elsewhere.
