@@ -1,7 +1,6 @@
 """Today: the live numbers, labelled with their tier, next to yesterday's, with how
 complete today is and what its final will probably be."""
 
-import time
 from datetime import timedelta
 
 import streamlit as st
@@ -12,17 +11,17 @@ from engine.views import days as day_views
 from engine.views import live as live_view
 from ui import charts
 from ui.exports import download_buttons
-from ui.format import fmt_count, fmt_money, fmt_time
+from ui.format import fmt_money, fmt_time
 from ui.recent import Recent
 from ui.router import ensure_router
 from ui.runtime import get_runtime
+from ui.today_view import FMT, replay_progress, today_and_then
 
 ensure_router()
 
 REFRESH_S = 5
 CHARTS_REFRESH_S = 15  # the charts' own fragment (redrawn only when a result changed)
 REPLAY_REFRESH_S = 3
-FMT = {"revenue_cents": fmt_money, "orders": fmt_count, "items": fmt_count}
 
 rt = get_runtime()
 policy, tz = rt.settings.finalize, rt.settings.tz
@@ -359,104 +358,6 @@ def day_panel(day, grp: str, metric: str) -> None:
     charts_section(data["hours"], data["hours_before"], data["days"], day, metric, live=False)
 
 
-def replay_eta(progress: float) -> str:
-    """ ", about N s left" from the replay's pace in this session (wall clock: UI only)."""
-    now = time.monotonic()
-    first = st.session_state.setdefault("replay_seen", (now, progress))
-    elapsed, done = now - first[0], progress - first[1]
-    if elapsed < 2 or done <= 0:
-        return ""
-    left = (1 - progress) * elapsed / done
-    return f", about {left:.0f} s left" if left < 120 else f", about {left / 60:.0f} min left"
-
-
-def replay_preview(at_ms: int, grp: str, metric: str) -> None:
-    """The replayed day so far, as the pipeline saw it at the replay's position: real
-    versions from the store (the history fills in behind them), labelled as the past."""
-    data = load_today(rt.settings.db_path, at_ms, grp, metric)
-    day = data["today"]
-    st.markdown(
-        f"#### {day:%A %d %B} — as the pipeline saw it at {fmt_time(at_ms, rt, '%H:%M')} (replay)"
-    )
-    cols = st.columns(3)
-    for col, m in zip(cols, dashboard.METRICS, strict=True):
-        col.metric(
-            f"{charts.METRIC_LABELS[m]} — {day:%a %d %b}, live then",
-            FMT[m](data["today_live"][m]),
-            border=True,
-        )
-    if not data["hours"].empty:
-        st.plotly_chart(
-            charts.hourly_by_tier(
-                data["hours"],
-                data["hours_yesterday"],
-                metric,
-                tz,
-                names=(f"{day:%a %d %b}", "The day before"),
-            ),
-            width="stretch",
-            key="today_replay_chart",
-        )
-
-
-def today_and_then(c1, c2, m: str, today: dict, then: dict) -> None:
-    """Metric ``m`` today (live) in ``c1``, with its change against yesterday at this
-    time, shown in ``c2``."""
-    label, base = charts.METRIC_LABELS[m], then[m]
-    vs = (today[m] - base) / base if today[m] is not None and base else None
-    c1.metric(
-        f"{label} — today, live",
-        FMT[m](today[m]),
-        delta=f"{vs:+.1%} vs yesterday at this time" if vs is not None else None,
-        border=True,
-    )
-    c2.metric(f"{label} — yesterday at this time, live then", FMT[m](base), border=True)
-
-
-def today_ahead(status: dict, grp: str) -> bool:
-    """Today's live numbers before the replay reaches them (the first start's preview:
-    the same values the pipeline publishes, from the simulated arrivals)."""
-    target = status.get("catch_up_to_ms")
-    data = dashboard.preview_comparison(rt.first_start_preview(), target, tz, grp)
-    if data is None:
-        return False
-    now, today, then = data["now_ms"], data["today_live"], data["yesterday_then"]
-    st.markdown(
-        f"#### {dashboard.local_datetime(now, tz):%A %d %B %Y} — as of {fmt_time(now, rt, '%H:%M')}"
-    )
-    c1, c2 = st.columns(2)
-    c1.markdown("**Today (live, ahead of the replay)**")
-    c2.markdown(f"**Yesterday at this time** ({fmt_time(data['yesterday_then_ms'], rt, '%H:%M')})")
-    for m in dashboard.METRICS:
-        today_and_then(c1, c2, m, today, then)
-    st.caption(
-        "Worked out from the simulated arrivals with the pipeline's own rules (its early "
-        "panes; duplicates and invalid events left out): the numbers the replay will publish "
-        "for these two moments. Versions, tiers, the hourly chart and the completeness "
-        "estimate come with the replay."
-    )
-    return True
-
-
-def replay_progress(status: dict, progress: float, grp: str, metric: str) -> None:
-    st.session_state["today_caught_up_rerun"] = True
-    at = fmt_time(status["proc_ms"], rt) if status["proc_ms"] else "the start"
-    ahead = today_ahead(status, grp)
-    st.info(
-        "**Catching up** — latewatch is replaying the simulated past week through the real "
-        f"pipeline (now at {at}). "
-        + (
-            "The rest of Today appears when the replay reaches the present; "
-            if ahead
-            else "Today's numbers appear when the replay reaches the present; "
-        )
-        + "until then this panel shows the day being replayed and refreshes by itself."
-    )
-    st.progress(progress, text=f"Replay {progress:.0%} done{replay_eta(progress)}")
-    if status["proc_ms"]:
-        replay_preview(status["proc_ms"], grp, metric)
-
-
 @st.fragment(run_every=REPLAY_REFRESH_S)
 def replay_panel(grp: str, metric: str) -> None:
     """The first-start replay, refreshed more often than the live panel (the replay
@@ -467,7 +368,7 @@ def replay_panel(grp: str, metric: str) -> None:
     if progress is None:
         st.session_state.pop("today_caught_up_rerun", None)
         st.rerun(scope="app")
-    replay_progress(status, progress, grp, metric)
+    replay_progress(rt, load_today, status, progress, grp, metric)
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -475,7 +376,7 @@ def live_panel(grp: str, metric: str) -> None:
     status = rt.status()
     progress = dashboard.catch_up_progress(status, rt.settings.history_days, tz)
     if progress is not None:
-        replay_progress(status, progress, grp, metric)
+        replay_progress(rt, load_today, status, progress, grp, metric)
         return
     if st.session_state.pop("today_caught_up_rerun", False):
         st.rerun(scope="app")  # the sidebar and the source list were drawn mid-replay
