@@ -121,7 +121,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def settled(page, timeout_ms: int = 60_000) -> None:
-    """The script run is over: connected, not running, no spinner or stale element."""
+    """The script run is over and drawn: connected, not running, no spinner, no stale
+    element, no skeleton (an element whose front-end code has not loaded yet)."""
     app = page.locator("[data-testid=stApp]")
     app.and_(page.locator("[data-test-connection-state=CONNECTED]")).wait_for(
         state="attached", timeout=timeout_ms
@@ -130,6 +131,8 @@ def settled(page, timeout_ms: int = 60_000) -> None:
         "() => { const a = document.querySelector('[data-testid=stApp]');"
         " return a && a.getAttribute('data-test-script-state') !== 'running'"
         " && !document.querySelector('[data-testid=stSpinner]')"
+        # an element whose front-end code is still loading is drawn as a grey skeleton
+        " && !document.querySelector('[data-testid=stSkeleton]')"
         " && !document.querySelector('[data-stale=true]'); }",
         timeout=timeout_ms,
         polling=20,
