@@ -15,6 +15,7 @@ from engine.core.results import Version
 from engine.runtime.runtime import Runtime, RuntimeSettings
 from engine.store import versions as version_writes
 from engine.store.schema import METRIC_COLUMNS, TIERS
+from engine.store.version_files import VALUE_KEYS
 from engine.store.versions import (
     NewVersion,
     VersionBuffer,
@@ -84,13 +85,7 @@ _NUMBER = st.one_of(
     st.floats(-1e9, 1e9, allow_nan=False),
 )
 _KEYS = (
-    "revenue",
-    "orders",
-    "items",
-    "events",
-    "avg_order_value",
-    "median_order_value",
-    "distinct_users",
+    *VALUE_KEYS,  # what the operator emits
     *METRIC_COLUMNS,  # not what the operator emits: the general path
 )
 
@@ -102,7 +97,7 @@ def test_metric_row_is_values_to_columns_in_column_order(values):
 
 
 @given(
-    st.dictionaries(st.sampled_from(_KEYS[:7]), _NUMBER),
+    st.dictionaries(st.sampled_from(VALUE_KEYS), _NUMBER),
     st.sampled_from(("early", "on_time", "late")),
     st.sampled_from(TIERS),
     st.one_of(st.none(), st.tuples(st.integers(0, 10**13), st.integers(0, 10**13))),
